@@ -1,0 +1,59 @@
+// record(): wraps a backward lambda into a Node and attaches it to the op's outputs.
+#include "autograd/function.h"
+
+namespace ember {
+
+namespace {
+
+class LambdaNode final : public Node {
+ public:
+  LambdaNode(const char* name, BackwardFn fn, DoubleBackward double_backward)
+      : name_(name), fn_(std::move(fn)), double_backward_(double_backward) {}
+
+  std::string name() const override { return name_ + "Backward"; }
+  bool supports_double_backward() const override { return double_backward_ == DoubleBackward::Yes; }
+  TensorList apply(const TensorList& grads) override {
+    EMBER_CHECK(fn_, name(), ": its saved tensors were already freed by an earlier backward "
+                "pass; call backward/grad with retain_graph=true to go through the graph twice");
+    return fn_(BackwardContext(grads, *this));
+  }
+  void release_saved() override { fn_ = nullptr; }
+
+ private:
+  std::string name_;
+  BackwardFn fn_;
+  DoubleBackward double_backward_;
+};
+
+}  // namespace
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  for (const Tensor* t : inputs) if (t && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const TensorList& inputs) {
+  for (const Tensor& t : inputs) if (t.requires_grad()) return true;
+  return false;
+}
+
+std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
+                             BackwardFn fn, DoubleBackward double_backward) {
+  if (!GradMode::enabled() || !any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<LambdaNode>(name, std::move(fn), double_backward);
+  node->next_edges.reserve(inputs.size());
+  for (const Tensor& t : inputs) node->next_edges.push_back(gradient_edge(t));
+  for (uint32_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    node->outputs.push_back({out.shape(), out.dtype(), out.device()});
+    auto& meta = out.impl()->autograd;
+    EMBER_CHECK(!meta.grad_fn && !meta.requires_grad, name,
+                ": output ", i, " already has autograd history (an op must return fresh tensors)");
+    meta.requires_grad = true;
+    meta.grad_fn = node;
+    meta.output_nr = i;
+  }
+  return node;
+}
+
+}  // namespace ember

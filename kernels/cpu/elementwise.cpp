@@ -1,0 +1,153 @@
+// CPU reference for elementwise kernels: one scalar function per op, applied either over
+// contiguous same-shape buffers (a flat, OpenMP-parallel loop) or through the strided odometer
+// loop (broadcasting, views). Written to be read; the math of each op is a one-liner below.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/elementwise.h"
+#include "tensor/strided_loop.h"
+
+namespace ember::kernels::cpu {
+
+namespace {
+
+template <typename T> T sigmoid_of(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T>
+T apply_binary(BinaryOp op, T a, T b, T alpha) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Equal: return a == b ? T(1) : T(0);
+    case BinaryOp::ReluGrad: return b > T(0) ? a : T(0);
+    case BinaryOp::LeakyReluGrad: return b > T(0) ? a : a * alpha;
+    case BinaryOp::SigmoidGrad: return a * b * (T(1) - b);
+    case BinaryOp::TanhGrad: return a * (T(1) - b * b);
+    case BinaryOp::SiluGrad: { const T s = sigmoid_of(b); return a * s * (T(1) + b * (T(1) - s)); }
+  }
+  return T(0);
+}
+
+template <typename T>
+T apply_unary(UnaryOp op, T x, T alpha, T beta) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Reciprocal: return T(1) / x;
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
+    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Sigmoid: return sigmoid_of(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Silu: return x * sigmoid_of(x);
+    case UnaryOp::AddScalar: return x + alpha;
+    case UnaryOp::MulScalar: return x * alpha;
+    case UnaryOp::Pow: return std::pow(x, alpha);
+    case UnaryOp::LeakyRelu: return x > T(0) ? x : alpha * x;
+    case UnaryOp::Clamp: return std::min(std::max(x, alpha), beta);
+    case UnaryOp::InsideMask: return (x > alpha && x < beta) ? T(1) : T(0);
+    case UnaryOp::GreaterScalar: return x > alpha ? T(1) : T(0);
+    case UnaryOp::LessScalar: return x < alpha ? T(1) : T(0);
+  }
+  return T(0);
+}
+
+bool writes_mask(BinaryOp op) { return op == BinaryOp::Equal; }
+bool writes_mask(UnaryOp op) { return op == UnaryOp::GreaterScalar || op == UnaryOp::LessScalar; }
+
+template <typename T, typename Out>
+void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, T alpha) {
+  Out* o = static_cast<Out*>(out.raw_data());
+  const T* pa = static_cast<const T*>(a.raw_data());
+  const T* pb = static_cast<const T*>(b.raw_data());
+  const int64_t n = out.numel();
+  if (a.shape() == out.shape() && b.shape() == out.shape() && a.is_contiguous() && b.is_contiguous()) {
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_binary(op, pa[i], pb[i], alpha));
+    return;
+  }
+  const Shape sa = broadcast_strides(a, out.shape()), sb = broadcast_strides(b, out.shape());
+  for_each_strided<3>(out.shape(), {out.strides().data(), sa.data(), sb.data()},
+                      [&](const std::array<int64_t, 3>& off) {
+                        o[off[0]] = static_cast<Out>(apply_binary(op, pa[off[1]], pb[off[2]], alpha));
+                      });
+}
+
+template <typename T, typename Out>
+void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, T alpha, T beta) {
+  Out* o = static_cast<Out*>(out.raw_data());
+  const T* px = static_cast<const T*>(x.raw_data());
+  const int64_t n = out.numel();
+  if (x.is_contiguous()) {
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary(op, px[i], alpha, beta));
+    return;
+  }
+  for_each_strided<2>(out.shape(), {out.strides().data(), x.strides().data()},
+                      [&](const std::array<int64_t, 2>& off) {
+                        o[off[0]] = static_cast<Out>(apply_unary(op, px[off[1]], alpha, beta));
+                      });
+}
+
+}  // namespace
+
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  dispatch_float(a.dtype(), "binary elementwise", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (writes_mask(op)) binary_typed<T, uint8_t>(op, out, a, b, T(alpha));
+    else binary_typed<T, T>(op, out, a, b, T(alpha));
+  });
+}
+
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
+  dispatch_float(x.dtype(), "unary elementwise", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (writes_mask(op)) unary_typed<T, uint8_t>(op, out, x, T(alpha), T(beta));
+    else unary_typed<T, T>(op, out, x, T(alpha), T(beta));
+  });
+}
+
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  dispatch_all(out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    dispatch_all(cond.dtype(), [&](auto cond_tag) {
+      using C = typename decltype(cond_tag)::type;
+      T* o = static_cast<T*>(out.raw_data());
+      const C* pc = static_cast<const C*>(cond.raw_data());
+      const T* pa = static_cast<const T*>(a.raw_data());
+      const T* pb = static_cast<const T*>(b.raw_data());
+      const Shape sc = broadcast_strides(cond, out.shape()), sa = broadcast_strides(a, out.shape()),
+                  sb = broadcast_strides(b, out.shape());
+      for_each_strided<4>(out.shape(), {out.strides().data(), sc.data(), sa.data(), sb.data()},
+                          [&](const std::array<int64_t, 4>& off) {
+                            const bool take_a = convert_scalar<double>(pc[off[1]]) != 0.0;
+                            o[off[0]] = take_a ? pa[off[2]] : pb[off[3]];
+                          });
+    });
+  });
+}
+
+void add_inplace(const Tensor& self, const Tensor& other, double alpha) {
+  dispatch_float(self.dtype(), "add_", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* s = static_cast<T*>(self.raw_data());
+    const T* po = static_cast<const T*>(other.raw_data());
+    const T a = static_cast<T>(alpha);
+    const int64_t n = self.numel();
+    if (self.is_contiguous() && other.is_contiguous() && other.shape() == self.shape()) {
+#pragma omp parallel for if (n > 32768)
+      for (int64_t i = 0; i < n; ++i) s[i] += a * po[i];
+      return;
+    }
+    const Shape so = broadcast_strides(other, self.shape());
+    for_each_strided<2>(self.shape(), {self.strides().data(), so.data()},
+                        [&](const std::array<int64_t, 2>& off) { s[off[0]] += a * po[off[1]]; });
+  });
+}
+
+}  // namespace ember::kernels::cpu

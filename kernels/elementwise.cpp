@@ -1,0 +1,36 @@
+// Device dispatch for elementwise kernels.
+#include "kernels/elementwise.h"
+
+#include "kernels/dispatch.h"
+
+namespace ember::kernels {
+
+Shape broadcast_strides(const Tensor& t, const Shape& shape) {
+  Shape strides(shape.size(), 0);
+  const size_t lead = shape.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i)
+    strides[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return strides;
+}
+
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  if (out.is_cuda()) no_cuda_kernel("binary elementwise");
+  cpu::binary(op, out, a, b, alpha);
+}
+
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
+  if (out.is_cuda()) no_cuda_kernel("unary elementwise");
+  cpu::unary(op, out, x, alpha, beta);
+}
+
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  if (out.is_cuda()) no_cuda_kernel("where");
+  cpu::where(out, cond, a, b);
+}
+
+void add_inplace(const Tensor& self, const Tensor& other, double alpha) {
+  if (self.is_cuda()) no_cuda_kernel("add_");
+  cpu::add_inplace(self, other, alpha);
+}
+
+}  // namespace ember::kernels

@@ -1,0 +1,15 @@
+// Every differentiable op of the framework, in one include.
+#pragma once
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "ops/activation.h"
+#include "ops/conv.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
+#include "ops/linalg.h"
+#include "ops/loss.h"
+#include "ops/norm.h"
+#include "ops/pool.h"
+#include "ops/random.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"

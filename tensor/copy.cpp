@@ -1,0 +1,85 @@
+// Raw data movement: strided copies with dtype conversion, fills, device transfers.
+// The CPU side is here; the GPU side of same-device copies and fills is tensor/cuda/copy.cu.
+#include <cstring>
+
+#include "tensor/cuda_hooks.h"
+#include "tensor/error.h"
+#include "tensor/strided_loop.h"
+#include "tensor/tensor.h"
+
+namespace ember {
+
+namespace {
+
+void copy_cpu(const Tensor& dst, const Tensor& src) {
+  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
+    if (dst.numel()) std::memcpy(dst.raw_data(), src.raw_data(), dst.numel() * dtype_size(dst.dtype()));
+    return;
+  }
+  dispatch_all(dst.dtype(), [&](auto dst_tag) {
+    using To = typename decltype(dst_tag)::type;
+    dispatch_all(src.dtype(), [&](auto src_tag) {
+      using From = typename decltype(src_tag)::type;
+      To* out = static_cast<To*>(dst.raw_data());
+      const From* in = static_cast<const From*>(src.raw_data());
+      for_each_strided<2>(dst.shape(), {dst.strides().data(), src.strides().data()},
+                          [&](const std::array<int64_t, 2>& o) {
+                            out[o[0]] = convert_scalar<To>(in[o[1]]);
+                          });
+    });
+  });
+}
+
+void fill_cpu(const Tensor& dst, double value) {
+  dispatch_all(dst.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = convert_scalar<T>(value);
+    T* out = static_cast<T*>(dst.raw_data());
+    for_each_strided<1>(dst.shape(), {dst.strides().data()},
+                        [&](const std::array<int64_t, 1>& o) { out[o[0]] = v; });
+  });
+}
+
+}  // namespace
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_defined(dst, "copy_", "dst");
+  check_defined(src, "copy_", "src");
+  check_same_shape(dst, src, "copy_");
+  if (dst.device() == src.device()) {
+    if (dst.device().is_cpu()) copy_cpu(dst, src);
+    else cuda_hooks::copy_same_device(dst, src);
+  } else {
+    // Across devices: make a contiguous source of the destination's dtype on the source device,
+    // move the bytes, then place them (strided) on the destination device if needed.
+    Tensor staged = (src.dtype() == dst.dtype() && src.is_contiguous())
+                        ? src : convert(src, dst.dtype(), src.device());
+    if (dst.is_contiguous()) {
+      copy_bytes(dst.raw_data(), dst.device(), staged.raw_data(), staged.device(),
+                 staged.numel() * dtype_size(dst.dtype()));
+    } else {
+      Tensor landed = empty(dst.shape(), {dst.dtype(), dst.device()});
+      copy_bytes(landed.raw_data(), dst.device(), staged.raw_data(), staged.device(),
+                 staged.numel() * dtype_size(dst.dtype()));
+      copy_(dst, landed);
+      return;  // the inner copy_ bumped the version
+    }
+  }
+  dst.bump_version();
+}
+
+void fill_(const Tensor& dst, double value) {
+  check_defined(dst, "fill_", "dst");
+  if (dst.device().is_cpu()) fill_cpu(dst, value);
+  else cuda_hooks::fill(dst, value);
+  dst.bump_version();
+}
+
+Tensor convert(const Tensor& t, DType dtype, Device device) {
+  check_defined(t, "convert", "tensor");
+  Tensor out = empty(t.shape(), {dtype, device});
+  copy_(out, t);
+  return out;
+}
+
+}  // namespace ember

@@ -1,0 +1,32 @@
+// Checked CUDA runtime calls. A failure throws ember::Error with the call text, file:line and
+// CUDA's own message. EMBER_CUDA_SYNC=1 in the environment makes every checked kernel launch
+// synchronise, so an asynchronous fault is blamed on the kernel that caused it.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "tensor/error.h"
+
+namespace ember::cuda {
+
+[[noreturn]] void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line);
+bool sync_mode();  // EMBER_CUDA_SYNC is set to a non-zero value
+
+}  // namespace ember::cuda
+
+#define EMBER_CUDA_CHECK(call)                                                        \
+  do {                                                                                \
+    cudaError_t ember_status_ = (call);                                               \
+    if (ember_status_ != cudaSuccess)                                                 \
+      ::ember::cuda::throw_cuda_error(ember_status_, #call, __FILE__, __LINE__);      \
+  } while (0)
+
+// After a <<<...>>> launch: checks the launch, and in sync mode waits and checks the kernel.
+#define EMBER_CUDA_CHECK_LAUNCH(kernel_name)                                            \
+  do {                                                                                  \
+    EMBER_CUDA_CHECK(cudaGetLastError());                                               \
+    if (::ember::cuda::sync_mode()) {                                                   \
+      cudaError_t ember_status_ = cudaDeviceSynchronize();                              \
+      if (ember_status_ != cudaSuccess)                                                 \
+        ::ember::cuda::throw_cuda_error(ember_status_, kernel_name, __FILE__, __LINE__); \
+    }                                                                                   \
+  } while (0)

@@ -1,0 +1,53 @@
+#include "tensor/storage.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "tensor/error.h"
+
+namespace ember {
+
+namespace {
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override {
+    if (nbytes == 0) return nullptr;
+    const size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of 64
+    void* p = std::aligned_alloc(64, rounded);
+    EMBER_CHECK(p != nullptr, "out of host memory: could not allocate ", nbytes, " bytes");
+    return p;
+  }
+  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+};
+}  // namespace
+
+Allocator& cpu_allocator() {
+  static CpuAllocator allocator;
+  return allocator;
+}
+
+#ifndef EMBER_WITH_CUDA
+Allocator& allocator_for(Device device) {
+  EMBER_CHECK(device.is_cpu(), "cannot allocate on ", device.str(),
+              ": this build has no CUDA backend (configure with -DEMBER_CUDA=ON)");
+  return cpu_allocator();
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
+  EMBER_CHECK(dst_device.is_cpu() && src_device.is_cpu(), "cannot copy from ", src_device.str(),
+              " to ", dst_device.str(), ": this build has no CUDA backend");
+  if (nbytes) std::memcpy(dst, src, nbytes);
+}
+#endif
+
+Storage::Storage(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device)) {
+  data_ = allocator_->allocate(nbytes);
+}
+
+Storage::~Storage() {
+  if (data_) allocator_->deallocate(data_, nbytes_);
+}
+
+}  // namespace ember
