@@ -78,11 +78,11 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sigmoid, x, "sigmoid");
-  record("sigmoid", {x}, out, [sy = save(out)](const BackwardContext& ctx) {
-    const Tensor& y = sy.get("sigmoid");
+  record("sigmoid", {x}, out, [](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SigmoidGrad, ctx.grad(), y)};
     return TensorList{mul(ctx.grad(), mul(y, 1.0 - y))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
@@ -99,11 +99,11 @@ Tensor silu(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Tanh, x, "tanh");
-  record("tanh", {x}, out, [sy = save(out)](const BackwardContext& ctx) {
-    const Tensor& y = sy.get("tanh");
+  record("tanh", {x}, out, [](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::TanhGrad, ctx.grad(), y)};
     return TensorList{mul(ctx.grad(), 1.0 - mul(y, y))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
@@ -112,11 +112,11 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   axis = normalize_axis(axis, x.dim(), "softmax");
   Tensor out = empty(x.shape(), {x.dtype(), x.device()});
   kernels::softmax(out, x, axis);
-  record("softmax", {x}, out, [sy = save(out), axis](const BackwardContext& ctx) {
-    const Tensor& y = sy.get("softmax");
+  record("softmax", {x}, out, [axis](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();
     const Tensor& g = ctx.grad();
     return TensorList{mul(y, sub(g, sum(mul(g, y), {axis}, true)))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
@@ -125,11 +125,11 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   axis = normalize_axis(axis, x.dim(), "log_softmax");
   Tensor out = empty(x.shape(), {x.dtype(), x.device()});
   kernels::log_softmax(out, x, axis);
-  record("log_softmax", {x}, out, [sy = save(out), axis](const BackwardContext& ctx) {
-    const Tensor& y = sy.get("log_softmax");
+  record("log_softmax", {x}, out, [axis](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();
     const Tensor& g = ctx.grad();
     return TensorList{sub(g, mul(exp(y), sum(g, {axis}, true)))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 

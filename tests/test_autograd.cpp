@@ -197,6 +197,25 @@ TEST(Autograd, ErrorsNameTheProblem) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 4}));
 }
 
+TEST(Autograd, SavedOutputsDoNotKeepTheirGraphAlive) {
+  // Ops that save their own output (exp, sigmoid, softmax, ...) must not form a cycle
+  // output -> grad_fn -> saved output: an unused graph has to be freed.
+  Tensor x = vec({0.5, -1.0});
+  std::weak_ptr<TensorImpl> output;
+  std::weak_ptr<Node> node;
+  {
+    Tensor y = sigmoid(exp(x));
+    output = y.impl_ptr();
+    node = y.grad_fn();
+  }
+  EXPECT_TRUE(output.expired());
+  EXPECT_TRUE(node.expired());
+  // Dropping the output handle does not break backward, first or second order.
+  TensorList g = grad({sum(exp(x))}, {x}, {}, false, true);
+  TensorList gg = grad({sum(g[0])}, {x});
+  EXPECT_NEAR(gg[0].to_vector<double>()[0], std::exp(0.5), 1e-12);
+}
+
 TEST(Autograd, GradOutputsWeightOutputs) {
   Tensor x = vec({1, 2});
   Tensor y = mul_scalar(x, 3.0);
