@@ -2,6 +2,8 @@
 // second derivatives and the loud failure of ops without double backward.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "autograd/function.h"
 #include "tests/gradcheck.h"
 
