@@ -47,7 +47,8 @@ kernels::Conv2dGeometry make_geometry(const Shape& x_shape, const Shape& w_shape
   check_params(p, op);
   EMBER_CHECK(x_shape.size() == 4, op, ": ", x_name, " must be 4-D NHWC [N, H, W, C], got ",
               shape_str(x_shape));
-  EMBER_CHECK(w_shape.size() == 4, op, ": ", w_name, " must be a 4-D KRSC filter [K, R, S, C / groups], got ",
+  EMBER_CHECK(w_shape.size() == 4, op, ": ", w_name,
+              " must be a 4-D KRSC filter [K, R, S, C / groups], got ",
               shape_str(w_shape));
   kernels::Conv2dGeometry g;
   g.N = x_shape[0], g.H = x_shape[1], g.W = x_shape[2], g.C = x_shape[3];
@@ -214,8 +215,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
   EMBER_CHECK(Cin % params.groups == 0, op, ": the input channels Cin = ", Cin,
               " are not divisible by groups = ", params.groups);
   const int64_t Cout = w.size(3) * params.groups;
-  const int64_t OH = (H - 1) * params.stride_h - params.pad_top - params.pad_bottom + R + output_padding_h;
-  const int64_t OW = (W - 1) * params.stride_w - params.pad_left - params.pad_right + S + output_padding_w;
+  const int64_t OH =
+      (H - 1) * params.stride_h - params.pad_top - params.pad_bottom + R + output_padding_h;
+  const int64_t OW =
+      (W - 1) * params.stride_w - params.pad_left - params.pad_right + S + output_padding_w;
   EMBER_CHECK(H >= 1 && W >= 1 && OH >= 1 && OW >= 1, op, ": output size would be <= 0 (", OH,
               "x", OW, ") for x ", x.describe(), " with a ", R, "x", S, " filter and ",
               params_str(params));

@@ -178,6 +178,20 @@ TEST(Conv, LargeBatchIsChunkedCorrectly) {
                       DType::Float32, 7);
 }
 
+TEST(Conv, EmptyBatch) {
+  // N = 0: empty outputs, and a weight gradient that is zero (nothing to sum over).
+  for (const int64_t groups : {1, 4}) {
+    const Conv2dParams p = symmetric_padding(1, 1, 1, 1, groups);
+    const Tensor x = zeros({0, 5, 5, 4}, {.dtype = DType::Float64});
+    const Tensor w = ones({4, 3, 3, 4 / groups}, {.dtype = DType::Float64});
+    EXPECT_EQ(conv2d(x, w, Tensor(), p).shape(), (Shape{0, 5, 5, 4}));
+    const Tensor g = zeros({0, 5, 5, 4}, {.dtype = DType::Float64});
+    EXPECT_EQ(conv2d_input_grad(g, w, {0, 5, 5, 4}, p).shape(), (Shape{0, 5, 5, 4}));
+    const auto dw = conv2d_weight_grad(x, g, w.shape(), p).to_vector<double>();
+    EXPECT_EQ(dw, std::vector<double>(dw.size(), 0.0)) << "groups " << groups;
+  }
+}
+
 TEST(Conv, SamePaddingFollowsTensorFlow) {
   struct Expect { int64_t H, R, stride, top, bottom; };
   for (const Expect& e : std::vector<Expect>{{7, 3, 2, 1, 1},   // P 4, total 2

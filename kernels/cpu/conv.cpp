@@ -15,9 +15,9 @@
 //     wgrad    dw_g [Kg, RSCg]  += dy_g^T [Kg, rows] * col  [rows, RSCg]
 //   col2im is written as a gather (each dx pixel sums the column entries that read it), so it
 //   parallelises over pixels with a fixed summation order.
-// GEMMs are OpenBLAS (threaded inside, called from serial code; it splits M and N, never the
-// reduction dimension, so results do not depend on the thread count). OpenMP loops write
-// disjoint outputs or reduce in a fixed order: every kernel here is deterministic.
+// GEMMs are OpenBLAS (threaded inside, called from serial code only; its level-3 threading
+// partitions M and N, not the reduction dimension). OpenMP loops write disjoint outputs or reduce
+// in a fixed order, so every kernel here gives bit-identical results from run to run.
 #include <cblas.h>
 
 #include <algorithm>
