@@ -20,19 +20,28 @@
 namespace ember {
 
 enum class DoubleBackward { Yes, No };
+// SaveOutput::Yes keeps the op's outputs for its backward (ctx.output(i)). They are kept by the
+// node as data only, without their autograd history, so an output and its own grad_fn never
+// hold each other alive; ctx.output(i) rebuilds the link when the backward is recorded.
+enum class SaveOutput { No, Yes };
 
 class BackwardContext {
  public:
-  BackwardContext(const TensorList& grads, const Node& node) : grads_(grads), node_(node) {}
+  BackwardContext(const TensorList& grads, Node& node, const std::vector<SavedTensor>& outputs)
+      : grads_(grads), node_(node), outputs_(outputs) {}
   const Tensor& grad(size_t output = 0) const { return grads_[output]; }
   bool needs(size_t input) const { return node_.needs_input_grad(input); }
+  // Output i of the op (recorded with SaveOutput::Yes). While create_graph records, it carries
+  // this node as its grad_fn, so formulas such as exp' = exp(x) differentiate correctly.
+  Tensor output(size_t i = 0) const;
   // True while the engine records the backward pass (create_graph): fused, non-differentiable
   // shortcuts must not be taken then.
   bool create_graph() const { return GradMode::enabled(); }
 
  private:
   const TensorList& grads_;
-  const Node& node_;
+  Node& node_;
+  const std::vector<SavedTensor>& outputs_;
 };
 
 using BackwardFn = std::function<TensorList(const BackwardContext&)>;
@@ -46,10 +55,12 @@ bool any_requires_grad(const TensorList& inputs);
 // Records `fn` as the backward of an op with these inputs and outputs, if grad mode is on and
 // some input requires grad. Returns the node (or null when nothing was recorded).
 std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
-                             BackwardFn fn, DoubleBackward double_backward = DoubleBackward::Yes);
+                             BackwardFn fn, DoubleBackward double_backward = DoubleBackward::Yes,
+                             SaveOutput save_output = SaveOutput::No);
 inline std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const Tensor& output,
-                                    BackwardFn fn, DoubleBackward double_backward = DoubleBackward::Yes) {
-  return record(name, inputs, TensorList{output}, std::move(fn), double_backward);
+                                    BackwardFn fn, DoubleBackward double_backward = DoubleBackward::Yes,
+                                    SaveOutput save_output = SaveOutput::No) {
+  return record(name, inputs, TensorList{output}, std::move(fn), double_backward, save_output);
 }
 
 }  // namespace ember

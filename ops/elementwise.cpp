@@ -103,10 +103,10 @@ Tensor mul_scalar(const Tensor& a, double s) {
 
 Tensor reciprocal(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Reciprocal, a, "reciprocal");
-  record("reciprocal", {a}, out, [so = save(out)](const BackwardContext& ctx) {
-    const Tensor& y = so.get("reciprocal");  // d(1/x) = -1/x^2 = -y^2
+  record("reciprocal", {a}, out, [](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();  // d(1/x) = -1/x^2 = -y^2
     return TensorList{neg(mul(ctx.grad(), mul(y, y)))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
@@ -122,26 +122,26 @@ Tensor pow(const Tensor& a, double exponent) {
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Sqrt, a, "sqrt");
-  record("sqrt", {a}, out, [so = save(out)](const BackwardContext& ctx) {
-    return TensorList{div(mul_scalar(ctx.grad(), 0.5), so.get("sqrt"))};
-  });
+  record("sqrt", {a}, out, [](const BackwardContext& ctx) {
+    return TensorList{div(mul_scalar(ctx.grad(), 0.5), ctx.output())};
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
 Tensor rsqrt(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Rsqrt, a, "rsqrt");
-  record("rsqrt", {a}, out, [so = save(out)](const BackwardContext& ctx) {
-    const Tensor& y = so.get("rsqrt");  // d x^(-1/2) = -1/2 x^(-3/2) = -1/2 y^3
+  record("rsqrt", {a}, out, [](const BackwardContext& ctx) {
+    const Tensor y = ctx.output();  // d x^(-1/2) = -1/2 x^(-3/2) = -1/2 y^3
     return TensorList{mul(ctx.grad(), mul_scalar(pow(y, 3.0), -0.5))};
-  });
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 
 Tensor exp(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Exp, a, "exp");
-  record("exp", {a}, out, [so = save(out)](const BackwardContext& ctx) {
-    return TensorList{mul(ctx.grad(), so.get("exp"))};
-  });
+  record("exp", {a}, out, [](const BackwardContext& ctx) {
+    return TensorList{mul(ctx.grad(), ctx.output())};
+  }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
 

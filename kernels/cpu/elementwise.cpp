@@ -13,8 +13,8 @@ namespace {
 
 template <typename T> T sigmoid_of(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
-template <typename T>
-T apply_binary(BinaryOp op, T a, T b, T alpha) {
+template <BinaryOp op, typename T>
+T apply_binary(T a, T b, T alpha) {
   switch (op) {
     case BinaryOp::Add: return a + b;
     case BinaryOp::Sub: return a - b;
@@ -30,8 +30,8 @@ T apply_binary(BinaryOp op, T a, T b, T alpha) {
   return T(0);
 }
 
-template <typename T>
-T apply_unary(UnaryOp op, T x, T alpha, T beta) {
+template <UnaryOp op, typename T>
+T apply_unary(T x, T alpha, T beta) {
   switch (op) {
     case UnaryOp::Neg: return -x;
     case UnaryOp::Reciprocal: return T(1) / x;
@@ -57,40 +57,63 @@ T apply_unary(UnaryOp op, T x, T alpha, T beta) {
   return T(0);
 }
 
-bool writes_mask(BinaryOp op) { return op == BinaryOp::Equal; }
-bool writes_mask(UnaryOp op) { return op == UnaryOp::GreaterScalar || op == UnaryOp::LessScalar; }
+// Turns the run-time op into a compile-time constant, so the switch in apply_* folds away and
+// each loop below is specialised per op.
+template <typename Fn>
+void with_op(BinaryOp op, Fn&& fn) {
+  switch (op) {
+#define EMBER_CASE(name) case BinaryOp::name: return fn(std::integral_constant<BinaryOp, BinaryOp::name>{});
+    EMBER_CASE(Add) EMBER_CASE(Sub) EMBER_CASE(Mul) EMBER_CASE(Div) EMBER_CASE(Equal)
+    EMBER_CASE(ReluGrad) EMBER_CASE(LeakyReluGrad) EMBER_CASE(SigmoidGrad) EMBER_CASE(TanhGrad)
+    EMBER_CASE(SiluGrad)
+#undef EMBER_CASE
+  }
+}
 
-template <typename T, typename Out>
-void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, T alpha) {
+template <typename Fn>
+void with_op(UnaryOp op, Fn&& fn) {
+  switch (op) {
+#define EMBER_CASE(name) case UnaryOp::name: return fn(std::integral_constant<UnaryOp, UnaryOp::name>{});
+    EMBER_CASE(Neg) EMBER_CASE(Reciprocal) EMBER_CASE(Sqrt) EMBER_CASE(Rsqrt) EMBER_CASE(Exp)
+    EMBER_CASE(Log) EMBER_CASE(Abs) EMBER_CASE(Sign) EMBER_CASE(Relu) EMBER_CASE(Sigmoid)
+    EMBER_CASE(Tanh) EMBER_CASE(Silu) EMBER_CASE(AddScalar) EMBER_CASE(MulScalar) EMBER_CASE(Pow)
+    EMBER_CASE(LeakyRelu) EMBER_CASE(Clamp) EMBER_CASE(InsideMask) EMBER_CASE(GreaterScalar)
+    EMBER_CASE(LessScalar)
+#undef EMBER_CASE
+  }
+}
+
+template <BinaryOp op, typename T, typename Out>
+void binary_typed(const Tensor& out, const Tensor& a, const Tensor& b, T alpha) {
   Out* o = static_cast<Out*>(out.raw_data());
   const T* pa = static_cast<const T*>(a.raw_data());
   const T* pb = static_cast<const T*>(b.raw_data());
   const int64_t n = out.numel();
   if (a.shape() == out.shape() && b.shape() == out.shape() && a.is_contiguous() && b.is_contiguous()) {
 #pragma omp parallel for if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_binary(op, pa[i], pb[i], alpha));
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_binary<op>(pa[i], pb[i], alpha));
     return;
   }
   const Shape sa = broadcast_strides(a, out.shape()), sb = broadcast_strides(b, out.shape());
   for_each_strided<3>(out.shape(), {out.strides().data(), sa.data(), sb.data()},
                       [&](const std::array<int64_t, 3>& off) {
-                        o[off[0]] = static_cast<Out>(apply_binary(op, pa[off[1]], pb[off[2]], alpha));
+                        o[off[0]] = static_cast<Out>(apply_binary<op>(pa[off[1]], pb[off[2]], alpha));
                       });
 }
 
-template <typename T, typename Out>
-void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, T alpha, T beta) {
+template <UnaryOp op, typename T, typename Out>
+void unary_typed(const Tensor& out, const Tensor& x, T alpha, T beta) {
   Out* o = static_cast<Out*>(out.raw_data());
   const T* px = static_cast<const T*>(x.raw_data());
   const int64_t n = out.numel();
   if (x.is_contiguous()) {
 #pragma omp parallel for if (n > 32768)
-    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary(op, px[i], alpha, beta));
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary<op>(px[i], alpha, beta));
     return;
   }
   for_each_strided<2>(out.shape(), {out.strides().data(), x.strides().data()},
                       [&](const std::array<int64_t, 2>& off) {
-                        o[off[0]] = static_cast<Out>(apply_unary(op, px[off[1]], alpha, beta));
+                        o[off[0]] = static_cast<Out>(apply_unary<op>(px[off[1]], alpha, beta));
                       });
 }
 
@@ -99,16 +122,23 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, T alpha, T beta
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
   dispatch_float(a.dtype(), "binary elementwise", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (writes_mask(op)) binary_typed<T, uint8_t>(op, out, a, b, T(alpha));
-    else binary_typed<T, T>(op, out, a, b, T(alpha));
+    with_op(op, [&](auto op_tag) {
+      constexpr BinaryOp kOp = decltype(op_tag)::value;
+      if constexpr (kOp == BinaryOp::Equal) binary_typed<kOp, T, uint8_t>(out, a, b, T(alpha));
+      else binary_typed<kOp, T, T>(out, a, b, T(alpha));
+    });
   });
 }
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
   dispatch_float(x.dtype(), "unary elementwise", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (writes_mask(op)) unary_typed<T, uint8_t>(op, out, x, T(alpha), T(beta));
-    else unary_typed<T, T>(op, out, x, T(alpha), T(beta));
+    with_op(op, [&](auto op_tag) {
+      constexpr UnaryOp kOp = decltype(op_tag)::value;
+      if constexpr (kOp == UnaryOp::GreaterScalar || kOp == UnaryOp::LessScalar)
+        unary_typed<kOp, T, uint8_t>(out, x, T(alpha), T(beta));
+      else unary_typed<kOp, T, T>(out, x, T(alpha), T(beta));
+    });
   });
 }
 

@@ -1,0 +1,264 @@
+// CPU reference for batch norm and layer norm (contract and formulas: kernels/norm.h).
+// Matches torch.nn.functional.batch_norm / layer_norm (biased variance in the normalisation)
+// and Keras's running-statistics update. Statistics take two passes in double (the mean, then
+// the centred second moment). Per-column sums over rows are taken in fixed blocks of rows whose
+// partial sums are added in block order: parallel, yet bit-identical for any thread count.
+// Tested through ops in tests/test_norm.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/norm.h"
+
+namespace ember::kernels::cpu {
+
+namespace {
+
+constexpr int64_t kBlockRows = 256;
+constexpr int64_t kParallelWork = 32768;  // elements below which threads cost more than they save
+
+// Sums k per-column quantities over the rows of a [rows, cols] walk. add_row(r, acc) adds row
+// r's contributions into acc [k, cols]. Returns the totals [k, cols].
+template <typename AddRow>
+std::vector<double> column_sums(int64_t rows, int64_t cols, int64_t k, const AddRow& add_row) {
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+  const int64_t width = k * cols;
+  std::vector<double> partial(blocks * width, 0.0);
+#pragma omp parallel for if (rows * cols > kParallelWork)
+  for (int64_t b = 0; b < blocks; ++b) {
+    double* acc = partial.data() + b * width;
+    const int64_t end = std::min(rows, (b + 1) * kBlockRows);
+    for (int64_t r = b * kBlockRows; r < end; ++r) add_row(r, acc);
+  }
+  std::vector<double> total(width, 0.0);
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t i = 0; i < width; ++i) total[i] += partial[b * width + i];
+  return total;
+}
+
+// Reads element i of an optional parameter: a 1-D tensor of any stride or a contiguous one of
+// any rank, or `fallback` everywhere when the tensor is undefined.
+template <typename T>
+class Param {
+ public:
+  Param(const Tensor& t, double fallback)
+      : data_(t.defined() ? static_cast<const T*>(t.raw_data()) : nullptr),
+        stride_(t.defined() && t.dim() == 1 ? t.strides()[0] : 1),
+        fallback_(fallback) {}
+  double operator[](int64_t i) const { return data_ ? static_cast<double>(data_[i * stride_]) : fallback_; }
+
+ private:
+  const T* data_;
+  int64_t stride_;
+  double fallback_;
+};
+
+// Writes a [n] vector of doubles into an optional T tensor (contiguous).
+template <typename T>
+void store(const Tensor& out, const std::vector<double>& values, int64_t offset, int64_t n) {
+  if (!out.defined()) return;
+  T* po = static_cast<T*>(out.raw_data());
+  for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(values[offset + i]);
+}
+
+int64_t channels_of(const Tensor& x) { return x.shape().back(); }
+
+}  // namespace
+
+void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
+                                 const Tensor& invstd, const Tensor& x, const Tensor& weight,
+                                 const Tensor& bias, double eps) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = channels_of(x), M = x.numel() / C;
+    const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
+    T* py = static_cast<T*>(y.raw_data());               // [M, C]
+    const Param<T> w(weight, 1.0), b(bias, 0.0);
+
+    const std::vector<double> sums = column_sums(M, C, 1, [&](int64_t r, double* acc) {
+      const T* row = px + r * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
+    });
+    std::vector<double> mu(C);
+    for (int64_t c = 0; c < C; ++c) mu[c] = sums[c] / static_cast<double>(M);
+    const std::vector<double> squares = column_sums(M, C, 1, [&](int64_t r, double* acc) {
+      const T* row = px + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = row[c] - mu[c];
+        acc[c] += d * d;
+      }
+    });
+    std::vector<double> sigma2(C), inv(C), scale(C);
+    for (int64_t c = 0; c < C; ++c) {
+      sigma2[c] = squares[c] / static_cast<double>(M);
+      inv[c] = 1.0 / std::sqrt(sigma2[c] + eps);
+      scale[c] = inv[c] * w[c];
+    }
+    store<T>(mean, mu, 0, C);
+    store<T>(var, sigma2, 0, C);
+    store<T>(invstd, inv, 0, C);
+
+#pragma omp parallel for if (M * C > kParallelWork)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < C; ++c)
+        py[r * C + c] = static_cast<T>((px[r * C + c] - mu[c]) * scale[c] + b[c]);
+  });
+}
+
+void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& running_mean,
+                                  const Tensor& running_var, double eps) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = channels_of(x), M = x.numel() / C;
+    const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
+    T* py = static_cast<T*>(y.raw_data());               // [M, C]
+    const Param<T> w(weight, 1.0), b(bias, 0.0), rm(running_mean, 0.0), rv(running_var, 1.0);
+    std::vector<double> mu(C), scale(C), shift(C);
+    for (int64_t c = 0; c < C; ++c) {
+      mu[c] = rm[c];
+      scale[c] = w[c] / std::sqrt(rv[c] + eps);
+      shift[c] = b[c];
+    }
+#pragma omp parallel for if (M * C > kParallelWork)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < C; ++c)
+        py[r * C + c] = static_cast<T>((px[r * C + c] - mu[c]) * scale[c] + shift[c]);
+  });
+}
+
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd) {
+  dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = channels_of(x), M = x.numel() / C;
+    const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
+    const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
+    const Param<T> w(weight, 1.0), mu(mean, 0.0), inv(invstd, 1.0);
+
+    // sums[0, c] = sum dy (= dbias), sums[1, c] = sum dy * xhat (= dweight).
+    const std::vector<double> sums = column_sums(M, C, 2, [&](int64_t r, double* acc) {
+      for (int64_t c = 0; c < C; ++c) {
+        const double g = pdy[r * C + c];
+        acc[c] += g;
+        acc[C + c] += g * (px[r * C + c] - mu[c]) * inv[c];
+      }
+    });
+    store<T>(dbias, sums, 0, C);
+    store<T>(dweight, sums, C, C);
+    if (!dx.defined()) return;
+
+    T* pdx = static_cast<T*>(dx.raw_data());  // [M, C]
+    const double n = static_cast<double>(M);
+    std::vector<double> k(C);
+    for (int64_t c = 0; c < C; ++c) k[c] = w[c] * inv[c] / n;
+#pragma omp parallel for if (M * C > kParallelWork)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const double xhat = (px[r * C + c] - mu[c]) * inv[c];
+        pdx[r * C + c] = static_cast<T>(k[c] * (n * pdy[r * C + c] - sums[c] - xhat * sums[C + c]));
+      }
+  });
+}
+
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                     const Tensor& mean, const Tensor& var, double momentum,
+                                     int64_t count, bool unbiased_var) {
+  dispatch_float(mean.dtype(), "batch_norm running statistics", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = mean.numel();
+    const Param<T> mu(mean, 0.0), sigma2(var, 0.0);
+    const double correction =
+        unbiased_var ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
+    // Each running statistic is a [C] vector of any stride, updated in place.
+    auto update = [&](const Tensor& running, const Param<T>& batch, double factor) {
+      if (!running.defined()) return;
+      T* p = static_cast<T*>(running.raw_data());
+      const int64_t stride = running.strides()[0];
+      for (int64_t c = 0; c < C; ++c) {
+        const double old = p[c * stride];
+        p[c * stride] = static_cast<T>(momentum * old + (1.0 - momentum) * batch[c] * factor);
+      }
+    };
+    update(running_mean, mu, 1.0);
+    update(running_var, sigma2, correction);
+  });
+}
+
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = mean.numel(), D = M > 0 ? x.numel() / M : 0;
+    const T* px = static_cast<const T*>(x.raw_data());  // [M, D]
+    T* py = static_cast<T*>(y.raw_data());               // [M, D]
+    T* pmean = static_cast<T*>(mean.raw_data());         // [M]
+    T* pinv = static_cast<T*>(invstd.raw_data());        // [M]
+    const Param<T> w(weight, 1.0), b(bias, 0.0);
+#pragma omp parallel for if (M * D > kParallelWork)
+    for (int64_t r = 0; r < M; ++r) {
+      const T* row = px + r * D;
+      double sum = 0;
+      for (int64_t d = 0; d < D; ++d) sum += row[d];
+      const double mu = sum / static_cast<double>(D);
+      double squares = 0;
+      for (int64_t d = 0; d < D; ++d) squares += (row[d] - mu) * (row[d] - mu);
+      const double inv = 1.0 / std::sqrt(squares / static_cast<double>(D) + eps);
+      pmean[r] = static_cast<T>(mu);
+      pinv[r] = static_cast<T>(inv);
+      for (int64_t d = 0; d < D; ++d)
+        py[r * D + d] = static_cast<T>((row[d] - mu) * inv * w[d] + b[d]);
+    }
+  });
+}
+
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd) {
+  dispatch_float(x.dtype(), "layer_norm backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t M = mean.numel(), D = M > 0 ? x.numel() / M : 0;
+    const T* px = static_cast<const T*>(x.raw_data());    // [M, D]
+    const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, D]
+    const T* pmean = static_cast<const T*>(mean.raw_data());  // [M]
+    const T* pinv = static_cast<const T*>(invstd.raw_data());  // [M]
+    const Param<T> w(weight, 1.0);
+
+    if (dx.defined()) {
+      T* pdx = static_cast<T*>(dx.raw_data());  // [M, D]
+#pragma omp parallel for if (M * D > kParallelWork)
+      for (int64_t r = 0; r < M; ++r) {
+        const double mu = pmean[r], inv = pinv[r];
+        double sum_g = 0, sum_g_xhat = 0;
+        for (int64_t d = 0; d < D; ++d) {
+          const double g = pdy[r * D + d] * w[d];
+          sum_g += g;
+          sum_g_xhat += g * (px[r * D + d] - mu) * inv;
+        }
+        const double mean_g = sum_g / static_cast<double>(D);
+        const double mean_g_xhat = sum_g_xhat / static_cast<double>(D);
+        for (int64_t d = 0; d < D; ++d) {
+          const double g = pdy[r * D + d] * w[d];
+          const double xhat = (px[r * D + d] - mu) * inv;
+          pdx[r * D + d] = static_cast<T>(inv * (g - mean_g - xhat * mean_g_xhat));
+        }
+      }
+    }
+    if (!dweight.defined() && !dbias.defined()) return;
+    // sums[0, d] = sum_M dy * xhat (= dweight), sums[1, d] = sum_M dy (= dbias).
+    const std::vector<double> sums = column_sums(M, D, 2, [&](int64_t r, double* acc) {
+      const double mu = pmean[r], inv = pinv[r];
+      for (int64_t d = 0; d < D; ++d) {
+        const double g = pdy[r * D + d];
+        acc[d] += g * (px[r * D + d] - mu) * inv;
+        acc[D + d] += g;
+      }
+    });
+    store<T>(dweight, sums, 0, D);
+    store<T>(dbias, sums, D, D);
+  });
+}
+
+}  // namespace ember::kernels::cpu

@@ -1,0 +1,125 @@
+// CUDA random-number kernels: the same element recipes as the CPU reference
+// (kernels/cpu/random.cpp), from tensor/philox.h, in grid-stride loops on the compute stream.
+// Element i always reads the block at counter (first_counter + i), whatever thread handles it,
+// so the output does not depend on the launch geometry and matches the CPU bit for bit (float64
+// normals to a few ulp: they use CUDA's log/cos). Tested against the CPU in
+// tests/test_random.cpp (CudaRandom.*, skipped without a GPU).
+#include <cstdint>
+
+#include "kernels/random.h"
+#include "tensor/cuda/cuda_check.h"
+#include "tensor/cuda/cuda_context.h"
+#include "tensor/philox.h"
+
+namespace ember::kernels::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float uniform_of(const philox::Block& b, float) {
+  return philox::uniform_float(b.v[0]);
+}
+__device__ __forceinline__ double uniform_of(const philox::Block& b, double) {
+  return philox::uniform_double(b.v[0], b.v[1]);
+}
+__device__ __forceinline__ float normal_of(const philox::Block& b, float) {
+  return philox::normal_float(b);
+}
+__device__ __forceinline__ double normal_of(const philox::Block& b, double) {
+  return philox::normal_double(b);
+}
+
+// out: [n] contiguous. One Philox block per element (no block sharing between lanes).
+template <typename T>
+__global__ void uniform_kernel(T* out, long long n, uint64_t seed, uint64_t first, T lo, T scale) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    const philox::Block b = philox::element_block(seed, first, static_cast<uint64_t>(i));
+    out[i] = philox::fma_rn(uniform_of(b, T()), scale, lo);
+  }
+}
+
+template <typename T>
+__global__ void normal_kernel(T* out, long long n, uint64_t seed, uint64_t first, T mean, T std) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    const philox::Block b = philox::element_block(seed, first, static_cast<uint64_t>(i));
+    out[i] = philox::fma_rn(normal_of(b, T()), std, mean);
+  }
+}
+
+template <typename T>
+__global__ void bernoulli_kernel(T* out, long long n, uint64_t seed, uint64_t first,
+                                 uint64_t threshold) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    const philox::Block b = philox::element_block(seed, first, static_cast<uint64_t>(i));
+    out[i] = philox::bernoulli_draw(b, threshold) ? T(1) : T(0);
+  }
+}
+
+__global__ void keys_kernel(int64_t* out, long long n, uint64_t seed, uint64_t first) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x)
+    out[i] = philox::element_block(seed, first, static_cast<uint64_t>(i)).v[0];
+}
+
+}  // namespace
+
+void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high) {
+  const long long n = out.numel();
+  dispatch_float(out.dtype(), "fill_uniform", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    uniform_kernel<T><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                        ::ember::cuda::compute_stream()>>>(
+        static_cast<T*>(out.raw_data()), n, seed, first_counter, static_cast<T>(low),
+        static_cast<T>(high - low));
+    EMBER_CUDA_CHECK_LAUNCH("uniform_kernel");
+  });
+}
+
+void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std) {
+  const long long n = out.numel();
+  dispatch_float(out.dtype(), "fill_normal", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    normal_kernel<T><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                       ::ember::cuda::compute_stream()>>>(
+        static_cast<T*>(out.raw_data()), n, seed, first_counter, static_cast<T>(mean),
+        static_cast<T>(std));
+    EMBER_CUDA_CHECK_LAUNCH("normal_kernel");
+  });
+}
+
+void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p) {
+  const long long n = out.numel();
+  const uint64_t threshold = philox::bernoulli_threshold(p);
+  const unsigned grid = ::ember::cuda::grid_for(n, kThreads);
+  cudaStream_t stream = ::ember::cuda::compute_stream();
+  switch (out.dtype()) {
+    case DType::Float32:
+      bernoulli_kernel<float><<<grid, kThreads, 0, stream>>>(static_cast<float*>(out.raw_data()),
+                                                             n, seed, first_counter, threshold);
+      break;
+    case DType::Float64:
+      bernoulli_kernel<double><<<grid, kThreads, 0, stream>>>(
+          static_cast<double*>(out.raw_data()), n, seed, first_counter, threshold);
+      break;
+    case DType::UInt8:
+      bernoulli_kernel<uint8_t><<<grid, kThreads, 0, stream>>>(
+          static_cast<uint8_t*>(out.raw_data()), n, seed, first_counter, threshold);
+      break;
+    default:
+      EMBER_FAIL("fill_bernoulli: out must be float32, float64 or uint8, got ", out.describe());
+  }
+  EMBER_CUDA_CHECK_LAUNCH("bernoulli_kernel");
+}
+
+void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
+  const long long n = out.numel();
+  keys_kernel<<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                ::ember::cuda::compute_stream()>>>(out.data<int64_t>(), n, seed, first_counter);
+  EMBER_CUDA_CHECK_LAUNCH("keys_kernel");
+}
+
+}  // namespace ember::kernels::cuda

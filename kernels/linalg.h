@@ -1,0 +1,18 @@
+// Contract for matrix products. Row-major operands; `out` preallocated and contiguous.
+// gemm: out[b] = op(a[b]) x op(b[b]) for each of `batch` matrices, op = transpose when asked.
+// a: [batch, M, K] (or [batch, K, M] when trans_a), b: [batch, K, N] (or [batch, N, K] when
+// trans_b), out: [batch, M, N]. Inputs must be contiguous. float32/float64; exact fp32 math.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace ember::kernels {
+
+void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+          int64_t batch, int64_t M, int64_t N, int64_t K);
+
+namespace cpu {
+void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+          int64_t batch, int64_t M, int64_t N, int64_t K);
+}  // namespace cpu
+
+}  // namespace ember::kernels

@@ -1,0 +1,72 @@
+// Contract for normalisation kernels (CPU: kernels/cpu/norm.cpp; CUDA: a later issue).
+// Matches PyTorch's batch_norm / layer_norm math (biased variance in the normalisation) and
+// Keras's running-statistics convention. Tested through ops in tests/test_norm.cpp.
+//
+// Layouts: batch norm sees x as [M, C] (NHWC flattened, M = N*H*W, channel last) and keeps one
+// statistic per channel; layer norm sees x as [M, D] (D = the normalised trailing axes) and keeps
+// one statistic per row. x, dy and every output are contiguous, preallocated, with x's dtype
+// (float32 or float64); weight/bias may be undefined (then 1 and 0). Batch norm's [C] inputs
+// (weight, bias, running statistics) may have any stride; layer norm's weight/bias are
+// contiguous. Statistics accumulate in double, in a fixed order, so results do not depend on
+// the thread count.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace ember::kernels {
+
+// y = (x - mean) * invstd * weight + bias with the batch's mean and biased variance.
+// Writes y [M, C], mean [C], var [C] (biased, for the running update) and
+// invstd [C] = 1 / sqrt(var + eps) (for backward).
+void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
+                                 const Tensor& invstd, const Tensor& x, const Tensor& weight,
+                                 const Tensor& bias, double eps);
+// y = (x - running_mean) * weight / sqrt(running_var + eps) + bias.
+void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& running_mean,
+                                  const Tensor& running_var, double eps);
+// The fused training backward, with xhat = (x - mean) * invstd and n = M:
+//   dbias = sum dy, dweight = sum dy * xhat,
+//   dx = weight * invstd / n * (n * dy - dbias - xhat * dweight).
+// Any of dx, dweight, dbias may be undefined (not computed).
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+// In place, [C] each: running = momentum * running + (1 - momentum) * batch,
+// where the variance's batch value is var * count / (count - 1) when unbiased_var is set.
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                     const Tensor& mean, const Tensor& var, double momentum,
+                                     int64_t count, bool unbiased_var);
+
+// y = (x - mean_row) * invstd_row * weight + bias per row of [M, D]; writes y [M, D],
+// mean [M] and invstd [M] = 1 / sqrt(biased var + eps). weight/bias are contiguous [D].
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+// The fused backward, per row with g = dy * weight and xhat = (x - mean) * invstd:
+//   dx = invstd * (g - mean_D(g) - xhat * mean_D(g * xhat)),
+//   dweight = sum_M dy * xhat, dbias = sum_M dy.
+// Any of dx, dweight, dbias may be undefined (not computed).
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+
+namespace cpu {
+void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
+                                 const Tensor& invstd, const Tensor& x, const Tensor& weight,
+                                 const Tensor& bias, double eps);
+void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& running_mean,
+                                  const Tensor& running_var, double eps);
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                     const Tensor& mean, const Tensor& var, double momentum,
+                                     int64_t count, bool unbiased_var);
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+}  // namespace cpu
+
+}  // namespace ember::kernels

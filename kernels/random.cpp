@@ -1,0 +1,67 @@
+// Device dispatch for random-number kernels: the one place that picks the CPU or CUDA version.
+// Both fill the same elements with the same values (kernels/random.h), which
+// tests/test_random.cpp checks on a GPU machine.
+#include "kernels/random.h"
+
+#include "kernels/dispatch.h"
+
+namespace ember::kernels {
+
+namespace {
+
+void check_out(const Tensor& out, const char* op, bool allow_uint8, bool int64_only = false) {
+  check_defined(out, op, "out");
+  EMBER_CHECK(out.is_contiguous(), op, ": out must be contiguous, got a strided ", out.describe());
+  const DType d = out.dtype();
+  if (int64_only) {
+    EMBER_CHECK(d == DType::Int64, op, ": out must be int64, got ", out.describe());
+    return;
+  }
+  EMBER_CHECK(d == DType::Float32 || d == DType::Float64 || (allow_uint8 && d == DType::UInt8), op,
+              ": out must be float32 or float64", allow_uint8 ? " or uint8" : "", ", got ",
+              out.describe());
+}
+
+}  // namespace
+
+// The CUDA branch of each function: real kernels in a CUDA build, a clear error otherwise.
+#ifdef EMBER_WITH_CUDA
+#define EMBER_RANDOM_DISPATCH(name, ...)        \
+  if (out.is_cuda()) {                          \
+    cuda::name(__VA_ARGS__);                    \
+    return;                                     \
+  }                                             \
+  cpu::name(__VA_ARGS__)
+#else
+#define EMBER_RANDOM_DISPATCH(name, ...)        \
+  if (out.is_cuda()) no_cuda_kernel(#name);     \
+  cpu::name(__VA_ARGS__)
+#endif
+
+void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high) {
+  check_out(out, "fill_uniform", false);
+  if (out.numel() == 0) return;
+  EMBER_RANDOM_DISPATCH(fill_uniform, out, seed, first_counter, low, high);
+}
+
+void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std) {
+  check_out(out, "fill_normal", false);
+  if (out.numel() == 0) return;
+  EMBER_RANDOM_DISPATCH(fill_normal, out, seed, first_counter, mean, std);
+}
+
+void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p) {
+  check_out(out, "fill_bernoulli", true);
+  if (out.numel() == 0) return;
+  EMBER_RANDOM_DISPATCH(fill_bernoulli, out, seed, first_counter, p);
+}
+
+void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
+  check_out(out, "random_keys", false, true);
+  if (out.numel() == 0) return;
+  EMBER_RANDOM_DISPATCH(random_keys, out, seed, first_counter);
+}
+
+#undef EMBER_RANDOM_DISPATCH
+
+}  // namespace ember::kernels

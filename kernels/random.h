@@ -1,0 +1,40 @@
+// Contract for random-number kernels (CPU: kernels/cpu/random.cpp; CUDA: kernels/cuda/random.cu).
+// Every kernel fills a preallocated contiguous `out` of any shape; element i (row-major) is a
+// pure function of (seed, first_counter + i) through the Philox recipes in tensor/philox.h, so
+// the two devices agree element for element: bit for bit for uniforms, Bernoulli draws, keys and
+// float32 normals; to a few ulp for float64 normals. The caller reserves the counters
+// (Generator::reserve); kernels never touch a Generator. Mapping and reasoning: docs/rng.md.
+#pragma once
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace ember::kernels {
+
+// float32/float64: low + (high - low) * u, u in [0, 1) (lane 0, or lanes 0-1 for float64),
+// computed as one fma in out's dtype.
+void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high);
+// float32/float64: mean + std * z, z standard normal (Box-Muller, cosine branch), as one fma.
+void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std);
+// float32/float64/uint8: 1 with probability p (lane 0 < floor(p 2^32)), else 0.
+void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
+// int64: lane 0 of each block, a uint32 key in [0, 2^32); randperm sorts them.
+void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+
+namespace cpu {
+void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high);
+void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std);
+void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
+void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+}  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high);
+void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std);
+void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
+void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+}  // namespace cuda
+#endif
+
+}  // namespace ember::kernels

@@ -1,0 +1,105 @@
+// Losses, mean reduction, matching PyTorch's F.cross_entropy (class weights, label smoothing),
+// F.mse_loss and F.binary_cross_entropy_with_logits. Tested in tests/test_loss.cpp.
+//
+// cross_entropy and mse_loss are compositions of differentiable ops (log_softmax, gather, ...),
+// so their gradients and second derivatives come from those ops. With logp = log_softmax(x),
+// class weights w (all ones when absent) and smoothing eps over C classes, PyTorch computes
+//   loss_i = (1 - eps) * w[t_i] * (-logp[i, t_i]) + eps / C * sum_c w[c] * (-logp[i, c])
+//   loss   = sum_i loss_i / sum_i w[t_i]
+// bce_with_logits is one op: forward max(x, 0) - x*y + log(1 + exp(-|x|)) (never overflows),
+// backward dx = (sigmoid(x) - y) * g / n and dy = -x * g / n, written with differentiable ops.
+#include "ops/loss.h"
+
+#include "autograd/function.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+
+namespace ember {
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
+                     double label_smoothing) {
+  check_defined(logits, "cross_entropy", "logits");
+  check_defined(target, "cross_entropy", "target");
+  EMBER_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, C], got ", logits.describe());
+  EMBER_CHECK(target.dtype() == DType::Int64,
+              "cross_entropy: target must hold int64 class indices, got ", target.describe());
+  check_same_device(logits, target, "cross_entropy");
+  const int64_t N = logits.shape()[0], C = logits.shape()[1];
+  EMBER_CHECK(N > 0 && C > 0, "cross_entropy: empty logits ", logits.describe());
+  EMBER_CHECK(target.shape() == Shape{N}, "cross_entropy: target ", target.describe(),
+              " must be [N] = [", N, "] for logits ", logits.describe());
+  EMBER_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+              "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
+  if (class_weight.defined()) {
+    EMBER_CHECK(class_weight.shape() == Shape{C}, "cross_entropy: class_weight ",
+                class_weight.describe(), " must be [C] = [", C, "] for logits ", logits.describe());
+    check_same_dtype(logits, class_weight, "cross_entropy");
+    check_same_device(logits, class_weight, "cross_entropy");
+  }
+  // Name the bad label here when that costs no device sync; gather checks it on every device.
+  if (target.device().is_cpu()) {
+    const auto labels = target.to_vector<int64_t>();
+    for (int64_t i = 0; i < N; ++i)
+      EMBER_CHECK(labels[i] >= 0 && labels[i] < C, "cross_entropy: target label ", labels[i],
+                  " of sample ", i, " is out of range [0, ", C, ") for logits ", logits.describe());
+  }
+
+  const double eps = label_smoothing;
+  const Tensor logp = log_softmax(logits, 1);
+  const Tensor picked = reshape(gather(logp, 1, reshape(target, {N, 1})), {N});  // logp[i, t_i]
+  if (!class_weight.defined()) {
+    Tensor loss = mul_scalar(mean(picked), -(1.0 - eps));
+    if (eps > 0.0) loss = add(loss, mul_scalar(sum(logp), -eps / static_cast<double>(C * N)));
+    return loss;
+  }
+  const Tensor weight_t = gather(class_weight, 0, target);  // w[t_i]
+  Tensor total = mul_scalar(sum(mul(weight_t, picked)), -(1.0 - eps));
+  if (eps > 0.0)
+    total = add(total, mul_scalar(sum(mul(logp, class_weight)), -eps / static_cast<double>(C)));
+  return div(total, sum(weight_t));
+}
+
+Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+  check_defined(prediction, "mse_loss", "prediction");
+  check_defined(target, "mse_loss", "target");
+  check_same_shape(prediction, target, "mse_loss");
+  check_same_dtype(prediction, target, "mse_loss");
+  check_same_device(prediction, target, "mse_loss");
+  EMBER_CHECK(prediction.numel() > 0, "mse_loss: empty prediction ", prediction.describe());
+  const Tensor d = sub(prediction, target);
+  return mean(mul(d, d));
+}
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
+  check_defined(logits, "bce_with_logits", "logits");
+  check_defined(target, "bce_with_logits", "target");
+  check_same_shape(logits, target, "bce_with_logits");
+  check_same_dtype(logits, target, "bce_with_logits");
+  check_same_device(logits, target, "bce_with_logits");
+  EMBER_CHECK(logits.dtype() == DType::Float32 || logits.dtype() == DType::Float64,
+              "bce_with_logits: expected float32 or float64 tensors, got ", logits.describe());
+  const int64_t n = logits.numel();
+  EMBER_CHECK(n > 0, "bce_with_logits: empty logits ", logits.describe());
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    const Tensor& x = logits;
+    const Tensor& y = target;
+    out = mean(sub(relu(x), mul(x, y)) + log(1.0 + exp(neg(abs(x)))));
+  }
+  record("bce_with_logits", {logits, target}, out,
+         [sx = save(logits), sy = save(logits.requires_grad() ? target : Tensor()),
+          n](const BackwardContext& ctx) {
+           const Tensor& x = sx.get("bce_with_logits");
+           const Tensor scale = mul_scalar(ctx.grad(), 1.0 / static_cast<double>(n));
+           return TensorList{
+               ctx.needs(0) ? mul(sub(sigmoid(x), sy.get("bce_with_logits")), scale) : Tensor(),
+               ctx.needs(1) ? mul(neg(x), scale) : Tensor()};
+         });
+  return out;
+}
+
+}  // namespace ember

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for ember and builds it.
+#  - installs the Debian packages listed below when any is missing (idempotent: a machine that
+#    has them all is not touched, and apt-get runs only when needed);
+#  - configures and builds into ./build (EMBER_BUILD_DIR overrides).
+# EMBER_CUDA=AUTO|ON|OFF (default AUTO) picks the CUDA backend: AUTO builds it when nvcc, cuBLAS
+# and cuDNN are found (e.g. /usr/local/cuda), ON requires them, OFF builds for the CPU only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock-dev
+          libbenchmark-dev libstb-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build_dir=${EMBER_BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA="${EMBER_CUDA:-AUTO}"
+cmake --build "$build_dir" -j"$(nproc)"
