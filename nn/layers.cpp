@@ -279,7 +279,7 @@ Tensor Embedding::forward(const Tensor& index) {
   return embedding(weight_, index);
 }
 
-Dropout::Dropout(double p, uint64_t seed) : p_(p), gen_(seed) {
+Dropout::Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {
   EMBER_CHECK(p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);
 }
 
@@ -289,7 +289,7 @@ std::string Dropout::name() const {
   return out.str();
 }
 
-Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training(), gen_); }
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training(), *gen_); }
 
 // ---------------------------------------------------------------------------------------------
 // Stateless layers

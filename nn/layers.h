@@ -207,18 +207,19 @@ class Embedding : public Layer {
   Tensor weight_;
 };
 
-// Inverted dropout in training mode, identity in eval mode. Owns its Generator (seeded here)
-// so that a run replays exactly; generator() exposes it for checkpoints.
+// Inverted dropout in training mode, identity in eval mode. Draws its masks from `gen` (by
+// default the global generator, reseeded by manual_seed), which must outlive the layer; layers
+// sharing a generator get different masks and replay together from one seed.
 class Dropout : public Layer {
  public:
-  explicit Dropout(double p, uint64_t seed = 0);
+  explicit Dropout(double p, Generator& gen = default_generator());
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
-  Generator& generator() { return gen_; }
+  Generator& generator() const { return *gen_; }
 
  private:
   double p_;
-  Generator gen_;
+  Generator* gen_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ void SGD::update(size_t index, const Tensor& p, const Tensor& g) {
 
   // b <- d on the first step, else mu * b + (1 - dampening) * d, with d = g + wd * p.
   Tensor& b = momentum_buffers_[index];
+  if (b.defined() && (b.device() != p.device() || b.dtype() != p.dtype())) {
+    b = convert(b, p.dtype(), p.device());  // the model was moved (module.to) after a step
+  }
   if (!b.defined()) {
     b = empty_like(p);
     copy_(b, g);

@@ -133,6 +133,25 @@ TEST(Sgd, UpdatesInPlaceWithoutNewAllocations) {
   EXPECT_EQ(sgd.step_count(), 4);
 }
 
+TEST(Sgd, MomentumBufferFollowsAModelMovedAfterAStep) {
+  class One : public nn::Module {
+   public:
+    One() { p = register_parameter("p", from_vector<double>({1.0, -2.0}, {2})); }
+    Tensor p;
+  };
+  One m;  // float32
+  SGD sgd(m.parameters(), {.lr = 0.1, .momentum = 0.9});
+  m.p.mutable_grad() = from_vector<double>(kGrads[0], {2});
+  sgd.step();
+  m.to(DType::Float64);
+  m.p.mutable_grad() = from_vector<double>(kGrads[1], {2}, {.dtype = DType::Float64});
+  sgd.step();
+  EXPECT_EQ(sgd.momentum_buffer(0).dtype(), DType::Float64);
+  // The momentum trajectory's second step, up to the float32 first step.
+  EXPECT_NEAR(m.p.to_vector<double>()[0], 1.005, 1e-6);
+  EXPECT_NEAR(m.p.to_vector<double>()[1], -2.24, 1e-6);
+}
+
 TEST(Sgd, ParametersWithoutGradientAreSkipped) {
   Tensor a = make_param();
   Tensor b = make_param();
