@@ -115,7 +115,9 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generato
 std::string Conv2d::name() const {
   std::string text = "Conv2d(" + std::to_string(in_channels_) + " -> " +
                      std::to_string(out_channels_) + ", " + size2_str(kernel_);
-  if (options_.stride.h != 1 || options_.stride.w != 1) text += ", stride " + size2_str(options_.stride);
+  if (options_.stride.h != 1 || options_.stride.w != 1) {
+    text += ", stride " + size2_str(options_.stride);
+  }
   text += ", " + options_.padding.str();
   if (options_.groups != 1) text += ", groups " + std::to_string(options_.groups);
   if (!bias_.defined()) text += ", no bias";
@@ -165,7 +167,9 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
 std::string ConvTranspose2d::name() const {
   std::string text = "ConvTranspose2d(" + std::to_string(in_channels_) + " -> " +
                      std::to_string(out_channels_) + ", " + size2_str(kernel_);
-  if (options_.stride.h != 1 || options_.stride.w != 1) text += ", stride " + size2_str(options_.stride);
+  if (options_.stride.h != 1 || options_.stride.w != 1) {
+    text += ", stride " + size2_str(options_.stride);
+  }
   text += ", " + options_.padding.str();
   if (options_.groups != 1) text += ", groups " + std::to_string(options_.groups);
   if (!bias_.defined()) text += ", no bias";

@@ -353,7 +353,8 @@ TEST(NnEmbedding, LooksUpRowsAndAccumulatesTheirGradients) {
   const Tensor index = from_vector<int64_t>({4, 0, 4}, {3}, {.dtype = DType::Int64});
   const Tensor rows = emb(index);
   EXPECT_EQ(rows.shape(), (Shape{3, 3}));
-  EXPECT_EQ(slice(rows, 0, 0, 1).to_vector<float>(), slice(emb.weight(), 0, 4, 5).to_vector<float>());
+  EXPECT_EQ(slice(rows, 0, 0, 1).to_vector<float>(),
+            slice(emb.weight(), 0, 4, 5).to_vector<float>());
   sum(rows).backward();
   const auto g = emb.weight().grad().to_vector<float>();
   EXPECT_EQ(g[0], 1.0f);   // row 0 used once
