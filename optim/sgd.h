@@ -1,0 +1,39 @@
+// SGD with momentum, dampening, Nesterov momentum and L2 weight decay, with PyTorch's
+// torch.optim.SGD semantics:
+//   d = g + weight_decay * p
+//   b = d                                   (first step)
+//   b = momentum * b + (1 - dampening) * d  (later steps)
+//   d = d + momentum * b  (nesterov)   or   d = b  (momentum > 0)
+//   p = p - lr * d
+// Parameters and momentum buffers are updated in place with add_/mul_; the only allocation is
+// each momentum buffer, on its parameter's first step.
+// Tested in tests/test_optim.cpp (suite Sgd) against hand computations.
+#pragma once
+#include "optim/optimizer.h"
+
+namespace ember::optim {
+
+struct SGDOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SGDOptions& options = {});
+  const SGDOptions& options() const { return options_; }
+  // The momentum buffer of parameter i: undefined before its first update or without momentum.
+  const Tensor& momentum_buffer(size_t i) const { return momentum_buffers_.at(i); }
+
+ protected:
+  void update(size_t index, const Tensor& param, const Tensor& grad) override;
+
+ private:
+  SGDOptions options_;
+  std::vector<Tensor> momentum_buffers_;
+};
+
+}  // namespace ember::optim
