@@ -106,14 +106,8 @@ class Conv2d : public Layer {
   Tensor weight_, bias_;
 };
 
-struct ConvTranspose2dOptions {
-  Size2 stride = 1;
-  Padding2d padding = Padding2d::valid();
-  int64_t groups = 1;
-  bool bias = true;
-  init::Initializer weight_init = init::glorot_uniform();
-  init::Initializer bias_init = init::zeros();
-};
+// A transposed convolution takes the same options as the convolution it transposes.
+using ConvTranspose2dOptions = Conv2dOptions;
 
 // Transposed convolution (Keras Conv2DTranspose): x [N, H, W, Cin] -> [N, OH, OW, Cout];
 // weight [Cin, R, S, Cout / groups], bias [Cout]. Output size as Keras computes it:
