@@ -39,6 +39,14 @@ Tensor attach_no_double_backward(const Tensor& g, const Node& producer, const Te
   return out;
 }
 
+// Non-leaf tensors that asked to retain their gradient, by their grad_fn and output slot.
+using RetainRegistry =
+    std::unordered_map<Node*, std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>>>;
+RetainRegistry& retain_registry() {
+  static thread_local RetainRegistry registry;
+  return registry;
+}
+
 struct ByLatestFirst {
   bool operator()(const Node* a, const Node* b) const { return a->sequence_nr < b->sequence_nr; }
 };
@@ -180,12 +188,10 @@ class GraphTask {
   std::unordered_map<Node*, int> dependencies_;
   std::unordered_map<Node*, TensorList> buffers_;
   TensorList results_;
-
- public:
-  std::unordered_map<Node*, std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>>> retained;
 };
 
 void GraphTask::retain_non_leaf_grads(Node* node, const TensorList& grads) {
+  RetainRegistry& retained = retain_registry();
   auto it = retained.find(node);
   if (it == retained.end()) return;
   for (auto& [slot, weak] : it->second) {
@@ -196,12 +202,6 @@ void GraphTask::retain_non_leaf_grads(Node* node, const TensorList& grads) {
   }
 }
 
-// Registry of non-leaf tensors that asked to retain their gradient, by their grad_fn.
-std::unordered_map<Node*, std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>>>&
-retain_registry() {
-  static thread_local std::unordered_map<Node*, std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>>> r;
-  return r;
-}
 
 std::vector<Edge> root_edges(const TensorList& outputs, const char* api) {
   std::vector<Edge> roots;
@@ -266,7 +266,6 @@ void backward(const TensorList& outputs, const TensorList& grad_outputs, bool re
   const auto roots = root_edges(outputs, "backward");
   const auto root_grads = root_gradients(outputs, grad_outputs, "backward");
   GraphTask task(retain_graph || create_graph, create_graph, /*accumulate=*/true);
-  task.retained = retain_registry();
   task.run(roots, root_grads, 0);
   // Forget registrations whose tensors are gone.
   auto& registry = retain_registry();
