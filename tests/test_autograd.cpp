@@ -177,6 +177,26 @@ TEST(Autograd, GradcheckCatchesAWrongGradient) {
   EXPECT_NE(testing::gradcheck(wrong, {testing::random_input({3}, 5)}), "");
 }
 
+TEST(Autograd, GradRunsOnlyTheNodesOnAPathToItsInputs) {
+  // A node whose backward throws stands on a branch that does not lead to x: grad() w.r.t. x
+  // must not run it (as a gradient penalty w.r.t. x_hat must not run the generator's backward),
+  // while backward(), which needs every leaf, does.
+  Tensor x = vec({1, 2});
+  Tensor other = vec({3, 4});
+  Tensor guarded;
+  {
+    NoGradGuard guard;
+    guarded = mul_scalar(other, 1.0);
+  }
+  record("explodes", {other}, guarded, [](const BackwardContext&) -> TensorList {
+    throw Error("explodes: backward ran");
+  });
+  Tensor y = sum(add(mul(x, x), guarded));
+  TensorList g = grad({y}, {x}, {}, /*retain_graph=*/true);
+  EXPECT_EQ(g[0].to_vector<double>(), (std::vector<double>{2, 4}));
+  EXPECT_THROW(y.backward(), Error);
+}
+
 TEST(Autograd, UnusedInputs) {
   Tensor x = vec({1});
   Tensor unused = vec({2});
