@@ -51,6 +51,18 @@ void check_nhwc(const Tensor& x, int64_t channels, const std::string& layer) {
               channels, " channels, got ", x.describe());
 }
 
+// "Conv2d(3 -> 8, 3x3, stride 2x2, same, groups 2, no bias)": the summary line of a convolution.
+std::string describe_conv(const char* kind, int64_t in_channels, int64_t out_channels, Size2 kernel,
+                          const Conv2dOptions& options, bool has_bias) {
+  std::string text = std::string(kind) + "(" + std::to_string(in_channels) + " -> " +
+                     std::to_string(out_channels) + ", " + size2_str(kernel);
+  if (options.stride.h != 1 || options.stride.w != 1) text += ", stride " + size2_str(options.stride);
+  text += ", " + options.padding.str();
+  if (options.groups != 1) text += ", groups " + std::to_string(options.groups);
+  if (!has_bias) text += ", no bias";
+  return text + ")";
+}
+
 }  // namespace
 
 std::string Padding2d::str() const {
@@ -113,15 +125,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generato
 }
 
 std::string Conv2d::name() const {
-  std::string text = "Conv2d(" + std::to_string(in_channels_) + " -> " +
-                     std::to_string(out_channels_) + ", " + size2_str(kernel_);
-  if (options_.stride.h != 1 || options_.stride.w != 1) {
-    text += ", stride " + size2_str(options_.stride);
-  }
-  text += ", " + options_.padding.str();
-  if (options_.groups != 1) text += ", groups " + std::to_string(options_.groups);
-  if (!bias_.defined()) text += ", no bias";
-  return text + ")";
+  return describe_conv("Conv2d", in_channels_, out_channels_, kernel_, options_, bias_.defined());
 }
 
 Conv2dParams Conv2d::params_for(int64_t H, int64_t W) const {
@@ -165,15 +169,8 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
 }
 
 std::string ConvTranspose2d::name() const {
-  std::string text = "ConvTranspose2d(" + std::to_string(in_channels_) + " -> " +
-                     std::to_string(out_channels_) + ", " + size2_str(kernel_);
-  if (options_.stride.h != 1 || options_.stride.w != 1) {
-    text += ", stride " + size2_str(options_.stride);
-  }
-  text += ", " + options_.padding.str();
-  if (options_.groups != 1) text += ", groups " + std::to_string(options_.groups);
-  if (!bias_.defined()) text += ", no bias";
-  return text + ")";
+  return describe_conv("ConvTranspose2d", in_channels_, out_channels_, kernel_, options_,
+                       bias_.defined());
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {

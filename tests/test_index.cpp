@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/expect_error.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
 namespace {
+
+using testing::expect_error;
 
 using testing::random_input;
 
@@ -22,17 +25,6 @@ Tensor indices(const std::vector<int64_t>& values, const Shape& shape) {
   return from_vector(values, shape, kI64);
 }
 
-// Runs fn, expecting an ember::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an ember::Error";
-  } catch (const Error& e) {
-    for (const std::string& part : parts)
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "'" << part << "' missing from: " << e.what();
-  }
-}
 
 TEST(Index, GatherValues) {
   Tensor x = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3}, kF64);

@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/expect_error.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
 namespace {
+
+using testing::expect_error;
 
 using testing::random_input;
 
@@ -24,16 +27,6 @@ Tensor labels(const std::vector<int64_t>& values) {
   return from_vector(values, {static_cast<int64_t>(values.size())}, kI64);
 }
 
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an ember::Error";
-  } catch (const Error& e) {
-    for (const std::string& part : parts)
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "'" << part << "' missing from: " << e.what();
-  }
-}
 
 // PyTorch's cross_entropy, one sample at a time: loss_i = (1 - eps) w[t_i] (-logp[i, t_i]) +
 // eps / C sum_c w[c] (-logp[i, c]); result sum_i loss_i / sum_i w[t_i]. Empty w means ones.

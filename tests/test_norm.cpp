@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/expect_error.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -67,21 +68,6 @@ void expect_near_all(const std::vector<double>& actual, const std::vector<double
   for (size_t i = 0; i < actual.size(); ++i) EXPECT_NEAR(actual[i], expected[i], tol) << "at " << i;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_MENTIONS(statement, text)                                          \
-  do {                                                                                  \
-    const std::string message = error_of([&] { statement; });                           \
-    EXPECT_NE(message, "") << "expected an ember::Error from " #statement;             \
-    EXPECT_NE(message.find(text), std::string::npos) << message;                        \
-  } while (0)
 
 // ---------------------------------------------------------------------------------------------
 // batch_norm forward
@@ -256,7 +242,7 @@ TEST(BatchNorm, TrainingDoubleBackwardIsAClearError) {
   const Tensor r = random_values({4, 3}, 42);
   TensorList g = grad({sum(mul(mul(y, y), r))}, {x, w}, {}, false, /*create_graph=*/true);
   ASSERT_TRUE(g[0].requires_grad());
-  const std::string message = error_of([&] { grad({sum(mul(g[0], g[0]))}, {x}); });
+  const std::string message = testing::error_of([&] { grad({sum(mul(g[0], g[0]))}, {x}); });
   EXPECT_NE(message.find("batch_norm"), std::string::npos) << message;
   EXPECT_NE(message.find("double backward"), std::string::npos) << message;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/expect_error.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -17,21 +18,6 @@ const TensorOptions kF64{.dtype = DType::Float64};
 
 Tensor random_values(const Shape& shape, uint64_t seed) { return random_input(shape, seed).detach(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_MENTIONS(statement, text)                                          \
-  do {                                                                                  \
-    const std::string message = error_of([&] { statement; });                           \
-    EXPECT_NE(message, "") << "expected an ember::Error from " #statement;             \
-    EXPECT_NE(message.find(text), std::string::npos) << message;                        \
-  } while (0)
 
 TEST(Pool, GlobalPoolsMatchNaiveLoops) {
   const Tensor x = random_values({2, 3, 2, 4}, 1);
