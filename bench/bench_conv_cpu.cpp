@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/conv_reference.h"
 
 namespace {
 
@@ -46,27 +47,14 @@ struct Naive {
 
 Naive naive(const Layer& l, const std::vector<float>& x, const std::vector<float>& w,
             const std::vector<float>& g, int64_t P, int64_t Q) {
-  const Conv2dParams p = l.params();
-  const int64_t Cg = l.C / l.groups, Kg = l.K / l.groups;
   Naive out{std::vector<double>(l.N * P * Q * l.K), std::vector<double>(x.size()),
             std::vector<double>(w.size())};
-  for (int64_t n = 0; n < l.N; ++n)
-    for (int64_t op = 0; op < P; ++op)
-      for (int64_t oq = 0; oq < Q; ++oq)
-        for (int64_t k = 0; k < l.K; ++k)
-          for (int64_t r = 0; r < l.R; ++r)
-            for (int64_t s = 0; s < l.S; ++s)
-              for (int64_t c = 0; c < Cg; ++c) {
-                const int64_t h = op * p.stride_h - p.pad_top + r;
-                const int64_t wi = oq * p.stride_w - p.pad_left + s;
-                if (h < 0 || h >= l.H || wi < 0 || wi >= l.W) continue;
-                const int64_t xi = ((n * l.H + h) * l.W + wi) * l.C + (k / Kg) * Cg + c;
-                const int64_t fi = ((k * l.R + r) * l.S + s) * Cg + c;
-                const int64_t yi = ((n * P + op) * Q + oq) * l.K + k;
-                out.y[yi] += double(x[xi]) * w[fi];
-                out.dx[xi] += double(g[yi]) * w[fi];
-                out.dw[fi] += double(g[yi]) * x[xi];
-              }
+  testing::for_each_conv_tap(l.N, l.H, l.W, l.C, l.K, l.R, l.S, l.params(),
+                             [&](int64_t xi, int64_t fi, int64_t yi) {
+                               out.y[yi] += double(x[xi]) * w[fi];
+                               out.dx[xi] += double(g[yi]) * w[fi];
+                               out.dw[fi] += double(g[yi]) * x[xi];
+                             });
   return out;
 }
 

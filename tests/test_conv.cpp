@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "tests/conv_reference.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -19,10 +20,6 @@ struct ConvCase {
   int64_t N, H, W, C, K, R, S;
   Conv2dParams params;
 };
-
-int64_t out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride) {
-  return (in + pad_a + pad_b - k) / stride + 1;
-}
 
 std::vector<double> random_values(int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -42,27 +39,14 @@ struct NaiveConv {
   int64_t P, Q;
   explicit NaiveConv(const ConvCase& cc)
       : c(cc),
-        P(out_size(cc.H, cc.params.pad_top, cc.params.pad_bottom, cc.R, cc.params.stride_h)),
-        Q(out_size(cc.W, cc.params.pad_left, cc.params.pad_right, cc.S, cc.params.stride_w)) {}
+        P(testing::conv_out_size(cc.H, cc.params.pad_top, cc.params.pad_bottom, cc.R,
+                                 cc.params.stride_h)),
+        Q(testing::conv_out_size(cc.W, cc.params.pad_left, cc.params.pad_right, cc.S,
+                                 cc.params.stride_w)) {}
 
   template <typename Fn>
   void visit(Fn&& fn) const {
-    const int64_t Cg = c.C / c.params.groups, Kg = c.K / c.params.groups;
-    for (int64_t n = 0; n < c.N; ++n)
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t q = 0; q < Q; ++q)
-          for (int64_t k = 0; k < c.K; ++k)
-            for (int64_t r = 0; r < c.R; ++r)
-              for (int64_t s = 0; s < c.S; ++s)
-                for (int64_t ci = 0; ci < Cg; ++ci) {
-                  const int64_t h = p * c.params.stride_h - c.params.pad_top + r;
-                  const int64_t w = q * c.params.stride_w - c.params.pad_left + s;
-                  if (h < 0 || h >= c.H || w < 0 || w >= c.W) continue;
-                  const int64_t xi = ((n * c.H + h) * c.W + w) * c.C + (k / Kg) * Cg + ci;
-                  const int64_t wi = ((k * c.R + r) * c.S + s) * Cg + ci;
-                  const int64_t yi = ((n * P + p) * Q + q) * c.K + k;
-                  fn(xi, wi, yi);
-                }
+    testing::for_each_conv_tap(c.N, c.H, c.W, c.C, c.K, c.R, c.S, c.params, fn);
   }
   Shape x_shape() const { return {c.N, c.H, c.W, c.C}; }
   Shape w_shape() const { return {c.K, c.R, c.S, c.C / c.params.groups}; }
