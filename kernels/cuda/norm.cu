@@ -230,6 +230,7 @@ __global__ void affine_kernel(T* y, const T* x, const double* affine /*[3, C]*/,
 template <typename T>
 void launch_affine(const Tensor& y, const Tensor& x, const double* affine, int64_t C) {
   const int64_t n = x.numel();
+  if (n == 0) return;
   affine_kernel<T><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(
       static_cast<T*>(y.raw_data()), static_cast<const T*>(x.raw_data()), affine, n, C);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm affine_kernel");
@@ -397,8 +398,9 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
                                  const Tensor& bias, double eps) {
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (x.numel() == 0) return;
-    const int64_t C = x.shape().back(), M = x.numel() / C;
+    const int64_t C = x.shape().back();
+    if (C == 0) return;
+    const int64_t M = x.numel() / C;  // may be 0: the sums are then 0, as on the CPU
     const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
     Tensor affine = workspace(3 * C, x.device());        // [3, C]: mu, scale, shift
     double* pa = static_cast<double*>(affine.raw_data());
@@ -420,7 +422,7 @@ void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t C = x.shape().back();
-    if (x.numel() == 0) return;
+    if (C == 0) return;
     Tensor affine = workspace(3 * C, x.device());
     double* pa = static_cast<double*>(affine.raw_data());
     inference_affine_kernel<T><<<::ember::cuda::grid_for(C, kThreads), kThreads, 0,
@@ -437,8 +439,9 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& mean, const Tensor& invstd) {
   dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (x.numel() == 0) return;
-    const int64_t C = x.shape().back(), M = x.numel() / C;
+    const int64_t C = x.shape().back();
+    if (C == 0) return;
+    const int64_t M = x.numel() / C;  // may be 0: the sums are then 0, as on the CPU
     const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
     const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
     const Param<T> mu = param_of<T>(mean, 0.0), inv = param_of<T>(invstd, 1.0);
@@ -447,8 +450,8 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     column_sums<2>(M, C, BatchNormGradLoad<T>{px, pdy, mu, inv, C},
                    BatchNormGradEpilogue<T>{data_or_null<T>(dbias), data_or_null<T>(dweight), ps, C},
                    x.device());
-    if (!dx.defined()) return;
     const int64_t total = M * C;
+    if (!dx.defined() || total == 0) return;
     batch_norm_dx_kernel<T><<<::ember::cuda::grid_for(total, kThreads), kThreads, 0,
                               compute_stream()>>>(static_cast<T*>(dx.raw_data()), pdy, px, ps,
                                                   param_of<T>(weight, 1.0), mu, inv, total, C,
