@@ -145,8 +145,9 @@ void column_sums(int64_t rows, int64_t cols, const Load& load, const Epilogue& e
   column_finish_kernel<K><<<col_tiles, block, 0, compute_stream()>>>(pp, chunking.chunks, cols,
                                                                      epilogue);
   EMBER_CUDA_CHECK_LAUNCH("column_finish_kernel");
-  // `partial` goes back to the allocator here; the stream-ordered allocator hands it out again
-  // only to work queued after these kernels.
+  // `partial` goes back to the allocator here, before the kernels ran: safe, because a plain
+  // cudaFree waits for the device and a stream-ordered cache reuses the block only for work
+  // queued after these kernels on the same stream.
 }
 
 // ---- Batch norm -------------------------------------------------------------------------------
