@@ -1,11 +1,12 @@
-// Contract for indexing kernels (CPU: kernels/cpu/index.cpp; CUDA: next issue): gather and its
+// Contract for indexing kernels (CPU: kernels/cpu/index.cpp; CUDA: kernels/cuda/index.cu): gather and its
 // adjoint scatter_add along one axis, embedding lookup and its adjoint. float32/float64 values,
 // int64 indices. Inputs may have any strides; `out` is preallocated and contiguous.
 //
 // Every kernel checks each index it reads: a value outside [0, size) throws ember::Error naming
 // the value, the valid range and the tensor indexed. Accumulating kernels (scatter_add,
 // embedding_backward) add in the row-major order of the index, so results are bit-identical
-// from run to run.
+// from run to run (on the GPU too, and identical to the CPU's). On the GPU the range check
+// waits for the stream before returning, to throw where the CPU would.
 #pragma once
 #include "tensor/tensor.h"
 
@@ -28,5 +29,14 @@ void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Ten
 void embedding(const Tensor& out, const Tensor& weight, const Tensor& index);
 void embedding_backward(const Tensor& out, const Tensor& g, const Tensor& index);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void gather(const Tensor& out, const Tensor& x, int64_t axis, const Tensor& index);
+void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src);
+void embedding(const Tensor& out, const Tensor& weight, const Tensor& index);
+void embedding_backward(const Tensor& out, const Tensor& g, const Tensor& index);
+}  // namespace cuda
+#endif
 
 }  // namespace ember::kernels

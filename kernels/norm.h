@@ -1,6 +1,7 @@
-// Contract for normalisation kernels (CPU: kernels/cpu/norm.cpp; CUDA: a later issue).
+// Contract for normalisation kernels (CPU: kernels/cpu/norm.cpp; CUDA: kernels/cuda/norm.cu).
 // Matches PyTorch's batch_norm / layer_norm math (biased variance in the normalisation) and
-// Keras's running-statistics convention. Tested through ops in tests/test_norm.cpp.
+// Keras's running-statistics convention. Tested through ops in tests/test_norm.cpp (CPU) and
+// tests/test_cuda_norm.cpp (CUDA against the CPU).
 //
 // Layouts: batch norm sees x as [M, C] (NHWC flattened, M = N*H*W, channel last) and keeps one
 // statistic per channel; layer norm sees x as [M, D] (D = the normalised trailing axes) and keeps
@@ -68,5 +69,27 @@ void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& dy, const Tensor& x, const Tensor& weight,
                          const Tensor& mean, const Tensor& invstd);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
+                                 const Tensor& invstd, const Tensor& x, const Tensor& weight,
+                                 const Tensor& bias, double eps);
+void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& running_mean,
+                                  const Tensor& running_var, double eps);
+void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,
+                                     const Tensor& mean, const Tensor& var, double momentum,
+                                     int64_t count, bool unbiased_var);
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& invstd);
+}  // namespace cuda
+#endif
 
 }  // namespace ember::kernels

@@ -6,12 +6,26 @@
 namespace ember::kernels {
 
 void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
-  if (x.is_cuda()) no_cuda_kernel("upsample_nearest");
+  if (x.is_cuda()) {
+#ifdef EMBER_WITH_CUDA
+    cuda::upsample_nearest(out, x, factor_h, factor_w);
+    return;
+#else
+    no_cuda_kernel("upsample_nearest");
+#endif
+  }
   cpu::upsample_nearest(out, x, factor_h, factor_w);
 }
 
 void downsample_sum(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
-  if (x.is_cuda()) no_cuda_kernel("downsample_sum");
+  if (x.is_cuda()) {
+#ifdef EMBER_WITH_CUDA
+    cuda::downsample_sum(out, x, factor_h, factor_w);
+    return;
+#else
+    no_cuda_kernel("downsample_sum");
+#endif
+  }
   cpu::downsample_sum(out, x, factor_h, factor_w);
 }
 

@@ -1,7 +1,7 @@
-// Contract for resampling kernels on NHWC activations (CPU: kernels/cpu/pool.cpp; CUDA: a later
-// issue). Matches torch.nn.functional.interpolate(mode="nearest") with integer scale factors, and
-// its adjoint. `out` is preallocated and contiguous; x may have any strides. float32/float64.
-// Tested through ops in tests/test_pool.cpp.
+// Contract for resampling kernels on NHWC activations (CPU: kernels/cpu/pool.cpp; CUDA:
+// kernels/cuda/pool.cu). Matches torch.nn.functional.interpolate(mode="nearest") with integer
+// scale factors, and its adjoint. `out` is preallocated and contiguous; x may have any strides. float32/float64.
+// Tested through ops in tests/test_pool.cpp and tests/test_cuda_pool.cpp.
 #pragma once
 #include "tensor/tensor.h"
 
@@ -17,5 +17,12 @@ namespace cpu {
 void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w);
 void downsample_sum(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w);
+void downsample_sum(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w);
+}  // namespace cuda
+#endif
 
 }  // namespace ember::kernels

@@ -1,9 +1,9 @@
-// SGD update, in place. The formula (see sgd.h) is rearranged so that no temporary is needed:
-// the weight-decay term of d is applied to p (or b) directly, since d itself is never stored.
-// Tested in tests/test_optim.cpp (suite Sgd).
+// SGD update, in place: one fused kernel per parameter (kernels::sgd_step, the formula of
+// sgd.h), on the parameter's device. Tested in tests/test_optim.cpp (suites Sgd, SgdKernel) and
+// tests/test_cuda_optim.cpp.
 #include "optim/sgd.h"
 
-#include "ops/elementwise.h"
+#include "kernels/optim.h"
 #include "tensor/error.h"
 
 namespace ember::optim {
@@ -20,41 +20,19 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
 }
 
 void SGD::update(size_t index, const Tensor& p, const Tensor& g) {
-  const double lr = this->lr();
-  const double mu = options_.momentum;
-  const double wd = options_.weight_decay;
-
-  if (mu == 0.0) {
-    // p <- p - lr * (g + wd * p) = (1 - lr * wd) * p - lr * g
-    if (wd != 0.0) mul_(p, 1.0 - lr * wd);
-    add_(p, g, -lr);
-    return;
-  }
-
-  // b <- d on the first step, else mu * b + (1 - dampening) * d, with d = g + wd * p.
   Tensor& b = momentum_buffers_[index];
-  if (b.defined() && (b.device() != p.device() || b.dtype() != p.dtype())) {
-    b = convert(b, p.dtype(), p.device());  // the model was moved (module.to) after a step
+  bool first_step = false;
+  if (options_.momentum != 0.0) {
+    if (b.defined() && (b.device() != p.device() || b.dtype() != p.dtype())) {
+      b = convert(b, p.dtype(), p.device());  // the model was moved (module.to) after a step
+    }
+    if (!b.defined()) {
+      b = empty_like(p);  // its contents are ignored on the first step
+      first_step = true;
+    }
   }
-  if (!b.defined()) {
-    b = empty_like(p);
-    copy_(b, g);
-    if (wd != 0.0) add_(b, p, wd);
-  } else {
-    const double keep = 1.0 - options_.dampening;
-    mul_(b, mu);
-    add_(b, g, keep);
-    if (wd != 0.0) add_(b, p, keep * wd);
-  }
-
-  if (options_.nesterov) {
-    // p <- p - lr * (d + mu * b) = (1 - lr * wd) * p - lr * g - lr * mu * b
-    if (wd != 0.0) mul_(p, 1.0 - lr * wd);
-    add_(p, g, -lr);
-    add_(p, b, -lr * mu);
-  } else {
-    add_(p, b, -lr);
-  }
+  kernels::sgd_step(p, g.contiguous(), b, lr(), options_.momentum, options_.dampening,
+                    options_.weight_decay, options_.nesterov, first_step);
 }
 
 }  // namespace ember::optim

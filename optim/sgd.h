@@ -5,8 +5,8 @@
 //   b = momentum * b + (1 - dampening) * d  (later steps)
 //   d = d + momentum * b  (nesterov)   or   d = b  (momentum > 0)
 //   p = p - lr * d
-// Parameters and momentum buffers are updated in place with add_/mul_; the only allocation is
-// each momentum buffer, on its parameter's first step.
+// Parameters and momentum buffers are updated in place by one fused kernel (kernels/optim.h);
+// the only allocation is each momentum buffer, on its parameter's first step.
 // Tested in tests/test_optim.cpp (suite Sgd) against hand computations.
 #pragma once
 #include "optim/optimizer.h"

@@ -4,14 +4,20 @@
 //
 // Every case starts from p = [1, -2] with lr = 0.1 and the hand-set gradients
 //   g1 = [0.5, 1], g2 = [-1, 0.5], g3 = [2, -0.5].
+// The fused kernels of kernels/optim.h (suites SgdKernel, AdamKernel): sgd_step against the
+// composite add_/mul_ update SGD used before it, adam_step against a scalar hand computation of
+// PyTorch's Adam/AdamW, and their argument checks.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
+#include "kernels/optim.h"
 #include "nn/module.h"
 #include "ops/ops.h"
 #include "optim/sgd.h"
+#include "tests/device_compare.h"
 
 namespace ember {
 namespace {
@@ -239,6 +245,162 @@ TEST(Sgd, MismatchedGradientIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("[3]"), std::string::npos) << e.what();
   }
   EXPECT_EQ(sgd.step_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused kernels (kernels/optim.h)
+
+struct SgdConfig {
+  double momentum, dampening, weight_decay;
+  bool nesterov;
+};
+const std::vector<SgdConfig> kSgdConfigs = {
+    {0.0, 0.0, 0.0, false}, {0.0, 0.0, 0.01, false}, {0.9, 0.0, 0.0, false},
+    {0.9, 0.3, 0.01, false}, {0.9, 0.0, 0.01, true},
+};
+
+// The composite update optim/sgd.cpp ran before the fused kernel (add_/mul_/copy_ on whole
+// tensors), kept here as the reference.
+void composite_sgd(const Tensor& p, const Tensor& g, Tensor& b, double lr, const SgdConfig& c) {
+  if (c.momentum == 0.0) {
+    if (c.weight_decay != 0.0) mul_(p, 1.0 - lr * c.weight_decay);
+    add_(p, g, -lr);
+    return;
+  }
+  if (!b.defined()) {
+    b = empty_like(p);
+    copy_(b, g);
+    if (c.weight_decay != 0.0) add_(b, p, c.weight_decay);
+  } else {
+    const double keep = 1.0 - c.dampening;
+    mul_(b, c.momentum);
+    add_(b, g, keep);
+    if (c.weight_decay != 0.0) add_(b, p, keep * c.weight_decay);
+  }
+  if (c.nesterov) {
+    if (c.weight_decay != 0.0) mul_(p, 1.0 - lr * c.weight_decay);
+    add_(p, g, -lr);
+    add_(p, b, -lr * c.momentum);
+  } else {
+    add_(p, b, -lr);
+  }
+}
+
+TEST(SgdKernel, MatchesCompositeUpdate) {
+  // 40000 elements: above the parallel threshold of kernels/cpu/optim.cpp.
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    for (const SgdConfig& c : kSgdConfigs) {
+      const Tensor start = testing::random_tensor({40000}, 7, dtype, -1.0, 1.0);
+      Tensor p_fused = start.clone(), p_ref = start.clone();
+      Tensor b_fused = c.momentum != 0.0 ? empty_like(start) : Tensor(), b_ref;
+      for (int step = 0; step < 3; ++step) {
+        const Tensor g = testing::random_tensor({40000}, 100 + step, dtype, -1.0, 1.0);
+        kernels::sgd_step(p_fused, g, b_fused, 0.1, c.momentum, c.dampening, c.weight_decay,
+                          c.nesterov, step == 0);
+        composite_sgd(p_ref, g, b_ref, 0.1, c);
+      }
+      // float32: the fused kernel rounds once per value, the composite once per operation.
+      const testing::Tolerance tol =
+          dtype == DType::Float64 ? testing::Tolerance{1e-13, 1e-14} : testing::Tolerance{1e-6, 1e-6};
+      const std::string what = std::string(dtype_name(dtype)) + " momentum " +
+                               std::to_string(c.momentum) + " wd " +
+                               std::to_string(c.weight_decay) + (c.nesterov ? " nesterov" : "");
+      EXPECT_EQ(testing::compare_tensors(p_fused, p_ref, tol, "param " + what), "");
+      if (c.momentum != 0.0) {
+        EXPECT_EQ(testing::compare_tensors(b_fused, b_ref, tol, "buffer " + what), "");
+      }
+      EXPECT_GT(max_abs_diff(p_fused, start), 0.01);  // the steps moved the parameter
+    }
+  }
+}
+
+TEST(SgdKernel, FirstStepIgnoresTheBufferContents) {
+  Tensor p = make_param();
+  p.set_requires_grad(false);
+  Tensor b = full({2}, std::nan(""), {.dtype = DType::Float64});
+  const Tensor g = from_vector<double>({0.5, 1.0}, {2}, {.dtype = DType::Float64});
+  kernels::sgd_step(p, g, b, 0.1, 0.9, 0.5, 0.0, false, /*first_step=*/true);
+  // b = g; p = p - 0.1 * b (dampening does not apply to the first step).
+  EXPECT_EQ(b.to_vector<double>(), (std::vector<double>{0.5, 1.0}));
+  EXPECT_NEAR(p.to_vector<double>()[0], 0.95, 1e-15);
+  EXPECT_NEAR(p.to_vector<double>()[1], -2.1, 1e-15);
+}
+
+struct AdamConfig {
+  double weight_decay;
+  bool decoupled;
+};
+
+// Adam by hand, one scalar at a time, in the textbook form with bias-corrected moments:
+// p -= lr * m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t).
+std::vector<double> hand_adam(const AdamConfig& c, double lr, double b1, double b2, double eps) {
+  std::vector<double> p = {1.0, -2.0}, m = {0.0, 0.0}, v = {0.0, 0.0};
+  for (size_t t = 1; t <= kGrads.size(); ++t) {
+    for (size_t i = 0; i < p.size(); ++i) {
+      double g = kGrads[t - 1][i];
+      if (c.decoupled) p[i] -= lr * c.weight_decay * p[i];
+      else g += c.weight_decay * p[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      const double m_hat = m[i] / (1 - std::pow(b1, static_cast<double>(t)));
+      const double v_hat = v[i] / (1 - std::pow(b2, static_cast<double>(t)));
+      p[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+    }
+  }
+  return p;
+}
+
+TEST(AdamKernel, MatchesHandComputation) {
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    for (const AdamConfig& c : {AdamConfig{0.0, false}, AdamConfig{0.1, false},
+                                AdamConfig{0.1, true}}) {
+      Tensor p = make_param(dtype);
+      p.set_requires_grad(false);
+      Tensor m = zeros({2}, {.dtype = dtype}), v = zeros({2}, {.dtype = dtype});
+      for (size_t t = 1; t <= kGrads.size(); ++t)
+        kernels::adam_step(p, from_vector<double>(kGrads[t - 1], {2}, {.dtype = dtype}), m, v,
+                           0.1, 0.9, 0.999, 1e-8, c.weight_decay, c.decoupled,
+                           static_cast<int64_t>(t));
+      const std::vector<double> want = hand_adam(c, 0.1, 0.9, 0.999, 1e-8);
+      const std::vector<double> got = p.to_vector<double>();
+      const double tol = dtype == DType::Float64 ? 1e-12 : 1e-6;
+      for (size_t i = 0; i < want.size(); ++i)
+        EXPECT_NEAR(got[i], want[i], tol) << dtype_name(dtype) << " wd " << c.weight_decay
+                                          << (c.decoupled ? " AdamW" : " Adam") << " element " << i;
+    }
+  }
+}
+
+TEST(AdamKernel, FirstStepMovesEachElementByAboutLr) {
+  // With zero moments, step 1 gives m_hat = g and v_hat = g^2: p moves by lr * sign(g).
+  Tensor p = from_vector<double>({1.0, -2.0, 3.0}, {3}, {.dtype = DType::Float64});
+  Tensor m = zeros({3}, {.dtype = DType::Float64}), v = zeros({3}, {.dtype = DType::Float64});
+  const Tensor g = from_vector<double>({0.5, -4.0, 1e-3}, {3}, {.dtype = DType::Float64});
+  kernels::adam_step(p, g, m, v, 0.01, 0.9, 0.999, 1e-12, 0.0, false, 1);
+  const std::vector<double> got = p.to_vector<double>();
+  EXPECT_NEAR(got[0], 0.99, 1e-9);
+  EXPECT_NEAR(got[1], -1.99, 1e-9);
+  EXPECT_NEAR(got[2], 2.99, 1e-8);
+}
+
+TEST(OptimKernels, RejectMismatchedOperands) {
+  const Tensor p = zeros({4}, {.dtype = DType::Float64});
+  const Tensor g3 = zeros({3}, {.dtype = DType::Float64});
+  const Tensor g32 = zeros({4}, {.dtype = DType::Float32});
+  const Tensor g = zeros({4}, {.dtype = DType::Float64});
+  EXPECT_THROW(kernels::sgd_step(p, g3, Tensor(), 0.1, 0.0, 0.0, 0.0, false, true), Error);
+  EXPECT_THROW(kernels::sgd_step(p, g32, Tensor(), 0.1, 0.0, 0.0, 0.0, false, true), Error);
+  // A momentum buffer is required with momentum.
+  EXPECT_THROW(kernels::sgd_step(p, g, Tensor(), 0.1, 0.9, 0.0, 0.0, false, true), Error);
+  // Strided param.
+  const Tensor wide = zeros({8}, {.dtype = DType::Float64});
+  EXPECT_THROW(kernels::sgd_step(wide.slice(0, 0, 8, 2), g, Tensor(), 0.1, 0.0, 0.0, 0.0, false,
+                                 true),
+               Error);
+  const Tensor m = zeros({4}, {.dtype = DType::Float64}), v = zeros({4}, {.dtype = DType::Float64});
+  EXPECT_THROW(kernels::adam_step(p, g, m, v, 0.1, 0.9, 0.999, 1e-8, 0.0, false, 0), Error);
+  EXPECT_THROW(kernels::adam_step(p, g, m, g3, 0.1, 0.9, 0.999, 1e-8, 0.0, false, 1), Error);
+  EXPECT_NO_THROW(kernels::adam_step(p, g, m, v, 0.1, 0.9, 0.999, 1e-8, 0.0, false, 1));
 }
 
 }  // namespace
