@@ -22,6 +22,12 @@ using testing::error_of;
 
 const Device kGpu = Device::cuda(0);
 
+// Queues enough GPU work (fills of a large scratch tensor, ~0.1 ms each on an H100) that copies
+// issued after it stay in flight for a while: a buffer reused too early then shows.
+void keep_the_stream_busy(const Tensor& scratch, int rounds) {
+  for (int i = 0; i < rounds; ++i) fill_(scratch, static_cast<double>(i));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Every build
 
@@ -151,8 +157,10 @@ TEST(CudaMemory, OutOfMemoryNamesTheRequestAndLeavesTheAllocatorUsable) {
 TEST(CudaMemory, AFreedBlockIsReusedInStreamOrder) {
   EMBER_REQUIRE_CUDA();
   cuda_empty_cache();  // so a's block is the only free one of its size when it is freed
-  const int64_t n = 4 << 20;  // 16 MiB: slow enough that the copy below is still queued
+  const Tensor scratch = empty({64 << 20}, {.device = kGpu});
+  const int64_t n = 4 << 20;  // 16 MiB
   Tensor a = full({n}, 1.0, {.device = kGpu});
+  keep_the_stream_busy(scratch, 100);  // so the copy below is still queued when a is freed
   const Tensor c = empty({n}, {.device = kGpu});
   copy_(c, a);  // queued: reads a
   void* old = a.raw_data();
@@ -209,11 +217,6 @@ TEST(CudaMemory, BlockingCopiesFromPinnedAndPageableMemoryStillWork) {
   const Tensor landing = empty_pinned({1000});
   copy_(landing, from_pinned);
   EXPECT_EQ(max_abs_diff(landing, t), 0.0);
-}
-
-// Queues enough GPU work that copies issued after it stay in flight for a while.
-void keep_the_stream_busy(const Tensor& scratch, int rounds) {
-  for (int i = 0; i < rounds; ++i) fill_(scratch, static_cast<double>(i));
 }
 
 TEST(CudaMemory, NonBlockingCopiesFromPageableMemoryStageThroughBuffersNotReusedTooEarly) {

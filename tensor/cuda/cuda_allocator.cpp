@@ -47,7 +47,11 @@ class CudaRawBackend final : public memory::RawBackend {
     if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();
   }
   void synchronize() override {
-    if (cudaStreamSynchronize(cuda::compute_stream()) != cudaSuccess) cudaGetLastError();
+    try {
+      if (cudaStreamSynchronize(cuda::compute_stream()) != cudaSuccess) cudaGetLastError();
+    } catch (const Error&) {
+      // compute_stream() could not create the stream: then nothing was ever queued on it.
+    }
   }
 
   std::string device_name() const override { return "cuda:" + std::to_string(index_); }
