@@ -197,7 +197,8 @@ void BlockPool::throw_out_of_memory(size_t nbytes, size_t asked) {
                                    format_bytes(total_bytes), " (", total_bytes, " bytes)")
                   : std::string("unknown free/total memory");
   EMBER_FAIL("CUDA out of memory on ", backend_.device_name(), ": tried to allocate ", nbytes,
-             " bytes (", format_bytes(nbytes), "; ", asked, " bytes asked of the device); ember ",
+             " bytes (", format_bytes(nbytes), "; ", asked, " bytes asked of the device: ",
+             backend_.last_failure(), "); ember ",
              "holds ", stats_.allocated_bytes, " bytes (", format_bytes(stats_.allocated_bytes),
              ") in use and ", stats_.reserved_bytes, " bytes (",
              format_bytes(stats_.reserved_bytes), ") reserved, after giving back its cached ",

@@ -59,6 +59,9 @@ class RawBackend {
   // unknown).
   virtual std::string device_name() const = 0;
   virtual void memory_info(size_t* free_bytes, size_t* total_bytes) = 0;
+  // The failed call and the driver's message for the last raw_alloc that returned nullptr
+  // ("cudaMalloc(&ptr, 4096): cudaErrorMemoryAllocation (out of memory)").
+  virtual std::string last_failure() const = 0;
 };
 
 enum class AllocatorMode { Caching, Direct };

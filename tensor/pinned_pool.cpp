@@ -55,7 +55,8 @@ void* PinnedPool::allocate(size_t nbytes) {
     if (!ptr) {
       ++stats_.num_ooms;
       EMBER_FAIL("out of pinned host memory: tried to pin ", nbytes, " bytes (",
-                 format_bytes(nbytes), "; ", size, " bytes asked of cudaHostAlloc); ember holds ",
+                 format_bytes(nbytes), "; ", size, " bytes asked of cudaHostAlloc: ",
+                 backend_.last_failure(), "); ember holds ",
                  stats_.allocated_bytes, " pinned bytes in use and ", stats_.reserved_bytes,
                  " reserved, after giving back its cached buffers");
     }

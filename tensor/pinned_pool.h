@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "tensor/memory.h"
@@ -32,6 +33,8 @@ class PinnedBackend {
   virtual bool event_done(void* event) = 0;   // all work before the record has finished
   virtual void wait_event(void* event) = 0;   // blocks the host until event_done
   virtual void destroy_event(void* event) = 0;  // must not throw
+  // The failed call and the driver's message for the last raw_alloc that returned nullptr.
+  virtual std::string last_failure() const = 0;
 };
 
 constexpr size_t kMinPinnedSize = 4096;

@@ -70,6 +70,7 @@ class FakeDevice final : public memory::RawBackend {
     log.push_back("sync");
   }
   std::string device_name() const override { return "fake:0"; }
+  std::string last_failure() const override { return "fake_alloc: no room"; }
   void memory_info(size_t* free_bytes, size_t* total_bytes) override {
     *free_bytes = capacity_ - used_;
     *total_bytes = capacity_;
@@ -497,6 +498,7 @@ TEST(CachingAllocator, OutOfMemoryAfterTheRetryNamesTheRequestUseAndDevice) {
   const std::string message = error_of([&] { pool.allocate(64 * kMiB); });
   for (const std::string part :
        {"CUDA out of memory on fake:0", "tried to allocate 67108864 bytes (64.00 MiB",
+        "67108864 bytes asked of the device: fake_alloc: no room",
         "4194304 bytes (4.00 MiB) in use", "4194304 bytes (4.00 MiB) reserved",
         "6.00 MiB (6291456 bytes) free of 10.00 MiB (10485760 bytes)", "block_pool.cpp:"})
     EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' missing from: " << message;
@@ -745,6 +747,7 @@ class FakePinned final : public memory::PinnedBackend {
     completed_ = std::max(completed_, *static_cast<uint64_t*>(event));
   }
   void destroy_event(void*) override { --live_events; }
+  std::string last_failure() const override { return "fake_host_alloc: no room"; }
 
   void finish_all() { completed_ = clock_; }
   size_t used() const { return used_; }
@@ -879,7 +882,8 @@ TEST(PinnedCache, OutOfPinnedMemoryGivesBackTheCacheThenFailsClearly) {
   EXPECT_EQ(pool.stats().num_oom_retries, 1u);
   testing::expect_error([&] { pool.allocate(10000); },
                         {"out of pinned host memory", "tried to pin 10000 bytes",
-                         "16384 bytes asked of cudaHostAlloc", "16384 pinned bytes in use"});
+                         "16384 bytes asked of cudaHostAlloc: fake_host_alloc: no room",
+                         "16384 pinned bytes in use"});
   EXPECT_EQ(pool.stats().num_ooms, 1u);
   pool.deallocate(held);
   pool.deallocate(b);

@@ -144,6 +144,7 @@ TEST(CudaMemory, OutOfMemoryNamesTheRequestAndLeavesTheAllocatorUsable) {
   // 2^48 floats = 1 PiB: more than any GPU has.
   const std::string message = error_of([] { empty({int64_t{1} << 48}, {.device = kGpu}); });
   for (const std::string part : {"CUDA out of memory on cuda:0", "tried to allocate 1125899906842624 bytes",
+                                 "cudaMalloc(&ptr, 1125899906842624): cudaErrorMemoryAllocation",
                                  "in use and", "reserved", "free of", "block_pool.cpp:"})
     EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' missing from: " << message;
   const MemoryStats s1 = cuda_memory_stats();

@@ -21,6 +21,12 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 
+// "cudaMalloc(&ptr, 4096): cudaErrorMemoryAllocation (out of memory)", for out-of-memory messages.
+std::string describe_failure(const char* call_head, size_t nbytes, cudaError_t status) {
+  return detail::concat(call_head, nbytes, "): ", cudaGetErrorName(status), " (",
+                        cudaGetErrorString(status), ")");
+}
+
 // cudaMalloc/cudaFree on one device. Out of memory is reported as nullptr so the pool can empty
 // its cache and retry; every other failure throws with the call, file:line and CUDA's message.
 class CudaRawBackend final : public memory::RawBackend {
@@ -33,6 +39,7 @@ class CudaRawBackend final : public memory::RawBackend {
     const cudaError_t status = cudaMalloc(&ptr, nbytes);
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // clear it, or the next launch check would report it
+      last_failure_ = describe_failure("cudaMalloc(&ptr, ", nbytes, status);
       return nullptr;
     }
     if (status != cudaSuccess) cuda::throw_cuda_error(status, "cudaMalloc(&ptr, nbytes)", __FILE__, __LINE__);
@@ -55,6 +62,7 @@ class CudaRawBackend final : public memory::RawBackend {
   }
 
   std::string device_name() const override { return "cuda:" + std::to_string(index_); }
+  std::string last_failure() const override { return last_failure_; }
   void memory_info(size_t* free_bytes, size_t* total_bytes) override {
     *free_bytes = *total_bytes = 0;
     if (cudaSetDevice(index_) != cudaSuccess || cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
@@ -65,6 +73,7 @@ class CudaRawBackend final : public memory::RawBackend {
 
  private:
   int index_;
+  std::string last_failure_;  // written under the pool's lock
 };
 
 class CudaDeviceAllocator final : public Allocator {
@@ -112,6 +121,7 @@ class CudaPinnedBackend final : public memory::PinnedBackend {
     const cudaError_t status = cudaHostAlloc(&ptr, nbytes, cudaHostAllocPortable);
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();
+      last_failure_ = describe_failure("cudaHostAlloc(&ptr, ", nbytes, status);
       return nullptr;
     }
     if (status != cudaSuccess)
@@ -144,6 +154,10 @@ class CudaPinnedBackend final : public memory::PinnedBackend {
   void destroy_event(void* event) override {
     if (cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess) cudaGetLastError();
   }
+  std::string last_failure() const override { return last_failure_; }
+
+ private:
+  std::string last_failure_;  // written under the pool's lock
 };
 
 class CudaPinnedAllocator final : public Allocator {
