@@ -122,6 +122,7 @@ TEST(CudaMemory, PeakAndResetPeakStats) {
 
 TEST(CudaMemory, EmptyCacheGivesFreeSegmentsBack) {
   EMBER_REQUIRE_CUDA();
+  cuda_empty_cache();  // so kept and big get segments of their own, not parts of a cached one
   Tensor kept = ones({1 << 20}, {.device = kGpu});                 // 4 MiB, stays alive
   { const Tensor big = empty({32 << 20}, {.device = kGpu}); }      // 128 MiB, freed
   const MemoryStats before = cuda_memory_stats();
