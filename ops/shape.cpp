@@ -171,10 +171,10 @@ Tensor detach(const Tensor& x) {
   return make_view(x, x.shape(), x.strides(), x.offset());
 }
 
-Tensor to_device(const Tensor& x, Device device) {
+Tensor to_device(const Tensor& x, Device device, bool non_blocking) {
   check_defined(x, "to_device", "x");
   if (x.device() == device) return x;
-  Tensor out = convert(x, x.dtype(), device);
+  Tensor out = convert(x, x.dtype(), device, non_blocking);
   record("to_device", {x}, out, [from = x.device()](const BackwardContext& ctx) {
     return TensorList{to_device(ctx.grad(), from)};
   });
@@ -230,7 +230,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
 }
 
 // Tensor's convenience methods (declared in tensor/tensor.h).
-Tensor Tensor::to(Device device) const { return to_device(*this, device); }
+Tensor Tensor::to(Device device, bool non_blocking) const {
+  return to_device(*this, device, non_blocking);
+}
 Tensor Tensor::to(DType dtype) const { return to_dtype(*this, dtype); }
 Tensor Tensor::contiguous() const { return ember::contiguous(*this); }
 Tensor Tensor::clone() const { return ember::clone(*this); }

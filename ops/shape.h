@@ -19,7 +19,7 @@ Tensor flatten(const Tensor& x, int64_t start_axis = 1);  // [N, ...] -> [N, pro
 Tensor contiguous(const Tensor& x);
 Tensor clone(const Tensor& x);
 Tensor detach(const Tensor& x);
-Tensor to_device(const Tensor& x, Device device);
+Tensor to_device(const Tensor& x, Device device, bool non_blocking = false);  // tensor/memory.h
 Tensor to_dtype(const Tensor& x, DType dtype);
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
 // Places x into a zero tensor of `shape` at the positions slice(axis, start, stop, step) would

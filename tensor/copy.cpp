@@ -1,5 +1,7 @@
 // Raw data movement: strided copies with dtype conversion, fills, device transfers.
-// The CPU side is here; the GPU side of same-device copies and fills is tensor/cuda/copy.cu.
+// The CPU side is here; the GPU side of same-device copies and fills is tensor/cuda/copy.cu,
+// byte transfers between devices are copy_bytes (tensor/cuda/cuda_runtime.cpp). Host access to
+// pinned memory waits for the asynchronous copies still queued on it (docs/memory.md).
 #include <cstring>
 
 #include "tensor/cuda_hooks.h"
@@ -40,15 +42,27 @@ void fill_cpu(const Tensor& dst, double value) {
   });
 }
 
+// The host is about to read or write t's memory: if it is pinned, asynchronous copies from or
+// into it may still be queued, so wait for them (pageable memory never has any). Copies between
+// devices need no such wait: they are queued on the one compute stream, behind the earlier ones.
+void wait_for_host_access(const Tensor& t) {
+  if (t.is_pinned()) cuda_hooks::wait_for_pinned(t.storage()->data());
+}
+
 }  // namespace
 
-void copy_(const Tensor& dst, const Tensor& src) {
+void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
   check_defined(dst, "copy_", "dst");
   check_defined(src, "copy_", "src");
   check_same_shape(dst, src, "copy_");
   if (dst.device() == src.device()) {
-    if (dst.device().is_cpu()) copy_cpu(dst, src);
-    else cuda_hooks::copy_same_device(dst, src);
+    if (dst.device().is_cpu()) {
+      wait_for_host_access(dst);
+      wait_for_host_access(src);
+      copy_cpu(dst, src);
+    } else {
+      cuda_hooks::copy_same_device(dst, src);
+    }
   } else {
     // Across devices: make a contiguous source of the destination's dtype on the source device,
     // move the bytes, then place them (strided) on the destination device if needed.
@@ -56,11 +70,13 @@ void copy_(const Tensor& dst, const Tensor& src) {
                         ? src : convert(src, dst.dtype(), src.device());
     if (dst.is_contiguous()) {
       copy_bytes(dst.raw_data(), dst.device(), staged.raw_data(), staged.device(),
-                 staged.numel() * dtype_size(dst.dtype()));
+                 staged.numel() * dtype_size(dst.dtype()), non_blocking);
     } else {
+      // A device->host landing buffer is pageable, so copy_bytes waits there (the host copy
+      // below reads it); a host->device one stays queued on the stream.
       Tensor landed = empty(dst.shape(), {dst.dtype(), dst.device()});
       copy_bytes(landed.raw_data(), dst.device(), staged.raw_data(), staged.device(),
-                 staged.numel() * dtype_size(dst.dtype()));
+                 staged.numel() * dtype_size(dst.dtype()), non_blocking);
       copy_(dst, landed);
       return;  // the inner copy_ bumped the version
     }
@@ -70,15 +86,21 @@ void copy_(const Tensor& dst, const Tensor& src) {
 
 void fill_(const Tensor& dst, double value) {
   check_defined(dst, "fill_", "dst");
-  if (dst.device().is_cpu()) fill_cpu(dst, value);
-  else cuda_hooks::fill(dst, value);
+  if (dst.device().is_cpu()) {
+    wait_for_host_access(dst);
+    fill_cpu(dst, value);
+  } else {
+    cuda_hooks::fill(dst, value);
+  }
   dst.bump_version();
 }
 
-Tensor convert(const Tensor& t, DType dtype, Device device) {
+Tensor convert(const Tensor& t, DType dtype, Device device, bool non_blocking) {
   check_defined(t, "convert", "tensor");
-  Tensor out = empty(t.shape(), {dtype, device});
-  copy_(out, t);
+  // A device->host copy can only stay queued when it lands in pinned memory.
+  const bool pinned_landing = non_blocking && device.is_cpu() && t.device().is_cuda();
+  Tensor out = pinned_landing ? empty_pinned(t.shape(), dtype) : empty(t.shape(), {dtype, device});
+  copy_(out, t, non_blocking);
   return out;
 }
 

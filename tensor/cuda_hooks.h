@@ -8,5 +8,7 @@ class Tensor;
 namespace cuda_hooks {
 void copy_same_device(const Tensor& dst, const Tensor& src);
 void fill(const Tensor& dst, double value);
+// Waits until no queued asynchronous copy reads or writes the pinned block holding ptr.
+void wait_for_pinned(const void* ptr);
 }  // namespace cuda_hooks
 }  // namespace ember

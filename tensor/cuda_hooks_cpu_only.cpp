@@ -11,5 +11,7 @@ void copy_same_device(const Tensor& dst, const Tensor&) {
 void fill(const Tensor& dst, double) {
   EMBER_FAIL("fill on ", dst.device().str(), ": this build has no CUDA backend");
 }
+// No pinned memory exists without CUDA, so nothing is ever queued on it.
+void wait_for_pinned(const void*) {}
 }  // namespace ember::cuda_hooks
 #endif

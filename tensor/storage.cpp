@@ -34,7 +34,13 @@ Allocator& allocator_for(Device device) {
   return cpu_allocator();
 }
 
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
+Allocator& pinned_allocator() {
+  EMBER_FAIL("pinned host memory needs the CUDA runtime: this build has no CUDA backend ",
+             "(configure with -DEMBER_CUDA=ON)");
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes,
+                bool) {
   EMBER_CHECK(dst_device.is_cpu() && src_device.is_cpu(), "cannot copy from ", src_device.str(),
               " to ", dst_device.str(), ": this build has no CUDA backend");
   if (nbytes) std::memcpy(dst, src, nbytes);
@@ -43,6 +49,11 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 Storage::Storage(size_t nbytes, Device device)
     : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device)) {
+  data_ = allocator_->allocate(nbytes);
+}
+
+Storage::Storage(size_t nbytes, Device device, Allocator& allocator)
+    : nbytes_(nbytes), device_(device), allocator_(&allocator) {
   data_ = allocator_->allocate(nbytes);
 }
 

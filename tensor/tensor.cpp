@@ -43,6 +43,20 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(impl_->storage->data()) + impl_->offset * dtype_size(impl_->dtype);
 }
 
+bool Tensor::is_pinned() const {
+  return defined() && impl_->storage && impl_->storage->is_pinned();
+}
+
+Tensor Tensor::pin_memory() const {
+  check_defined(*this, "pin_memory", "tensor");
+  EMBER_CHECK(device().is_cpu(), "pin_memory: ", describe(),
+              " is not on the CPU; only host tensors can be pinned");
+  if (is_pinned()) return *this;
+  Tensor out = empty_pinned(shape(), dtype());
+  copy_(out, *this);
+  return out;
+}
+
 uint64_t Tensor::version() const { return impl_->storage ? impl_->storage->version() : 0; }
 void Tensor::bump_version() const { if (impl_->storage) impl_->storage->bump_version(); }
 
@@ -101,6 +115,18 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   Tensor t(std::move(impl));
   if (options.requires_grad) t.set_requires_grad(true);
   return t;
+}
+
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t d : shape)
+    EMBER_CHECK(d >= 0, "empty_pinned: negative dimension in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(numel_of(shape) * dtype_size(dtype), Device::cpu(),
+                                            pinned_allocator());
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
 }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {

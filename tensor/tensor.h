@@ -81,8 +81,19 @@ class Tensor {
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
 
+  // --- pinned host memory (tensor/tensor.cpp; docs/memory.md) ---
+  // A contiguous CPU copy in page-locked memory, from which a non_blocking copy to the GPU is
+  // asynchronous; *this when already pinned. No autograd history (it is for input data).
+  // Throws for a GPU tensor and in a CPU-only build.
+  Tensor pin_memory() const;
+  bool is_pinned() const;  // a CPU tensor whose storage is page-locked
+
   // --- conveniences that forward to ops/ (declared here, defined there) ---
-  Tensor to(Device device) const;
+  // With non_blocking, a host->device copy does not wait for the GPU (from pinned memory it is
+  // asynchronous; pageable memory is staged through a pinned buffer), and to(Device::cpu(), true)
+  // of a GPU tensor gives a pinned tensor that is valid only after cuda_synchronize()
+  // (tensor/memory.h). Without it, copies from or to the host wait.
+  Tensor to(Device device, bool non_blocking = false) const;
   Tensor to(DType dtype) const;
   Tensor contiguous() const;
   Tensor clone() const;
@@ -129,6 +140,8 @@ Tensor scalar_tensor(double value, TensorOptions options = {});
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor empty_like(const Tensor& t);
+// Uninitialised CPU tensor in pinned (page-locked) host memory; throws in a CPU-only build.
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
 // 0, 1, ..., n-1 as int64 (or the dtype in options).
 Tensor arange(int64_t n, TensorOptions options = {.dtype = DType::Int64});
 // Builds a tensor from host values, converting them to options.dtype.
@@ -140,11 +153,14 @@ Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, i
 
 // --- raw, non-differentiable data movement (tensor/copy.cpp) ---
 // dst <- src elementwise, casting dtype, across devices; shapes must be equal. Bumps dst's version.
-void copy_(const Tensor& dst, const Tensor& src);
+// non_blocking: see copy_bytes in tensor/storage.h.
+void copy_(const Tensor& dst, const Tensor& src, bool non_blocking = false);
 // Sets every element of dst to value. Bumps dst's version.
 void fill_(const Tensor& dst, double value);
-// Contiguous copy of t on `device` with `dtype`, without autograd history.
-Tensor convert(const Tensor& t, DType dtype, Device device);
+// Contiguous copy of t on `device` with `dtype`, without autograd history. With non_blocking, a
+// copy from a GPU to the host lands in pinned memory without waiting (cuda_synchronize() before
+// reading it); other transfers as in copy_.
+Tensor convert(const Tensor& t, DType dtype, Device device, bool non_blocking = false);
 
 // --- comparisons for tests and tools (host side; synchronises) ---
 // True when |a - b| <= atol + rtol * |b| everywhere (NaNs never compare equal).

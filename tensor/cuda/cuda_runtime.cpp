@@ -1,12 +1,13 @@
-// CUDA runtime glue: device discovery, the compute stream, error text, the device allocator and
-// byte copies between host and device. The allocator here is a plain cudaMalloc/cudaFree; the
-// caching allocator replaces it in the CUDA-backend issue.
+// CUDA runtime glue: device discovery, the compute stream, error text and byte copies between
+// host and device (blocking, or asynchronous through pinned memory: docs/memory.md). The
+// allocators are in tensor/cuda/cuda_allocator.cpp.
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
+#include "tensor/pinned_pool.h"
 #include "tensor/storage.h"
 
 namespace ember {
@@ -52,51 +53,53 @@ int cuda_device_count() {
   return count;
 }
 
-namespace {
-class CudaAllocator final : public Allocator {
- public:
-  explicit CudaAllocator(int index) : index_(index) {}
-  void* allocate(size_t nbytes) override {
-    if (nbytes == 0) return nullptr;
-    EMBER_CUDA_CHECK(cudaSetDevice(index_));
-    void* p = nullptr;
-    const cudaError_t status = cudaMalloc(&p, nbytes);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      size_t free_bytes = 0, total_bytes = 0;
-      cudaMemGetInfo(&free_bytes, &total_bytes);
-      EMBER_FAIL("CUDA out of memory on cuda:", index_, ": tried to allocate ", nbytes,
-                 " bytes; the device has ", free_bytes, " free of ", total_bytes);
-    }
-    EMBER_CUDA_CHECK(status);
-    return p;
-  }
-  void deallocate(void* ptr, size_t) override {
-    // Frees wait for outstanding work on the memory; cudaFree synchronises the device.
-    if (ptr) cudaFree(ptr);
-  }
+namespace cuda {
+memory::PinnedPool& pinned_pool();  // tensor/cuda/cuda_allocator.cpp
+}  // namespace cuda
 
- private:
-  int index_;
-};
-}  // namespace
-
-Allocator& allocator_for(Device device) {
-  if (device.is_cpu()) return cpu_allocator();
-  EMBER_CHECK(device.index >= 0 && device.index < cuda_device_count(), "cannot allocate on ",
-              device.str(), ": ", cuda_device_count(), " CUDA device(s) visible");
-  static CudaAllocator* allocators[64] = {};
-  if (!allocators[device.index]) allocators[device.index] = new CudaAllocator(device.index);
-  return *allocators[device.index];
-}
-
-void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes,
+                bool non_blocking) {
   if (nbytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) { std::memcpy(dst, src, nbytes); return; }
   cudaStream_t stream = cuda::compute_stream();
+  if (!dst_device.is_cpu() && !src_device.is_cpu()) {
+    // Device to device: queued like any kernel, nothing for the host to wait for.
+    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
+    return;
+  }
+  memory::PinnedPool& pinned = cuda::pinned_pool();
+  if (non_blocking && dst_device.is_cpu() && pinned.contains(dst)) {
+    // Device to pinned host memory: queued; the host must synchronize before it reads (host-side
+    // copies wait through wait_for_pinned), and the buffer is not reused before the copy lands.
+    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream));
+    pinned.record_use(dst);
+    return;
+  }
+  if (non_blocking && src_device.is_cpu()) {
+    if (pinned.contains(src)) {
+      // Pinned host memory to device: a true asynchronous DMA. The event keeps the buffer from
+      // being reused (or given back) while the copy may still read it.
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream));
+      pinned.record_use(src);
+    } else {
+      // Pageable memory may be changed or freed as soon as we return, and the driver would copy
+      // it synchronously anyway: copy it into a pinned staging buffer, queue the DMA from there
+      // and hand the buffer back at once; its event keeps it from reuse until the DMA is done.
+      void* staging = pinned.allocate(nbytes);
+      struct GiveBack {
+        memory::PinnedPool& pool;
+        void* ptr;
+        ~GiveBack() { pool.deallocate(ptr); }
+      } give_back{pinned, staging};
+      std::memcpy(staging, src, nbytes);
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, staging, nbytes, cudaMemcpyHostToDevice, stream));
+      pinned.record_use(staging);
+    }
+    return;
+  }
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
-  // The host may read or free its buffer right after we return: wait when the host is involved.
-  if (dst_device.is_cpu() || src_device.is_cpu()) EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
+  // Blocking transfer: the host may read or free its buffer right after we return.
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace ember

@@ -1,0 +1,51 @@
+// GPU memory: statistics and control of the caching device allocator, the pinned host cache,
+// and waiting for queued GPU work. The design (size-class pools, split limit, why a freed block
+// may be reused at once, EMBER_CUDA_ALLOCATOR=direct for compute-sanitizer) is in docs/memory.md.
+// Tested on the CPU through the pool logic (tests/test_caching_allocator.cpp) and on a GPU by
+// tests/test_cuda_memory.cpp.
+//
+// In a CPU-only build, or for a device index that is not visible, cuda_memory_stats and
+// cuda_reset_peak_stats throw ember::Error (asking for the statistics of a device that does not
+// exist is a mistake, like allocating on it); cuda_empty_cache and cuda_synchronize do nothing,
+// since nothing is cached or queued.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ember {
+
+struct MemoryStats {
+  size_t allocated_bytes = 0;       // in blocks handed out (sizes rounded up to 512 B)
+  size_t requested_bytes = 0;       // what the callers of those blocks asked for
+  size_t reserved_bytes = 0;        // held from the device (segments), in use or cached
+  size_t peak_allocated_bytes = 0;  // since the start or the last reset_peak_stats
+  size_t peak_reserved_bytes = 0;
+  uint64_t num_allocs = 0;          // allocation requests served (non-empty ones)
+  uint64_t num_frees = 0;
+  uint64_t num_device_allocs = 0;   // segments obtained from the device (cudaMalloc)
+  uint64_t num_device_frees = 0;    // segments given back (cudaFree)
+  uint64_t cache_hits = 0;          // requests served from a cached block, without cudaMalloc
+  uint64_t num_oom_retries = 0;     // failed device allocations retried after emptying the cache
+  uint64_t num_ooms = 0;            // allocations that failed even after the retry
+  size_t active_blocks = 0;         // blocks handed out now
+  size_t segments = 0;              // segments held now
+};
+
+// A readable summary of the stats, e.g. for a training log.
+std::string describe(const MemoryStats& stats);
+
+// Stats of the caching allocator of cuda:<device>.
+MemoryStats cuda_memory_stats(int device = 0);
+// Gives every cached, entirely free segment of every device back to the driver (and the free
+// blocks of the pinned host cache). Blocks in use stay.
+void cuda_empty_cache();
+// Sets the peaks of cuda:<device> to the current values.
+void cuda_reset_peak_stats(int device = 0);
+// Stats of the pinned host cache (allocated/reserved/peaks/counts; cache_hits are reuses).
+MemoryStats pinned_memory_stats();
+// Waits until all work queued on the compute stream is done: needed before the host reads a
+// tensor filled by a non_blocking device-to-host copy.
+void cuda_synchronize();
+
+}  // namespace ember

@@ -1,0 +1,23 @@
+// CPU-only build: the tensor/memory.h API exists. Asking for a GPU's stats is an error (there is
+// no such device); emptying the caches and synchronizing have nothing to do; no pinned memory
+// exists, so its stats are zero.
+#ifndef EMBER_WITH_CUDA
+#include "tensor/error.h"
+#include "tensor/memory.h"
+
+namespace ember {
+
+MemoryStats cuda_memory_stats(int device) {
+  EMBER_FAIL("cuda_memory_stats(cuda:", device, "): this build has no CUDA backend ",
+             "(configure with -DEMBER_CUDA=ON)");
+}
+void cuda_reset_peak_stats(int device) {
+  EMBER_FAIL("cuda_reset_peak_stats(cuda:", device, "): this build has no CUDA backend ",
+             "(configure with -DEMBER_CUDA=ON)");
+}
+void cuda_empty_cache() {}
+MemoryStats pinned_memory_stats() { return {}; }
+void cuda_synchronize() {}
+
+}  // namespace ember
+#endif
