@@ -62,6 +62,21 @@ void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
   EMBER_RANDOM_DISPATCH(random_keys, out, seed, first_counter);
 }
 
+void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
+  check_out(perm, "permutation_from_keys", false, true);
+  check_out(keys, "permutation_from_keys", false, true);
+  check_same_device(perm, keys, "permutation_from_keys");
+  EMBER_CHECK(perm.dim() == 1 && keys.shape() == perm.shape(), "permutation_from_keys: keys ",
+              keys.describe(), " and perm ", perm.describe(), " must both be [n]");
+  if (perm.numel() == 0) return;
+#ifdef EMBER_WITH_CUDA
+  if (perm.is_cuda()) return cuda::permutation_from_keys(perm, keys);
+#else
+  if (perm.is_cuda()) no_cuda_kernel("permutation_from_keys");
+#endif
+  cpu::permutation_from_keys(perm, keys);
+}
+
 #undef EMBER_RANDOM_DISPATCH
 
 }  // namespace ember::kernels

@@ -20,12 +20,17 @@ void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, doubl
 void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
 // int64: lane 0 of each block, a uint32 key in [0, 2^32); randperm sorts them.
 void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+// perm int64 [n] (preallocated, contiguous, keys' device) = the indices 0..n-1 ordered by
+// (keys[i], i): a stable sort of the keys of random_keys, so ties keep index order and both
+// devices give the same permutation.
+void permutation_from_keys(const Tensor& perm, const Tensor& keys);
 
 namespace cpu {
 void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high);
 void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std);
 void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
 void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+void permutation_from_keys(const Tensor& perm, const Tensor& keys);
 }  // namespace cpu
 
 #ifdef EMBER_WITH_CUDA
@@ -34,6 +39,7 @@ void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, doub
 void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std);
 void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p);
 void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter);
+void permutation_from_keys(const Tensor& perm, const Tensor& keys);
 }  // namespace cuda
 #endif
 

@@ -90,23 +90,18 @@ Tensor bernoulli(const Shape& shape, double p, Generator& gen, TensorOptions opt
   });
 }
 
-// The keys are drawn where the result lives (on a GPU by the CUDA kernel) and sorted on the
-// host: n keys are small next to a training step, and a host sort keeps the order (key, then
-// index for ties) trivially identical on every device. Ties are rare (2^-32 per pair) but
-// breaking them by index keeps the result a pure function of the generator state.
+// The keys are drawn and sorted where the result lives (a stable radix sort on a GPU), ordered
+// by (key, index): ties are rare (2^-32 per pair) but breaking them by index keeps the result a
+// pure function of the generator state, identical on every device.
 Tensor randperm(int64_t n, Generator& gen, Device device) {
   EMBER_CHECK(n >= 0, "randperm: n must be >= 0, got ", n);
   Tensor keys = draw({n}, gen, {DType::Int64, device},
                      [&](const Tensor& out, uint64_t seed, uint64_t first) {
                        kernels::random_keys(out, seed, first);
                      });
-  const std::vector<int64_t> key = keys.to_vector<int64_t>();
-  std::vector<int64_t> perm(static_cast<size_t>(n));
-  std::iota(perm.begin(), perm.end(), int64_t{0});
-  std::sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
-    return key[a] != key[b] ? key[a] < key[b] : a < b;
-  });
-  return from_vector(perm, {n}, {DType::Int64, device});
+  Tensor perm = empty({n}, {DType::Int64, device});
+  kernels::permutation_from_keys(perm, keys);
+  return perm;
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {

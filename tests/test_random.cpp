@@ -4,6 +4,8 @@
 // skip with a reason when no GPU is visible).
 #include <gtest/gtest.h>
 
+#include "kernels/random.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -382,6 +384,14 @@ TEST(DropPath, Gradcheck) {
   EXPECT_GRADGRADCHECK([&](const TensorList& t) { return mul(f(t), t[0]); }, {x});
 }
 
+TEST(Randperm, PermutationFromKeysOrdersByKeyThenIndex) {
+  const Tensor keys = from_vector(std::vector<int64_t>{5, 1, 5, 0, 1, 4294967295LL}, {6},
+                                  {.dtype = DType::Int64});
+  Tensor perm = empty({6}, {.dtype = DType::Int64});
+  kernels::permutation_from_keys(perm, keys);
+  EXPECT_EQ(perm.to_vector<int64_t>(), (std::vector<int64_t>{3, 1, 4, 0, 2, 5}));
+}
+
 // --- CPU vs CUDA -----------------------------------------------------------------------------
 
 #define EMBER_SKIP_WITHOUT_GPU()                                                           \
@@ -442,6 +452,20 @@ TEST(CudaRandom, RandpermIdenticalToCpu) {
   Tensor g = randperm(5000, gpu_gen, kGpu);
   EXPECT_TRUE(g.is_cuda());
   EXPECT_EQ(g.dtype(), DType::Int64);
+  EXPECT_EQ(g.to_vector<int64_t>(), c.to_vector<int64_t>());
+}
+
+// Ties are where an unstable sort would differ: many equal keys must keep index order on both
+// devices (CUB's radix sort is stable; the CPU uses std::stable_sort).
+TEST(CudaRandom, PermutationFromTiedKeysKeepsIndexOrder) {
+  EMBER_SKIP_WITHOUT_GPU();
+  std::vector<int64_t> keys(100003);
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<int64_t>((i * 7919) % 13) << 19;
+  const Tensor k = from_vector(keys, {100003}, {.dtype = DType::Int64});
+  Tensor c = empty({100003}, {.dtype = DType::Int64});
+  Tensor g = empty({100003}, {.dtype = DType::Int64, .device = kGpu});
+  kernels::permutation_from_keys(c, k);
+  kernels::permutation_from_keys(g, k.to(kGpu));
   EXPECT_EQ(g.to_vector<int64_t>(), c.to_vector<int64_t>());
 }
 

@@ -3,7 +3,9 @@
 // functions kernels/cuda/random.cu calls, so both devices produce the same numbers. Each
 // element depends only on its own counter, so the OpenMP split cannot change the result.
 // Tested in tests/test_random.cpp (known answers, moments, CPU vs CUDA).
+#include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <type_traits>
 
 #include "kernels/random.h"
@@ -76,6 +78,14 @@ void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
 #pragma omp parallel for if (n > 32768)
   for (int64_t i = 0; i < n; ++i)
     o[i] = philox::element_block(seed, first_counter, static_cast<uint64_t>(i)).v[0];
+}
+
+void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
+  const int64_t* key = keys.data<int64_t>();  // [n]
+  int64_t* p = perm.data<int64_t>();          // [n]
+  const int64_t n = perm.numel();
+  std::iota(p, p + n, int64_t{0});
+  std::stable_sort(p, p + n, [&](int64_t a, int64_t b) { return key[a] < key[b]; });
 }
 
 }  // namespace ember::kernels::cpu

@@ -6,6 +6,8 @@
 // tests/test_random.cpp (CudaRandom.*, skipped without a GPU).
 #include <cstdint>
 
+#include <cub/device/device_radix_sort.cuh>
+
 #include "kernels/random.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
@@ -57,6 +59,12 @@ __global__ void bernoulli_kernel(T* out, long long n, uint64_t seed, uint64_t fi
     const philox::Block b = philox::element_block(seed, first, static_cast<uint64_t>(i));
     out[i] = philox::bernoulli_draw(b, threshold) ? T(1) : T(0);
   }
+}
+
+__global__ void iota_kernel(int64_t* out, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x)
+    out[i] = i;
 }
 
 __global__ void keys_kernel(int64_t* out, long long n, uint64_t seed, uint64_t first) {
@@ -120,6 +128,34 @@ void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
   keys_kernel<<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
                 ::ember::cuda::compute_stream()>>>(out.data<int64_t>(), n, seed, first_counter);
   EMBER_CUDA_CHECK_LAUNCH("keys_kernel");
+}
+
+// CUB's radix sort is stable, so equal keys keep index order: the CPU's (key, index) order.
+// The keys are uint32 values held in int64, so only bits 0..31 are sorted on.
+void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
+  const long long n = perm.numel();
+  EMBER_CHECK(n <= 0x7fffffffLL, "randperm on the GPU: n = ", n, " is over 2^31 - 1");
+  cudaStream_t stream = ::ember::cuda::compute_stream();
+  const Device device = perm.device();
+  Tensor indices = empty({n}, {DType::Int64, device});
+  Tensor sorted_keys = empty({n}, {DType::Int64, device});
+  iota_kernel<<<::ember::cuda::grid_for(n, kThreads), kThreads, 0, stream>>>(
+      indices.data<int64_t>(), n);
+  EMBER_CUDA_CHECK_LAUNCH("iota_kernel");
+  const auto* keys_in = reinterpret_cast<const unsigned long long*>(keys.data<int64_t>());
+  auto* keys_out = reinterpret_cast<unsigned long long*>(sorted_keys.data<int64_t>());
+  const int64_t* values_in = indices.data<int64_t>();
+  int64_t* values_out = perm.data<int64_t>();
+  size_t temp_bytes = 0;
+  EMBER_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out,
+                                                   values_in, values_out, static_cast<int>(n), 0,
+                                                   32, stream));
+  Tensor temp = empty({static_cast<int64_t>(temp_bytes > 0 ? temp_bytes : 1)},
+                      {DType::UInt8, device});
+  EMBER_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.raw_data(), temp_bytes, keys_in, keys_out,
+                                                   values_in, values_out, static_cast<int>(n), 0,
+                                                   32, stream));
+  EMBER_CUDA_CHECK_LAUNCH("cub::DeviceRadixSort::SortPairs");
 }
 
 }  // namespace ember::kernels::cuda
