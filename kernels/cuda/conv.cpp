@@ -15,6 +15,7 @@
 //   Ampere and Hopper) unless allow_tf32; float64 always with CUDNN_FMA_MATH.
 // - The legacy API takes one symmetric pad per dimension; asymmetric geometries go through a
 //   zero-padded temporary (cudnn_padding).
+// - float32 runs NHWC / KRSC directly; float64 through NCHW / KCRS copies (nchw_layout).
 //
 // Why the legacy API: cuDNN 9.19 still ships cudnnConvolutionForward / BackwardData /
 // BackwardFilter (deprecated in favour of the backend graph API). They are well-understood,
@@ -57,6 +58,11 @@ cudnnDataType_t data_type_of(DType dtype) {
   }
 }
 
+// float32 runs in ember's own layouts, NHWC activations and KRSC filters. float64 runs in NCHW /
+// KCRS through transposed copies: cuDNN's NHWC support centres on float32/half (PyTorch, too,
+// never hands cuDNN channels-last float64), and float64 serves checks, not speed.
+bool nchw_layout(DType dtype) { return dtype == DType::Float64; }
+
 int to_int(int64_t v, const char* what) {
   EMBER_CHECK(v >= 0 && v <= INT_MAX, "conv2d (cuDNN): ", what, " = ", v,
               " exceeds cuDNN's int range");
@@ -82,19 +88,20 @@ struct Descriptors {
 
   void init(const Conv2dGeometry& g, const CudnnPadding& pad, DType dtype, cudnnMathType_t math) {
     const cudnnDataType_t dt = data_type_of(dtype);
+    const cudnnTensorFormat_t format = nchw_layout(dtype) ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
     EMBER_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     EMBER_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     EMBER_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     EMBER_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
-    // NHWC activations: the descriptor takes (n, c, h, w) sizes plus the NHWC format.
-    EMBER_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, dt, to_int(g.N, "N"),
+    // The descriptors take (n, c, h, w) sizes whatever the format.
+    EMBER_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, format, dt, to_int(g.N, "N"),
                                                  to_int(g.C, "C"), to_int(pad.Hp, "H"),
                                                  to_int(pad.Wp, "W")));
-    EMBER_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, dt, to_int(g.N, "N"),
+    EMBER_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, format, dt, to_int(g.N, "N"),
                                                  to_int(g.K, "K"), to_int(g.P, "P"),
                                                  to_int(g.Q, "Q")));
-    // KRSC filters are cuDNN's NHWC filter format: (k, c / groups, r, s) sizes.
-    EMBER_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NHWC, to_int(g.K, "K"),
+    // KRSC filters are cuDNN's NHWC filter format (KCRS its NCHW one): (k, c / groups, r, s).
+    EMBER_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, format, to_int(g.K, "K"),
                                                  to_int(g.c_per_group(), "C / groups"),
                                                  to_int(g.R, "R"), to_int(g.S, "S")));
     EMBER_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
@@ -370,6 +377,25 @@ Tensor padded_input(const Tensor& x, const Conv2dGeometry& geo, const CudnnPaddi
   return xp;
 }
 
+// A 4-D NHWC (or KRSC) tensor in cuDNN's layout for its dtype: itself, or an NCHW copy.
+Tensor to_cudnn_layout(const Tensor& t) {
+  if (!nchw_layout(t.dtype())) return t;
+  Tensor d = empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
+  nhwc_to_nchw(d, t);
+  return d;
+}
+
+// Where cuDNN writes a result meant for `t` (NHWC / KRSC): t itself, or an NCHW temporary that
+// from_cudnn_layout copies back.
+Tensor cudnn_output_for(const Tensor& t) {
+  if (!nchw_layout(t.dtype())) return t;
+  return empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
+}
+
+void from_cudnn_layout(const Tensor& t, const Tensor& written) {
+  if (!written.same(t)) nchw_to_nhwc(t, written);
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -385,9 +411,12 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
     return;
   }
   const CudnnPadding pad = cudnn_padding(geo);
-  const Tensor xin = padded_input(x, geo, pad);
-  run_cudnn(ConvDirection::Forward, geo, pad, y.dtype(), y.device().index, xin.raw_data(),
-            w.raw_data(), y.raw_data());
+  const Tensor xc = to_cudnn_layout(padded_input(x, geo, pad));
+  const Tensor wc = to_cudnn_layout(w);
+  const Tensor yc = cudnn_output_for(y);
+  run_cudnn(ConvDirection::Forward, geo, pad, y.dtype(), y.device().index, xc.raw_data(),
+            wc.raw_data(), yc.raw_data());
+  from_cudnn_layout(y, yc);
   if (bias.defined()) add_channel_bias(y, bias);
 }
 
@@ -403,16 +432,17 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
     return;
   }
   const CudnnPadding pad = cudnn_padding(geo);
-  if (!pad.needs_temporary()) {
-    run_cudnn(ConvDirection::InputGrad, geo, pad, dx.dtype(), dx.device().index, dx.raw_data(),
-              w.raw_data(), dy.raw_data());
-    return;
-  }
-  // The gradient of the padded input, then the slice that is x's.
-  Tensor dxp = empty({geo.N, pad.Hp, pad.Wp, geo.C}, {dx.dtype(), dx.device()});
-  run_cudnn(ConvDirection::InputGrad, geo, pad, dx.dtype(), dx.device().index, dxp.raw_data(),
-            w.raw_data(), dy.raw_data());
-  crop_nhwc(dx, dxp, pad.off_h, pad.off_w);
+  // With asymmetric padding cuDNN computes the gradient of the padded input; x's is a slice.
+  const Tensor target = pad.needs_temporary()
+                            ? empty({geo.N, pad.Hp, pad.Wp, geo.C}, {dx.dtype(), dx.device()})
+                            : dx;
+  const Tensor tc = cudnn_output_for(target);
+  const Tensor dyc = to_cudnn_layout(dy);
+  const Tensor wc = to_cudnn_layout(w);
+  run_cudnn(ConvDirection::InputGrad, geo, pad, dx.dtype(), dx.device().index, tc.raw_data(),
+            wc.raw_data(), dyc.raw_data());
+  from_cudnn_layout(target, tc);
+  if (pad.needs_temporary()) crop_nhwc(dx, target, pad.off_h, pad.off_w);
 }
 
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
@@ -427,9 +457,12 @@ void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
     return;
   }
   const CudnnPadding pad = cudnn_padding(geo);
-  const Tensor xin = padded_input(x, geo, pad);
-  run_cudnn(ConvDirection::WeightGrad, geo, pad, dw.dtype(), dw.device().index, xin.raw_data(),
-            dw.raw_data(), dy.raw_data());
+  const Tensor xc = to_cudnn_layout(padded_input(x, geo, pad));
+  const Tensor dyc = to_cudnn_layout(dy);
+  const Tensor dwc = cudnn_output_for(dw);
+  run_cudnn(ConvDirection::WeightGrad, geo, pad, dw.dtype(), dw.device().index, xc.raw_data(),
+            dwc.raw_data(), dyc.raw_data());
+  from_cudnn_layout(dw, dwc);
 }
 
 }  // namespace ember::kernels::cuda

@@ -14,6 +14,10 @@ void pad_nhwc(const Tensor& dst, const Tensor& src, int64_t off_h, int64_t off_w
 // dst [N, H, W, C] = src [N, Hp, Wp, C] read at (h + off_h, w + off_w); 0 where that lies
 // outside src (pixels the padded problem never read get a zero gradient).
 void crop_nhwc(const Tensor& dst, const Tensor& src, int64_t off_h, int64_t off_w);
+// Layout changes of 4-D tensors (also filters: KRSC is "NHWC" with (K, R, S, C / groups)).
+// dst [N, C, H, W] <- src [N, H, W, C], and back.
+void nhwc_to_nchw(const Tensor& dst, const Tensor& src);
+void nchw_to_nhwc(const Tensor& dst, const Tensor& src);
 // y [..., K] += bias [K].
 void add_channel_bias(const Tensor& y, const Tensor& bias);
 

@@ -1,6 +1,7 @@
 // Small NHWC helper kernels of the cuDNN convolution path (kernels/cuda/conv.cpp): zero-padding
-// an input into a temporary for asymmetric padding, cropping the padded input gradient back, and
-// the per-channel bias add. Grid-stride loops over the destination, so every output element is
+// an input into a temporary for asymmetric padding, cropping the padded input gradient back,
+// NHWC <-> NCHW layout changes (float64 runs cuDNN in NCHW, see kernels/cuda/conv.cpp), and the
+// per-channel bias add. Grid-stride loops over the destination, so every output element is
 // written exactly once (no separate zero fill). Tested through tests/test_cuda_conv.cpp.
 #include "kernels/cuda/conv_cuda.h"
 #include "tensor/cuda/cuda_check.h"
@@ -48,6 +49,25 @@ __global__ void crop_kernel(T* dst, const T* src, long long total, long long H, 
   }
 }
 
+// dst: [d0, d1, d2, d3] contiguous; dst[i0, i1, i2, i3] = src[i0*s0 + i1*s1 + i2*s2 + i3*s3].
+// Reads are strided, writes contiguous: these copies only serve float64, which is for checks.
+template <typename T>
+__global__ void permute4_kernel(T* dst, const T* src, long long total, long long d1, long long d2,
+                                long long d3, long long s0, long long s1, long long s2,
+                                long long s3) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+       i += (long long)gridDim.x * blockDim.x) {
+    long long rest = i;
+    const long long i3 = rest % d3;
+    rest /= d3;
+    const long long i2 = rest % d2;
+    rest /= d2;
+    const long long i1 = rest % d1;
+    const long long i0 = rest / d1;
+    dst[i] = src[i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3];
+  }
+}
+
 // y: [total / K, K]; bias: [K].
 template <typename T>
 __global__ void bias_kernel(T* y, const T* bias, long long total, long long K) {
@@ -82,6 +102,36 @@ void crop_nhwc(const Tensor& dst, const Tensor& src, int64_t off_h, int64_t off_
         dst.size(1), dst.size(2), src.size(1), src.size(2), dst.size(3), off_h, off_w);
     EMBER_CUDA_CHECK_LAUNCH("crop_kernel");
   });
+}
+
+namespace {
+
+// dst (contiguous, shape d) <- src read with strides s for dst's axes.
+void permute4(const Tensor& dst, const Tensor& src, const int64_t (&s)[4], const char* name) {
+  const long long total = dst.numel();
+  if (total == 0) return;
+  dispatch_float(dst.dtype(), name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    permute4_kernel<T><<<::ember::cuda::grid_for(total, kThreads), kThreads, 0,
+                         ::ember::cuda::compute_stream()>>>(
+        static_cast<T*>(dst.raw_data()), static_cast<const T*>(src.raw_data()), total,
+        dst.size(1), dst.size(2), dst.size(3), s[0], s[1], s[2], s[3]);
+    EMBER_CUDA_CHECK_LAUNCH("permute4_kernel");
+  });
+}
+
+}  // namespace
+
+void nhwc_to_nchw(const Tensor& dst, const Tensor& src) {
+  const int64_t H = src.size(1), W = src.size(2), C = src.size(3);
+  const int64_t strides[4] = {H * W * C, 1, W * C, C};  // src strides of (n, c, h, w)
+  permute4(dst, src, strides, "nhwc_to_nchw");
+}
+
+void nchw_to_nhwc(const Tensor& dst, const Tensor& src) {
+  const int64_t C = src.size(1), H = src.size(2), W = src.size(3);
+  const int64_t strides[4] = {C * H * W, W, 1, H * W};  // src strides of (n, h, w, c)
+  permute4(dst, src, strides, "nchw_to_nhwc");
 }
 
 void add_channel_bias(const Tensor& y, const Tensor& bias) {
