@@ -49,16 +49,17 @@ std::string describe(const GpuConvCase& c, DType dt, const char* impl = "") {
 }
 
 // Tolerances. float32: both devices sum the same products in different orders (im2col GEMM
-// tiles vs cuDNN's algorithms vs ember's gathers), so they differ by rounding only: a few ulp of
-// the partial sums. Forward sums R*S*C/groups <= 144 terms (|y| < ~5): 1e-4 absolute is ~100x the
-// gap. The gradients sum over N*P*Q too (<= a few hundred terms here), double backward chains
-// two such sums: 5e-4 and 1e-3. float64: the same argument at 2^-53.
+// tiles vs cuDNN's algorithms vs ember's gathers), and cuDNN may pick Winograd or FFT, which
+// transform the operands and lose a few more bits (tens of ulp). Forward sums R*S*C/groups <= 144
+// terms (|y| < ~5, ulp ~5e-7): 3e-4 absolute is still ~1000x below any indexing bug's O(1)
+// error. The gradients also sum over N*P*Q (a few hundred terms here), double backward chains
+// two such sums: 1e-3 and 2e-3. float64: the same argument at 2^-53.
 DeviceCompareOptions conv_options(DType dt) {
   DeviceCompareOptions o;
   if (dt == DType::Float32) {
-    o.forward = {1e-5, 1e-4};
-    o.backward = {1e-5, 5e-4};
-    o.double_backward_tol = {1e-5, 1e-3};
+    o.forward = {1e-4, 3e-4};
+    o.backward = {1e-4, 1e-3};
+    o.double_backward_tol = {1e-4, 2e-3};
   } else {
     o.forward = {1e-12, 1e-12};
     o.backward = {1e-12, 1e-11};
@@ -74,7 +75,7 @@ DeviceCompareOptions conv_options(DType dt) {
 DeviceCompareOptions large_options(DType dt) {
   DeviceCompareOptions o;
   if (dt == DType::Float32) {
-    o.forward = {1e-5, 1e-4};
+    o.forward = {1e-4, 3e-4};
     o.backward = {1e-4, 5e-3};
   } else {
     o.forward = {1e-12, 1e-12};
@@ -243,9 +244,9 @@ void expect_identical(const ConvResults& a, const ConvResults& b, const std::str
 }
 
 // Heuristic, deterministic, autotuned, and autotuned-deterministic choices must all compute
-// the same convolution (within float32 reordering: the 576-term forward and 2-image gradients
-// give |values| < ~30, a few ulp of which is < 1e-4; 1e-3 leaves room for Winograd/FFT, which
-// transform the operands and lose a few more bits), and deterministic ones bit for bit on rerun.
+// the same convolution (within float32 reordering: the 576-term sums give |values| < ~30, a few
+// ulp of which is < 1e-4; 2e-3 leaves room for Winograd/FFT, which transform the operands and
+// lose a few more bits), and deterministic ones bit for bit on rerun.
 TEST(CudaConv, DeterministicAndAutotunedChoicesAgree) {
   EMBER_REQUIRE_CUDA();
   kernels::BackendSettingsGuard guard;
@@ -261,29 +262,30 @@ TEST(CudaConv, DeterministicAndAutotunedChoicesAgree) {
     const ConvResults det1 = run_on_gpu(c, in, 78);
     const ConvResults det2 = run_on_gpu(c, in, 78);
     expect_identical(det1, det2, std::string(c.name) + " deterministic");
-    expect_close(det1, heuristic, 1e-3, std::string(c.name) + " deterministic vs heuristic");
+    expect_close(det1, heuristic, 2e-3, std::string(c.name) + " deterministic vs heuristic");
     kernels::set_conv_autotune(true);
     const ConvResults tuned_det1 = run_on_gpu(c, in, 78);
     const ConvResults tuned_det2 = run_on_gpu(c, in, 78);
     expect_identical(tuned_det1, tuned_det2, std::string(c.name) + " autotuned deterministic");
-    expect_close(tuned_det1, heuristic, 1e-3, std::string(c.name) + " autotuned deterministic");
+    expect_close(tuned_det1, heuristic, 2e-3, std::string(c.name) + " autotuned deterministic");
     kernels::set_deterministic(false);
     const ConvResults tuned = run_on_gpu(c, in, 78);
-    expect_close(tuned, heuristic, 1e-3, std::string(c.name) + " autotuned");
+    expect_close(tuned, heuristic, 2e-3, std::string(c.name) + " autotuned");
     kernels::set_conv_autotune(false);
     if (depthwise(c)) {  // ember's kernels are deterministic whatever the settings say
       kernels::set_depthwise_impl(DepthwiseImpl::Ember);
       const ConvResults ember1 = run_on_gpu(c, in, 78);
       const ConvResults ember2 = run_on_gpu(c, in, 78);
       expect_identical(ember1, ember2, std::string(c.name) + " ember depthwise");
-      expect_close(ember1, heuristic, 1e-3, std::string(c.name) + " ember vs cudnn");
+      expect_close(ember1, heuristic, 2e-3, std::string(c.name) + " ember vs cudnn");
     }
   }
 }
 
 // A 3x3x512 convolution sums 4608 products per output (|y| ~ 20): exact fp32 stays within ~1e-4
-// of the float64 result, TF32 (11-bit significands) would be off by ~1e-2. With TF32 off (the
-// default) every direction must meet 1e-3.
+// of the float64 result (a few times more if cuDNN picks Winograd or FFT), while TF32 (inputs
+// rounded to 11-bit significands, ~3e-4 relative each) would be off by ~1e-2 typically and
+// ~3e-2 at worst over 8192 outputs. With TF32 off (the default) every direction must meet 2e-3.
 TEST(CudaConv, Tf32OffIsFp32Accurate) {
   EMBER_REQUIRE_CUDA();
   kernels::BackendSettingsGuard guard;
@@ -300,16 +302,16 @@ TEST(CudaConv, Tf32OffIsFp32Accurate) {
   };
   const Tensor x64 = x.to(DType::Float64), w64 = w.to(DType::Float64), g64 = g.to(DType::Float64);
   const Tensor gx = x.to(Device::cuda(0)), gw = w.to(Device::cuda(0)), gg = g.to(Device::cuda(0));
-  EXPECT_LT(error(conv2d(gx, gw, Tensor(), c.params), conv2d(x64, w64, Tensor(), c.params)), 1e-3)
+  EXPECT_LT(error(conv2d(gx, gw, Tensor(), c.params), conv2d(x64, w64, Tensor(), c.params)), 2e-3)
       << "forward";
   EXPECT_LT(error(conv2d_input_grad(gg, gw, x.shape(), c.params),
                   conv2d_input_grad(g64, w64, x.shape(), c.params)),
-            1e-3)
+            2e-3)
       << "input grad";
   // The weight gradient sums N*P*Q = 128 products: smaller, same bound.
   EXPECT_LT(error(conv2d_weight_grad(gx, gg, w.shape(), c.params),
                   conv2d_weight_grad(x64, g64, w.shape(), c.params)),
-            1e-3)
+            2e-3)
       << "weight grad";
 }
 

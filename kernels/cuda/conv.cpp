@@ -264,7 +264,9 @@ std::unordered_map<std::string, ConvPlan>& plan_cache() {
 
 // The grow-only workspace of `device`, at least `bytes` long (nullptr for 0 bytes).
 void* workspace(int device, size_t bytes) {
-  static std::vector<Tensor> buffers;
+  // Never destroyed: freeing device memory from a static destructor at exit can run after the
+  // CUDA runtime has shut down.
+  static std::vector<Tensor>& buffers = *new std::vector<Tensor>();
   if (bytes == 0) return nullptr;
   if (static_cast<size_t>(device) >= buffers.size()) buffers.resize(device + 1);
   Tensor& buf = buffers[device];

@@ -7,6 +7,7 @@
 
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
+#include "tensor/tensor.h"
 
 namespace ember::cuda {
 
@@ -32,6 +33,13 @@ cublasHandle_t cublas_handle(int device) {
     EMBER_CUBLAS_CHECK(cublasSetStream(h, compute_stream()));
     // Exact fp32 unless a call opts into TF32 through its compute type (kernels/cuda/linalg.cpp).
     EMBER_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    // A workspace of our own (cuBLAS's recommended 32 MiB for Hopper) from the device allocator,
+    // so cuBLAS never allocates behind the allocator's back (which would also break CUDA-graph
+    // capture of a training step). Never freed, like the handle.
+    static std::vector<Tensor>& workspaces = *new std::vector<Tensor>();
+    constexpr int64_t kWorkspaceBytes = int64_t{32} << 20;
+    workspaces.push_back(empty({kWorkspaceBytes}, {DType::UInt8, Device::cuda(device)}));
+    EMBER_CUBLAS_CHECK(cublasSetWorkspace(h, workspaces.back().raw_data(), kWorkspaceBytes));
     EMBER_CUDA_CHECK(cudaSetDevice(previous));
     handles[device] = h;  // never destroyed: lives until the process exits, like the stream
   }

@@ -13,7 +13,8 @@ namespace ember::cuda {
                                      int line);
 
 // The handle of `device`, created on first use with its stream set to compute_stream() and its
-// math mode set to CUBLAS_DEFAULT_MATH (no TF32 unless a call asks for it by compute type).
+// math mode set to CUBLAS_DEFAULT_MATH (no TF32 unless a call asks for it by compute type), and
+// a 32 MiB workspace from the device allocator.
 cublasHandle_t cublas_handle(int device);
 
 }  // namespace ember::cuda
