@@ -204,6 +204,29 @@ TEST(CudaConv, EfficientNetDepthwiseShapes) {
   }
 }
 
+// ember's depthwise kernels load 16 bytes per thread only from 16-byte aligned pointers; a
+// contiguous view one element into its storage must take the scalar path and give the same
+// numbers. (C = 12 would otherwise vectorise for both dtypes.)
+TEST(CudaConv, DepthwiseOnMisalignedView) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard guard;
+  kernels::set_depthwise_impl(DepthwiseImpl::Ember);
+  const int64_t N = 2, H = 6, W = 5, C = 12;
+  const Conv2dParams p = same_padding(H, W, 3, 3, 2, 2, C);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const TensorList in{random_tensor({1 + N * H * W * C}, 61, dt, -1, 1, true),
+                        random_tensor({C, 3, 3, 1}, 62, dt, -1, 1, true),
+                        random_tensor({C}, 63, dt, -1, 1, true)};
+    EXPECT_CUDA_MATCHES_CPU(
+        [&](const TensorList& t) {
+          const Tensor x = slice(t[0], 0, 1, 1 + N * H * W * C).reshape({N, H, W, C});
+          return conv2d(x, t[1], t[2], p);
+        },
+        in, conv_options(dt))
+        << dtype_name(dt);
+  }
+}
+
 struct ConvResults {
   std::vector<double> y, dx, dw, db;
 };

@@ -8,8 +8,9 @@
 // Design (EfficientNetB2 at 64x64: C from 32 to 1248, 3x3 and 5x5, strides 1 and 2, spatial
 // 32x32 down to 2x2, batch 64 / 256):
 // - Threads run across channels, the fastest NHWC axis, so a warp's loads of x / dy and its
-//   stores are contiguous. The filter is first transposed to wt [R*S, C] (tiny) so the weight
-//   loads are contiguous too.
+//   stores are contiguous; forward and input grad move 16 bytes (float4 / double2) per thread
+//   when C and the alignment allow. The filter is first transposed to wt [R*S, C] (tiny) so the
+//   weight loads are contiguous too.
 // - Forward and input grad: one thread per output element, a gather over the R x S window in
 //   fixed (r, s) order: deterministic, no atomics. The input grad inverts h = p*stride - pad + r
 //   (p = (h + pad - r) / stride when that divides exactly and lands in [0, P)).
@@ -21,6 +22,7 @@
 //   64-bit division is several times slower on the GPU), else 64-bit.
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 
 #include "kernels/cuda/conv_cuda.h"
 #include "tensor/cuda/cuda_check.h"
@@ -66,49 +68,73 @@ __global__ void transpose_filter_kernel(T* wt, const T* w, long long C, long lon
   }
 }
 
-// y [N, P, Q, C]; x [N, H, W, C]; wt [R*S, C]; bias [C] or nullptr.
-template <typename T, typename Index>
+// V consecutive channels moved as one aligned vector (16 bytes: float4 / double2 loads).
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+// y [N, P, Q, C]; x [N, H, W, C]; wt [R*S, C]; bias [C] or nullptr. Each thread owns V
+// consecutive channels of one output pixel (V divides C; pointers 16-byte aligned when V > 1).
+// Per channel the sum runs in (r, s) order whatever V is, so V never changes the result.
+template <typename T, int V, typename Index>
 __global__ void dw_forward_kernel(T* __restrict__ y, const T* __restrict__ x,
                                   const T* __restrict__ wt, const T* __restrict__ bias,
-                                  DwShape<Index> g, Index total) {
-  for (Index i = blockIdx.x * (Index)blockDim.x + threadIdx.x; i < total;
+                                  DwShape<Index> g, Index total_packs) {
+  using Vec = Pack<T, V>;
+  const Index CV = g.C / V;
+  for (Index i = blockIdx.x * (Index)blockDim.x + threadIdx.x; i < total_packs;
        i += (Index)gridDim.x * blockDim.x) {
-    const Index c = i % g.C;
-    Index rest = i / g.C;
+    const Index c = (i % CV) * V;
+    Index rest = i / CV;  // the output pixel (n, p, q)
     const Index q = rest % g.Q;
     rest /= g.Q;
     const Index p = rest % g.P;
     const Index n = rest / g.P;
     const Index h0 = p * g.stride_h - g.pad_top, w0 = q * g.stride_w - g.pad_left;
     const T* xn = x + n * g.H * g.W * g.C + c;
-    T acc = T(0);
+    T acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = T(0);
     for (Index r = 0; r < g.R; ++r) {
       const Index h = h0 + r;
       if (h < 0 || h >= g.H) continue;
       for (Index s = 0; s < g.S; ++s) {
         const Index w = w0 + s;
         if (w < 0 || w >= g.W) continue;
-        acc += xn[(h * g.W + w) * g.C] * wt[(r * g.S + s) * g.C + c];
+        const Vec xv = *reinterpret_cast<const Vec*>(xn + (h * g.W + w) * g.C);
+        const Vec wv = *reinterpret_cast<const Vec*>(wt + (r * g.S + s) * g.C + c);
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] += xv.v[k] * wv.v[k];
       }
     }
-    y[i] = bias ? acc + bias[c] : acc;
+    Vec out;
+#pragma unroll
+    for (int k = 0; k < V; ++k) out.v[k] = bias ? acc[k] + bias[c + k] : acc[k];
+    *reinterpret_cast<Vec*>(y + i * V) = out;  // pixel * C + c == i * V since C == CV * V
   }
 }
 
-// dx [N, H, W, C]; dy [N, P, Q, C]; wt [R*S, C].
-template <typename T, typename Index>
+// dx [N, H, W, C]; dy [N, P, Q, C]; wt [R*S, C]. Threads as in the forward kernel, over input
+// pixels.
+template <typename T, int V, typename Index>
 __global__ void dw_input_grad_kernel(T* __restrict__ dx, const T* __restrict__ dy,
-                                     const T* __restrict__ wt, DwShape<Index> g, Index total) {
-  for (Index i = blockIdx.x * (Index)blockDim.x + threadIdx.x; i < total;
+                                     const T* __restrict__ wt, DwShape<Index> g,
+                                     Index total_packs) {
+  using Vec = Pack<T, V>;
+  const Index CV = g.C / V;
+  for (Index i = blockIdx.x * (Index)blockDim.x + threadIdx.x; i < total_packs;
        i += (Index)gridDim.x * blockDim.x) {
-    const Index c = i % g.C;
-    Index rest = i / g.C;
+    const Index c = (i % CV) * V;
+    Index rest = i / CV;  // the input pixel (n, h, w)
     const Index w = rest % g.W;
     rest /= g.W;
     const Index h = rest % g.H;
     const Index n = rest / g.H;
     const T* dyn = dy + n * g.P * g.Q * g.C + c;
-    T acc = T(0);
+    T acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = T(0);
     for (Index r = 0; r < g.R; ++r) {
       const Index th = h + g.pad_top - r;  // = p * stride_h for the p that reads row h at tap r
       if (th < 0 || th % g.stride_h != 0) continue;
@@ -119,10 +145,16 @@ __global__ void dw_input_grad_kernel(T* __restrict__ dx, const T* __restrict__ d
         if (tw < 0 || tw % g.stride_w != 0) continue;
         const Index q = tw / g.stride_w;
         if (q >= g.Q) continue;
-        acc += dyn[(p * g.Q + q) * g.C] * wt[(r * g.S + s) * g.C + c];
+        const Vec dv = *reinterpret_cast<const Vec*>(dyn + (p * g.Q + q) * g.C);
+        const Vec wv = *reinterpret_cast<const Vec*>(wt + (r * g.S + s) * g.C + c);
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] += dv.v[k] * wv.v[k];
       }
     }
-    dx[i] = acc;
+    Vec out;
+#pragma unroll
+    for (int k = 0; k < V; ++k) out.v[k] = acc[k];
+    *reinterpret_cast<Vec*>(dx + i * V) = out;
   }
 }
 
@@ -191,24 +223,41 @@ Tensor transposed_filter(const Tensor& w, const Conv2dGeometry& g) {
 
 }  // namespace
 
+namespace {
+
+// Forward and input grad move V = 16 / sizeof(T) channels per thread when V divides C and every
+// pointer is 16-byte aligned (a contiguous view may start at any element), else one.
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
 void depthwise_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
                        const Conv2dGeometry& geo) {
   const Tensor wt = transposed_filter(w, geo);
-  const long long total = y.numel();
-  const unsigned grid = ::ember::cuda::grid_for(total, kThreads);
   cudaStream_t stream = ::ember::cuda::compute_stream();
   dispatch_float(y.dtype(), "depthwise_forward", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    constexpr int kV = 16 / sizeof(T);
     T* py = static_cast<T*>(y.raw_data());
     const T* px = static_cast<const T*>(x.raw_data());
     const T* pw = static_cast<const T*>(wt.raw_data());
     const T* pb = bias.defined() ? static_cast<const T*>(bias.raw_data()) : nullptr;
-    if (fits_int32(geo))
-      dw_forward_kernel<T, int><<<grid, kThreads, 0, stream>>>(py, px, pw, pb, shape_of<int>(geo),
-                                                               static_cast<int>(total));
+    const bool vec = geo.C % kV == 0 && aligned16(py) && aligned16(px) && aligned16(pw);
+    const long long packs = y.numel() / (vec ? kV : 1);
+    const unsigned grid = ::ember::cuda::grid_for(packs, kThreads);
+    const bool small = fits_int32(geo);
+    if (vec && small)
+      dw_forward_kernel<T, kV, int><<<grid, kThreads, 0, stream>>>(
+          py, px, pw, pb, shape_of<int>(geo), static_cast<int>(packs));
+    else if (vec)
+      dw_forward_kernel<T, kV, long long><<<grid, kThreads, 0, stream>>>(
+          py, px, pw, pb, shape_of<long long>(geo), packs);
+    else if (small)
+      dw_forward_kernel<T, 1, int><<<grid, kThreads, 0, stream>>>(
+          py, px, pw, pb, shape_of<int>(geo), static_cast<int>(packs));
     else
-      dw_forward_kernel<T, long long><<<grid, kThreads, 0, stream>>>(
-          py, px, pw, pb, shape_of<long long>(geo), total);
+      dw_forward_kernel<T, 1, long long><<<grid, kThreads, 0, stream>>>(
+          py, px, pw, pb, shape_of<long long>(geo), packs);
     EMBER_CUDA_CHECK_LAUNCH("dw_forward_kernel");
   });
 }
@@ -216,20 +265,29 @@ void depthwise_forward(const Tensor& y, const Tensor& x, const Tensor& w, const 
 void depthwise_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
                           const Conv2dGeometry& geo) {
   const Tensor wt = transposed_filter(w, geo);
-  const long long total = dx.numel();
-  const unsigned grid = ::ember::cuda::grid_for(total, kThreads);
   cudaStream_t stream = ::ember::cuda::compute_stream();
   dispatch_float(dx.dtype(), "depthwise_input_grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    constexpr int kV = 16 / sizeof(T);
     T* pdx = static_cast<T*>(dx.raw_data());
     const T* pdy = static_cast<const T*>(dy.raw_data());
     const T* pw = static_cast<const T*>(wt.raw_data());
-    if (fits_int32(geo))
-      dw_input_grad_kernel<T, int><<<grid, kThreads, 0, stream>>>(pdx, pdy, pw, shape_of<int>(geo),
-                                                                  static_cast<int>(total));
+    const bool vec = geo.C % kV == 0 && aligned16(pdx) && aligned16(pdy) && aligned16(pw);
+    const long long packs = dx.numel() / (vec ? kV : 1);
+    const unsigned grid = ::ember::cuda::grid_for(packs, kThreads);
+    const bool small = fits_int32(geo);
+    if (vec && small)
+      dw_input_grad_kernel<T, kV, int><<<grid, kThreads, 0, stream>>>(
+          pdx, pdy, pw, shape_of<int>(geo), static_cast<int>(packs));
+    else if (vec)
+      dw_input_grad_kernel<T, kV, long long><<<grid, kThreads, 0, stream>>>(
+          pdx, pdy, pw, shape_of<long long>(geo), packs);
+    else if (small)
+      dw_input_grad_kernel<T, 1, int><<<grid, kThreads, 0, stream>>>(
+          pdx, pdy, pw, shape_of<int>(geo), static_cast<int>(packs));
     else
-      dw_input_grad_kernel<T, long long><<<grid, kThreads, 0, stream>>>(
-          pdx, pdy, pw, shape_of<long long>(geo), total);
+      dw_input_grad_kernel<T, 1, long long><<<grid, kThreads, 0, stream>>>(
+          pdx, pdy, pw, shape_of<long long>(geo), packs);
     EMBER_CUDA_CHECK_LAUNCH("dw_input_grad_kernel");
   });
 }
