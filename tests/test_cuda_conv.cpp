@@ -204,26 +204,39 @@ TEST(CudaConv, EfficientNetDepthwiseShapes) {
   }
 }
 
-// ember's depthwise kernels load 16 bytes per thread only from 16-byte aligned pointers; a
-// contiguous view one element into its storage must take the scalar path and give the same
-// numbers. (C = 12 would otherwise vectorise for both dtypes.)
-TEST(CudaConv, DepthwiseOnMisalignedView) {
+// ember's depthwise kernels load 16 bytes per thread only from 16-byte aligned pointers, and
+// cuDNN gets aligned copies of misaligned operands: a contiguous view one element into its
+// storage must give the same numbers on every path (depthwise with both implementations, and a
+// plain convolution through cuDNN). C = 12 would otherwise vectorise for both dtypes.
+TEST(CudaConv, MisalignedViews) {
   EMBER_REQUIRE_CUDA();
   kernels::BackendSettingsGuard guard;
-  kernels::set_depthwise_impl(DepthwiseImpl::Ember);
   const int64_t N = 2, H = 6, W = 5, C = 12;
-  const Conv2dParams p = same_padding(H, W, 3, 3, 2, 2, C);
+  struct Case {
+    const char* name;
+    int64_t K;
+    Conv2dParams params;
+  };
+  const Case cases[] = {{"depthwise", C, same_padding(H, W, 3, 3, 2, 2, C)},
+                        {"plain", 8, params_of(1, 1, 1, 1, 1, 1)}};
   for (DType dt : {DType::Float32, DType::Float64}) {
-    const TensorList in{random_tensor({1 + N * H * W * C}, 61, dt, -1, 1, true),
-                        random_tensor({C, 3, 3, 1}, 62, dt, -1, 1, true),
-                        random_tensor({C}, 63, dt, -1, 1, true)};
-    EXPECT_CUDA_MATCHES_CPU(
-        [&](const TensorList& t) {
-          const Tensor x = slice(t[0], 0, 1, 1 + N * H * W * C).reshape({N, H, W, C});
-          return conv2d(x, t[1], t[2], p);
-        },
-        in, conv_options(dt))
-        << dtype_name(dt);
+    for (const Case& c : cases) {
+      const TensorList in{random_tensor({1 + N * H * W * C}, 61, dt, -1, 1, true),
+                          random_tensor({c.K, 3, 3, C / c.params.groups}, 62, dt, -1, 1, true),
+                          random_tensor({c.K}, 63, dt, -1, 1, true)};
+      const Conv2dParams p = c.params;
+      for (DepthwiseImpl impl : {DepthwiseImpl::Ember, DepthwiseImpl::Cudnn}) {
+        kernels::set_depthwise_impl(impl);
+        EXPECT_CUDA_MATCHES_CPU(
+            [&](const TensorList& t) {
+              const Tensor x = slice(t[0], 0, 1, 1 + N * H * W * C).reshape({N, H, W, C});
+              return conv2d(x, t[1], t[2], p);
+            },
+            in, conv_options(dt))
+            << c.name << " " << dtype_name(dt)
+            << (impl == DepthwiseImpl::Ember ? " ember" : " cudnn");
+      }
+    }
   }
 }
 

@@ -111,6 +111,22 @@ TEST(CudaLinalg, LinearWithBias) {
   }
 }
 
+// Contiguous views one element into their storage reach cuBLAS unaligned; it must cope.
+TEST(CudaLinalg, MisalignedViews) {
+  EMBER_REQUIRE_CUDA();
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const Tensor a = random_tensor({1 + 33 * 20}, 15, dt, -1, 1, true);
+    const Tensor b = random_tensor({1 + 20 * 17}, 16, dt, -1, 1, true);
+    EXPECT_CUDA_MATCHES_CPU(
+        [](const TensorList& in) {
+          return matmul(slice(in[0], 0, 1, 1 + 33 * 20).reshape({33, 20}),
+                        slice(in[1], 0, 1, 1 + 20 * 17).reshape({20, 17}));
+        },
+        {a, b}, gemm_options(dt))
+        << dtype_name(dt);
+  }
+}
+
 TEST(CudaLinalg, EmptyInnerDimensionGivesZeros) {
   EMBER_REQUIRE_CUDA();
   for (DType dt : {DType::Float32, DType::Float64}) {

@@ -24,6 +24,7 @@
 // future header that enables them does not bury real warnings.
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -379,23 +380,42 @@ Tensor padded_input(const Tensor& x, const Conv2dGeometry& geo, const CudnnPaddi
   return xp;
 }
 
-// A 4-D NHWC (or KRSC) tensor in cuDNN's layout for its dtype: itself, or an NCHW copy.
+// cuDNN's vectorised kernels (and Hopper's TMA loads) assume 16-byte aligned operands, while a
+// contiguous view may start at any element: such tensors go through an aligned copy.
+bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()) % 16 == 0; }
+
+void copy_bytes(const Tensor& dst, const Tensor& src) {
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(),
+                                   src.numel() * dtype_size(src.dtype()),
+                                   cudaMemcpyDeviceToDevice, ::ember::cuda::compute_stream()));
+}
+
+// A 4-D NHWC (or KRSC) input in cuDNN's layout for its dtype, 16-byte aligned: itself, an NCHW
+// copy, or an aligned copy.
 Tensor to_cudnn_layout(const Tensor& t) {
-  if (!nchw_layout(t.dtype())) return t;
-  Tensor d = empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
-  nhwc_to_nchw(d, t);
+  if (nchw_layout(t.dtype())) {
+    Tensor d = empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
+    nhwc_to_nchw(d, t);
+    return d;
+  }
+  if (aligned16(t)) return t;
+  Tensor d = empty(t.shape(), {t.dtype(), t.device()});
+  copy_bytes(d, t);
   return d;
 }
 
-// Where cuDNN writes a result meant for `t` (NHWC / KRSC): t itself, or an NCHW temporary that
-// from_cudnn_layout copies back.
+// Where cuDNN writes a result meant for `t` (NHWC / KRSC): t itself, or a temporary (NCHW, or
+// aligned) that from_cudnn_layout copies back.
 Tensor cudnn_output_for(const Tensor& t) {
-  if (!nchw_layout(t.dtype())) return t;
-  return empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
+  if (nchw_layout(t.dtype()))
+    return empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
+  return aligned16(t) ? t : empty(t.shape(), {t.dtype(), t.device()});
 }
 
 void from_cudnn_layout(const Tensor& t, const Tensor& written) {
-  if (!written.same(t)) nchw_to_nhwc(t, written);
+  if (written.same(t)) return;
+  if (nchw_layout(t.dtype())) nchw_to_nhwc(t, written);
+  else copy_bytes(t, written);
 }
 
 }  // namespace
