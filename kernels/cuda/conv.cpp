@@ -361,6 +361,10 @@ void run_cudnn(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding&
           ws, plan.workspace, zero, d.w, w));
       break;
   }
+  // In EMBER_CUDA_SYNC mode, a fault inside cuDNN's kernels is reported here, naming the call.
+  EMBER_CUDA_CHECK_LAUNCH(dir == ConvDirection::Forward     ? "cudnnConvolutionForward"
+                          : dir == ConvDirection::InputGrad ? "cudnnConvolutionBackwardData"
+                                                            : "cudnnConvolutionBackwardFilter");
 }
 
 void zero_fill(const Tensor& t) {

@@ -56,6 +56,8 @@ void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, boo
   } else {
     EMBER_FAIL("gemm: expected a float32 or float64 tensor, got ", out.describe());
   }
+  // In EMBER_CUDA_SYNC mode, a fault inside cuBLAS's kernels is reported here, naming the call.
+  EMBER_CUDA_CHECK_LAUNCH("cublasGemmStridedBatchedEx");
 }
 
 }  // namespace ember::kernels::cuda
