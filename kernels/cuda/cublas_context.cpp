@@ -35,7 +35,8 @@ cublasHandle_t cublas_handle(int device) {
     EMBER_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     // A workspace of our own (cuBLAS's recommended 32 MiB for Hopper) from the device allocator,
     // so cuBLAS never allocates behind the allocator's back (which would also break CUDA-graph
-    // capture of a training step). Never freed, like the handle.
+    // capture of a training step). Never freed, like the handle. It must come after
+    // cublasSetStream, which resets the workspace to cuBLAS's own pool.
     static std::vector<Tensor>& workspaces = *new std::vector<Tensor>();
     constexpr int64_t kWorkspaceBytes = int64_t{32} << 20;
     workspaces.push_back(empty({kWorkspaceBytes}, {DType::UInt8, Device::cuda(device)}));
