@@ -1,4 +1,6 @@
-// Contract for 2-D convolution kernels (CPU: kernels/cpu/conv.cpp; CUDA: a later issue).
+// Contract for 2-D convolution kernels (CPU: kernels/cpu/conv.cpp; CUDA: kernels/cuda/conv.cpp,
+// cuDNN plus ember's depthwise kernels, policy in docs/cudnn.md; GPU tests in
+// tests/test_cuda_conv.cpp).
 // The math they compute is conv2d of ops/conv.h, and they are tested through it in
 // tests/test_conv.cpp against a naive 7-loop reference.
 //
@@ -47,5 +49,16 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
                         const Conv2dGeometry& geo);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {  // kernels/cuda/conv.cpp
+void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
+                    const Conv2dGeometry& geo);
+void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
+                       const Conv2dGeometry& geo);
+void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
+                        const Conv2dGeometry& geo);
+}  // namespace cuda
+#endif
 
 }  // namespace ember::kernels
