@@ -26,14 +26,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr long long kWarpMax = 1024;
 
-// std::max(m, v) as the CPU calls it: v replaces m only when m < v, so a NaN v is skipped.
-struct MaxKeepFirst {
-  template <typename T> __device__ __forceinline__ T operator()(T m, T v) const { return m < v ? v : m; }
-};
-struct Plus {
-  __device__ __forceinline__ double operator()(double a, double b) const { return a + b; }
-};
-
 template <bool kLog, typename T>
 __device__ __forceinline__ T softmax_value(T x, T m, double inv_total, T log_total) {
   if constexpr (kLog) return x - m - log_total;
@@ -58,7 +50,7 @@ __global__ void softmax_warp_kernel(const T* x, T* out, long long rows, long lon
   m = warp_all_reduce(m, MaxKeepFirst{});
   double total = 0;
   for (long long i = lane; i < n; i += 32) total += ::exp(static_cast<double>(xr[i] - m));
-  total = warp_all_reduce(total, Plus{});
+  total = warp_all_reduce(total, PlusDouble{});
   const double inv_total = 1.0 / total;
   const T log_total = static_cast<T>(::log(total));
   for (long long i = lane; i < n; i += 32) yr[i] = softmax_value<kLog>(xr[i], m, inv_total, log_total);
@@ -81,7 +73,7 @@ __global__ void softmax_block_kernel(const T* x, T* out, long long rows, long lo
     double total = 0;
     for (long long i = threadIdx.x; i < n; i += blockDim.x)
       total += ::exp(static_cast<double>(xr[i] - m));
-    total = block_all_reduce(total, Plus{}, 0.0, shared_sum);
+    total = block_all_reduce(total, PlusDouble{}, 0.0, shared_sum);
     const double inv_total = 1.0 / total;
     const T log_total = static_cast<T>(::log(total));
     for (long long i = threadIdx.x; i < n; i += blockDim.x)

@@ -35,6 +35,16 @@ __device__ __forceinline__ T warp_all_reduce(T v, Combine combine) {
   return v;
 }
 
+// std::max(m, v) as the CPU references call it: v replaces m only when m < v, so a NaN v is
+// skipped (softmax and cross-entropy maxima).
+struct MaxKeepFirst {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T m, T v) const { return m < v ? v : m; }
+};
+struct PlusDouble {
+  __device__ __forceinline__ double operator()(double a, double b) const { return a + b; }
+};
+
 // Every thread of the block calls this (blockDim.x a multiple of 32, at most 1024) and gets the
 // block's result. shared: 32 slots of T. Safe to call repeatedly with the same `shared`.
 template <typename T, typename Combine>
