@@ -11,6 +11,7 @@
 
 #include "ops/ops.h"
 #include "tests/device_compare.h"
+#include "tests/expect_error.h"
 
 namespace ember {
 namespace {
@@ -299,6 +300,23 @@ TEST(CudaElementwise, EmptyTensorsLaunchNothing) {
   add_(a, b, 1.0);
   // A host read synchronises, so a fault from any launch above would surface here.
   EXPECT_EQ(sum(b).item<float>(), 0.0f);
+}
+
+TEST(CudaElementwise, MoreThanTenUnmergeableDimensionsIsAClearError) {
+  EMBER_REQUIRE_CUDA();
+  // 11 axes of size 2, reversed: no two neighbours can be coalesced, one more than the offset
+  // calculator holds (kernels/cuda/offset_calculator.h). The CPU handles any rank; the GPU must
+  // say why it does not rather than compute garbage.
+  std::vector<int64_t> order;
+  for (int64_t d = 10; d >= 0; --d) order.push_back(d);
+  const Tensor x = zeros(Shape(11, 2), {.device = Device::cuda(0)});
+  EXPECT_ERROR_MENTIONS(exp(permute(x, order)), "at most");
+  // Ten such axes still work, and match the CPU.
+  const Tensor ten = random_tensor(Shape(10, 2), 81);
+  std::vector<int64_t> order10;
+  for (int64_t d = 9; d >= 0; --d) order10.push_back(d);
+  EXPECT_CUDA_MATCHES_CPU([order10](const TensorList& t) { return exp(permute(t[0], order10)); },
+                          {ten}, tol(DType::Float32, false));
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ const AxesCase kCases[] = {
     {{4099}, {}, "full, block row split in chunks (R > 2048)"},
     {{50, 4099}, {1}, "block row per output, M < target: split"},
     {{3000, 37}, {1}, "warp row per output"},
+    {{3000, 3}, {1}, "short rows: column kernel, rows not adjacent"},
     {{5000, 37}, {0}, "column, split over M with a second pass"},
     {{3, 1000}, {0}, "column, no split"},
     {{6, 13, 11, 35}, {0, 1, 2}, "column over coalesced N, H, W (bias / BN shapes)"},

@@ -11,7 +11,8 @@
 //           whose partials a second pass combines, so a full reduction of 10^7..10^8 elements
 //           fills the GPU.
 //   column: when adjacent outputs are adjacent in memory (summing [M, C] over M), threads run
-//           across outputs for coalescing, R is split into G chunks, a second pass combines them.
+//           across outputs for coalescing, R is split into G chunks, a second pass combines them;
+//           also for very short rows (R <= 8) in any layout.
 // Tested against the CPU in tests/test_cuda_reduce.cpp (skipped without a GPU).
 #include <algorithm>
 #include <cmath>
@@ -151,8 +152,10 @@ void run_reduction(const char* name, const T* x, T* out, long long M, long long 
   const bool reduced_contiguous = reduced.dims == 0 || (reduced.dims == 1 && reduced.strides[0][0] == 1);
   const bool outputs_adjacent = kept.dims > 0 && kept.strides[0][kept.dims - 1] == 1;
 
-  // R == 1 (nothing reduced) is a copy: thread per output is the coalesced way to do it.
-  if (outputs_adjacent && (R == 1 || !reduced_contiguous)) {  // column plan
+  // R == 1 (nothing reduced) is a copy: thread per output is the coalesced way to do it. Very
+  // short rows (R <= kColumnRows, e.g. [N, 3] over the 3) also go here whatever the layout: a
+  // warp per output would leave most lanes idle.
+  if ((outputs_adjacent && (R == 1 || !reduced_contiguous)) || R <= kColumnRows) {  // column plan
     const unsigned blocks_x = static_cast<unsigned>(ceil_div(M, kColumnLanes));
     long long groups = std::min(ceil_div(R, 64), ceil_div(kTargetBlocks, (long long)blocks_x));
     groups = std::max(1LL, std::min(groups, kMaxGridY));
@@ -165,10 +168,12 @@ void run_reduction(const char* name, const T* x, T* out, long long M, long long 
       EMBER_CUDA_CHECK_LAUNCH(name);
       return;
     }
+    // The temporary is freed when this function returns, before the kernels have run: safe,
+    // because the allocator hands memory back in stream order and everything runs on one stream.
     Tensor partial = empty({groups, M}, {acc_dtype, device});
     Acc* p = partial.data<Acc>();
-    reduce_column_kernel<Op><<<dim3(blocks_x, static_cast<unsigned>(groups)), block, 0, stream>>>(x, p, M, R, chunk,
-                                                                            kept, reduced);
+    reduce_column_kernel<Op><<<dim3(blocks_x, static_cast<unsigned>(groups)), block, 0, stream>>>(
+        x, p, M, R, chunk, kept, reduced);
     EMBER_CUDA_CHECK_LAUNCH(name);
     // Second pass: [groups, M] over groups, same column kernel, one chunk.
     reduce_column_kernel<Op><<<dim3(blocks_x, 1), block, 0, stream>>>(
