@@ -1,5 +1,5 @@
 // Contract for activation kernels beyond the elementwise ones (CPU: kernels/cpu/activation.cpp;
-// CUDA: next issue). Pointwise activations and their fused gradients live in
+// CUDA: kernels/cuda/activation.cu). Pointwise activations and their fused gradients live in
 // kernels/elementwise.h (UnaryOp::Relu..., BinaryOp::ReluGrad...); this header holds the ones
 // that reduce along an axis. `out` is preallocated and contiguous with x's shape; x may have any
 // strides; `axis` is already normalized. float32/float64.
@@ -19,5 +19,12 @@ namespace cpu {
 void softmax(const Tensor& out, const Tensor& x, int64_t axis);
 void log_softmax(const Tensor& out, const Tensor& x, int64_t axis);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void softmax(const Tensor& out, const Tensor& x, int64_t axis);
+void log_softmax(const Tensor& out, const Tensor& x, int64_t axis);
+}  // namespace cuda
+#endif
 
 }  // namespace ember::kernels

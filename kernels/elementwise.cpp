@@ -1,4 +1,5 @@
-// Device dispatch for elementwise kernels.
+// Device dispatch for elementwise kernels: the one place that picks the CPU reference
+// (kernels/cpu/elementwise.cpp) or the CUDA kernels (kernels/cuda/elementwise.cu).
 #include "kernels/elementwise.h"
 
 #include "kernels/dispatch.h"
@@ -13,24 +14,35 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
   return strides;
 }
 
+#ifdef EMBER_WITH_CUDA
+#define EMBER_ELEMENTWISE_DISPATCH(t, name, fn, ...) \
+  if (t.is_cuda()) {                                 \
+    cuda::fn(__VA_ARGS__);                           \
+    return;                                          \
+  }                                                  \
+  cpu::fn(__VA_ARGS__)
+#else
+#define EMBER_ELEMENTWISE_DISPATCH(t, name, fn, ...) \
+  if (t.is_cuda()) no_cuda_kernel(name);             \
+  cpu::fn(__VA_ARGS__)
+#endif
+
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
-  if (out.is_cuda()) no_cuda_kernel("binary elementwise");
-  cpu::binary(op, out, a, b, alpha);
+  EMBER_ELEMENTWISE_DISPATCH(out, "binary elementwise", binary, op, out, a, b, alpha);
 }
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
-  if (out.is_cuda()) no_cuda_kernel("unary elementwise");
-  cpu::unary(op, out, x, alpha, beta);
+  EMBER_ELEMENTWISE_DISPATCH(out, "unary elementwise", unary, op, out, x, alpha, beta);
 }
 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  if (out.is_cuda()) no_cuda_kernel("where");
-  cpu::where(out, cond, a, b);
+  EMBER_ELEMENTWISE_DISPATCH(out, "where", where, out, cond, a, b);
 }
 
 void add_inplace(const Tensor& self, const Tensor& other, double alpha) {
-  if (self.is_cuda()) no_cuda_kernel("add_");
-  cpu::add_inplace(self, other, alpha);
+  EMBER_ELEMENTWISE_DISPATCH(self, "add_", add_inplace, self, other, alpha);
 }
+
+#undef EMBER_ELEMENTWISE_DISPATCH
 
 }  // namespace ember::kernels

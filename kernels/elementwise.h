@@ -1,4 +1,5 @@
-// Contract for elementwise kernels (CPU: kernels/cpu/elementwise.cpp; CUDA: next issue).
+// Contract for elementwise kernels (CPU: kernels/cpu/elementwise.cpp; CUDA:
+// kernels/cuda/elementwise.cu).
 // `out` is preallocated (contiguous, the broadcast shape of the inputs, the inputs' dtype unless
 // stated); inputs may have any strides, including 0 for broadcast dimensions. float32/float64.
 #pragma once
@@ -42,6 +43,15 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 void add_inplace(const Tensor& self, const Tensor& other, double alpha);
 }  // namespace cpu
+
+#ifdef EMBER_WITH_CUDA
+namespace cuda {
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha);
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta);
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+void add_inplace(const Tensor& self, const Tensor& other, double alpha);
+}  // namespace cuda
+#endif
 
 // Strides of `t` seen through broadcasting to `shape` (0 on broadcast dimensions).
 Shape broadcast_strides(const Tensor& t, const Shape& shape);

@@ -19,4 +19,12 @@ void amax(const Tensor& out, const Tensor& x);
 void argmax(const Tensor& out, const Tensor& x, int64_t axis);
 }  // namespace cpu
 
+#ifdef EMBER_WITH_CUDA
+namespace cuda {  // kernels/cuda/reduce.cu: same results, fixed-order trees (no atomics)
+void sum(const Tensor& out, const Tensor& x);
+void amax(const Tensor& out, const Tensor& x);
+void argmax(const Tensor& out, const Tensor& x, int64_t axis);
+}  // namespace cuda
+#endif
+
 }  // namespace ember::kernels

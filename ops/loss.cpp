@@ -1,8 +1,11 @@
 // Losses, mean reduction, matching PyTorch's F.cross_entropy (class weights, label smoothing),
 // F.mse_loss and F.binary_cross_entropy_with_logits. Tested in tests/test_loss.cpp.
 //
-// cross_entropy and mse_loss are compositions of differentiable ops (log_softmax, gather, ...),
-// so their gradients and second derivatives come from those ops. With logp = log_softmax(x),
+// cross_entropy runs the fused kernels of kernels/loss.h (one pass over the logits; backward in
+// closed form, or from differentiable ops when a double backward is recorded);
+// cross_entropy_composite, the reference it is tested against (tests/test_cuda_loss.cpp), and
+// mse_loss are compositions of differentiable ops (log_softmax, gather, ...), so their gradients
+// and second derivatives come from those ops. With logp = log_softmax(x),
 // class weights w (all ones when absent) and smoothing eps over C classes, PyTorch computes
 //   loss_i = (1 - eps) * w[t_i] * (-logp[i, t_i]) + eps / C * sum_c w[c] * (-logp[i, c])
 //   loss   = sum_i loss_i / sum_i w[t_i]
@@ -11,6 +14,7 @@
 #include "ops/loss.h"
 
 #include "autograd/function.h"
+#include "kernels/loss.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
@@ -19,8 +23,10 @@
 
 namespace ember {
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
-                     double label_smoothing) {
+namespace {
+
+void check_cross_entropy_args(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
+                              double label_smoothing) {
   check_defined(logits, "cross_entropy", "logits");
   check_defined(target, "cross_entropy", "target");
   EMBER_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, C], got ", logits.describe());
@@ -39,14 +45,22 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& c
     check_same_dtype(logits, class_weight, "cross_entropy");
     check_same_device(logits, class_weight, "cross_entropy");
   }
-  // Name the bad label here when that costs no device sync; gather checks it on every device.
+  // Name the bad label here when that costs no device sync. On the GPU the fused kernel turns a
+  // bad label into a NaN loss (kernels/loss.h) and the composite's gather checks it.
   if (target.device().is_cpu()) {
     const auto labels = target.to_vector<int64_t>();
     for (int64_t i = 0; i < N; ++i)
       EMBER_CHECK(labels[i] >= 0 && labels[i] < C, "cross_entropy: target label ", labels[i],
                   " of sample ", i, " is out of range [0, ", C, ") for logits ", logits.describe());
   }
+}
 
+}  // namespace
+
+Tensor cross_entropy_composite(const Tensor& logits, const Tensor& target,
+                               const Tensor& class_weight, double label_smoothing) {
+  check_cross_entropy_args(logits, target, class_weight, label_smoothing);
+  const int64_t N = logits.shape()[0], C = logits.shape()[1];
   const double eps = label_smoothing;
   const Tensor logp = log_softmax(logits, 1);
   const Tensor picked = reshape(gather(logp, 1, reshape(target, {N, 1})), {N});  // logp[i, t_i]
@@ -60,6 +74,57 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& c
   if (eps > 0.0)
     total = add(total, mul_scalar(sum(mul(logp, class_weight)), -eps / static_cast<double>(C)));
   return div(total, sum(weight_t));
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
+                     double label_smoothing) {
+  // Gradients with respect to the class weights only come from the composite.
+  if (class_weight.defined() && class_weight.requires_grad())
+    return cross_entropy_composite(logits, target, class_weight, label_smoothing);
+  check_cross_entropy_args(logits, target, class_weight, label_smoothing);
+  const int64_t N = logits.shape()[0], C = logits.shape()[1];
+  const double eps = label_smoothing;
+  const TensorOptions options{logits.dtype(), logits.device()};
+  const Tensor per_sample = empty({N}, options), target_weight = empty({N}, options);
+  const Tensor lse = empty({N}, {DType::Float64, logits.device()});
+  Tensor out, weight_total;
+  {
+    NoGradGuard no_grad;
+    kernels::cross_entropy_forward(per_sample, target_weight, lse, logits, target, class_weight, eps);
+    weight_total = sum(target_weight);  // N without class weights
+    out = div(sum(per_sample), weight_total);
+  }
+  record("cross_entropy", {logits}, out,
+         [sx = save(logits), target, class_weight, target_weight, lse, weight_total, eps, N, C,
+          options](const BackwardContext& ctx) {
+           const Tensor& x = sx.get("cross_entropy");
+           const Tensor scale = div(ctx.grad(), weight_total);
+           const Tensor weight_sum = class_weight.defined()
+                                         ? sum(class_weight)
+                                         : full({}, static_cast<double>(C), options);
+           if (!ctx.create_graph()) {
+             Tensor g = empty({N, C}, options);
+             kernels::cross_entropy_backward(g, x, target, class_weight, lse, scale, weight_sum, eps);
+             return TensorList{g};
+           }
+           // Recording a double backward: the same closed form from differentiable ops,
+           // (softmax(x) * S_i - coef) * scale, where only softmax(x) and scale carry history.
+           Tensor coef, S;
+           {
+             NoGradGuard no_grad;
+             const Tensor classes = reshape(arange(C, options), {1, C});
+             const Tensor labels = reshape(to_dtype(target, x.dtype()), {N, 1});
+             const Tensor onehot = to_dtype(equal(labels, classes), x.dtype());  // [N, C]
+             const Tensor wt = reshape(target_weight, {N, 1});
+             const double smooth = eps / static_cast<double>(C);
+             coef = mul_scalar(mul(onehot, wt), 1.0 - eps);
+             coef = add(coef, class_weight.defined() ? mul_scalar(reshape(class_weight, {1, C}), smooth)
+                                                     : full({}, smooth, options));
+             S = add(mul_scalar(wt, 1.0 - eps), mul_scalar(weight_sum, smooth));  // [N, 1]
+           }
+           return TensorList{mul(sub(mul(softmax(x, 1), S), coef), scale)};
+         });
+  return out;
 }
 
 Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
