@@ -34,7 +34,7 @@ void expect_identical_on_both_devices(const Shape& shape, DType dtype, uint64_t 
     EXPECT_LT(zeros, values.size());
     EXPECT_EQ(gpu_gen.offset(), cpu_gen.offset());
   }
-  // grad = upstream * mask, summed over the two draws.
+  // grad = upstream * mask of a fresh generator's first draw (the draws above had no backward).
   const Tensor upstream = random_tensor(shape, seed + 2, dtype);
   Generator cpu_again(seed), gpu_again(seed);
   op(x_cpu, cpu_again).backward(upstream);

@@ -1,5 +1,6 @@
 // CUDA gather / scatter_add / embedding / embedding_backward (kernels/cuda/index.cu) against the
-// CPU reference through ops/index.h: forward, backward and double backward in float32 and
+// CPU reference through ops/index.h: forward and backward (also with create_graph; the ops are
+// linear in their float input, so the second-order stage has nothing to compare) in float32 and
 // float64, on the shapes that matter (cross-entropy's [N, C] with index [N, 1], a class-weight
 // gather with many repeats, a 10-class GAN label embedding), strided operands, and the
 // out-of-range error raised from the GPU's check. Skipped without a GPU.
