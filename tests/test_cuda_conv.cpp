@@ -349,6 +349,27 @@ TEST(CudaConv, Tf32OffIsFp32Accurate) {
                   conv2d_weight_grad(x64, g64, w.shape(), c.params)),
             2e-3)
       << "weight grad";
+  // The opt-in path (heuristics under CUDNN_DEFAULT_MATH, each algorithm run with the math type
+  // cuDNN reports for it; with autotuning, Find's ranking) must run and stay within TF32's
+  // accuracy: truncating inputs to 10-bit mantissas spreads the 4608-term sums by ~2e-2, worst
+  // ~7e-2 over 8192 outputs, so 0.25 (any indexing error is O(10)). Whether TF32 kernels are
+  // actually picked is cuDNN's choice, so no lower bound.
+  kernels::set_allow_tf32(true);
+  for (bool tuned : {false, true}) {
+    kernels::set_conv_autotune(tuned);
+    const char* how = tuned ? " (TF32 allowed, autotuned)" : " (TF32 allowed)";
+    EXPECT_LT(error(conv2d(gx, gw, Tensor(), c.params), conv2d(x64, w64, Tensor(), c.params)),
+              0.25)
+        << "forward" << how;
+    EXPECT_LT(error(conv2d_input_grad(gg, gw, x.shape(), c.params),
+                    conv2d_input_grad(g64, w64, x.shape(), c.params)),
+              0.25)
+        << "input grad" << how;
+    EXPECT_LT(error(conv2d_weight_grad(gx, gg, w.shape(), c.params),
+                    conv2d_weight_grad(x64, g64, w.shape(), c.params)),
+              0.25)
+        << "weight grad" << how;
+  }
 }
 
 TEST(CudaConv, EmptyTensors) {

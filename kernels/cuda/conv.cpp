@@ -145,8 +145,42 @@ cudnnMathType_t run_math(const ConvAlgoCandidate& c, bool tensor_ops) {
   return tensor_ops ? static_cast<cudnnMathType_t>(c.math_type) : CUDNN_FMA_MATH;
 }
 
-// cuDNN's heuristic ranking, each supported entry's workspace re-queried for the exact math
-// type it will run with (an entry whose size query fails is dropped as unsupported).
+// Re-queries each supported candidate's workspace for the math type it will run with (which,
+// without tensor ops, is CUDNN_FMA_MATH whatever cuDNN reported), so the plan never runs with
+// a workspace sized for another kernel. An entry whose size query fails is dropped as
+// unsupported (cuDNN has ranked configurations it then refuses to size). The descriptor's math
+// type is restored afterwards.
+void requery_workspaces(cudnnHandle_t h, const Descriptors& d, ConvDirection dir, bool tensor_ops,
+                        std::vector<ConvAlgoCandidate>& candidates) {
+  cudnnMathType_t query_math = CUDNN_FMA_MATH;
+  EMBER_CUDNN_CHECK(cudnnGetConvolutionMathType(d.conv, &query_math));
+  for (ConvAlgoCandidate& c : candidates) {
+    if (!c.supported) continue;
+    EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, run_math(c, tensor_ops)));
+    size_t bytes = 0;
+    cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+    switch (dir) {
+      case ConvDirection::Forward:
+        status = cudnnGetConvolutionForwardWorkspaceSize(
+            h, d.x, d.w, d.conv, d.y, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), &bytes);
+        break;
+      case ConvDirection::InputGrad:
+        status = cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), &bytes);
+        break;
+      case ConvDirection::WeightGrad:
+        status = cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, d.x, d.y, d.conv, d.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+            &bytes);
+        break;
+    }
+    if (status != CUDNN_STATUS_SUCCESS) c.supported = false;
+    else c.workspace = std::max(c.workspace, bytes);
+  }
+  EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, query_math));
+}
+
+// cuDNN's heuristic ranking, workspaces re-queried (requery_workspaces).
 std::vector<ConvAlgoCandidate> heuristic_candidates(cudnnHandle_t h, const Descriptors& d,
                                                     ConvDirection dir, bool tensor_ops) {
   std::vector<ConvAlgoCandidate> out;
@@ -177,32 +211,7 @@ std::vector<ConvAlgoCandidate> heuristic_candidates(cudnnHandle_t h, const Descr
       break;
     }
   }
-  cudnnMathType_t query_math = CUDNN_FMA_MATH;
-  EMBER_CUDNN_CHECK(cudnnGetConvolutionMathType(d.conv, &query_math));
-  for (ConvAlgoCandidate& c : out) {
-    if (!c.supported) continue;
-    EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, run_math(c, tensor_ops)));
-    size_t bytes = 0;
-    cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
-    switch (dir) {
-      case ConvDirection::Forward:
-        status = cudnnGetConvolutionForwardWorkspaceSize(
-            h, d.x, d.w, d.conv, d.y, static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), &bytes);
-        break;
-      case ConvDirection::InputGrad:
-        status = cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), &bytes);
-        break;
-      case ConvDirection::WeightGrad:
-        status = cudnnGetConvolutionBackwardFilterWorkspaceSize(
-            h, d.x, d.y, d.conv, d.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-            &bytes);
-        break;
-    }
-    if (status != CUDNN_STATUS_SUCCESS) c.supported = false;
-    else c.workspace = std::max(c.workspace, bytes);
-  }
-  EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, query_math));
+  requery_workspaces(h, d, dir, tensor_ops, out);
   return out;
 }
 
@@ -304,7 +313,15 @@ ConvPlan choose_plan(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
         h, d, dir, dir == ConvDirection::InputGrad ? out : x,
         dir == ConvDirection::WeightGrad ? out : w, dir == ConvDirection::Forward ? out : y, ws,
         find_bytes);
-    // Find reports the measured workspace; keep tensor-op results out unless allowed.
+    // Find runs every algorithm it can; one that fails is reported through its perf status but
+    // may leave a non-sticky launch error in the runtime's last-error slot, which the next
+    // EMBER_CUDA_CHECK_LAUNCH would blame on an innocent kernel. Clear it (ember's own launches
+    // were checked when made, and a sticky fault would surface again at the next call).
+    (void)cudaGetLastError();
+    // Find reports the workspace of the math type it timed; the plan runs with run_math's, so
+    // size that one (this also drops entries cuDNN cannot size). Keep tensor-op results out
+    // unless allowed.
+    requery_workspaces(h, d, dir, tensor_ops, timed);
     const std::optional<size_t> timed_pick =
         select_conv_algo(timed, cap, settings.deterministic, tensor_ops);
     if (timed_pick) {
