@@ -414,7 +414,8 @@ double gpu_cpu_gap(const Tensor& a, const Tensor& b) {
   const std::vector<double> u = a.to_vector<double>(), v = b.to_vector<double>();
   EXPECT_EQ(u.size(), v.size());
   double worst = 0;
-  for (size_t i = 0; i < u.size() && i < v.size(); ++i) worst = std::max(worst, std::abs(u[i] - v[i]));
+  for (size_t i = 0; i < u.size() && i < v.size(); ++i)
+    worst = std::max(worst, std::abs(u[i] - v[i]));
   return worst;
 }
 

@@ -399,7 +399,9 @@ ConvPlan choose_plan(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
   std::optional<size_t> pick =
       select_conv_algo(candidates, cap, settings.deterministic, tensor_ops);
   std::vector<ConvAlgoCandidate> timed;
-  if (settings.conv_autotune && !fallback_only) {
+  // Timing needs working heuristics (for the workspace size); when their call failed, Find would
+  // most likely fail the same way and throw, so go straight to the fallback.
+  if (settings.conv_autotune && !fallback_only && heuristics_status == CUDNN_STATUS_SUCCESS) {
     // Time every algorithm that fits in the largest workspace a heuristic candidate wants (at
     // most the cap); the output goes to scratch so the caller's tensor is written only once.
     size_t find_bytes = 0;
@@ -434,9 +436,9 @@ ConvPlan choose_plan(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
     // allocator reuses a block only for work ordered after it on that stream.
   }
   if (!pick) {
-    // Nothing usable from cuDNN's lists (e.g. under CUDNN_FMA_MATH, where the heuristics may
-    // offer only tensor-op configurations for some grouped NHWC float32 problems): try every
-    // algorithm of the direction under the math type the plan must run with.
+    // Nothing usable from cuDNN's lists (seen for some grouped NHWC float32 problems under
+    // CUDNN_FMA_MATH): try every algorithm of the direction under the math type the plan must
+    // run with.
     std::vector<ConvAlgoCandidate> probed = probe_all_algorithms(h, d, dir, query_math);
     pick = select_fallback_algo(probed, cap, settings.deterministic);
     if (!pick) {

@@ -1,7 +1,8 @@
 // Internal to the CUDA convolution path (no cuDNN here): the helper kernels of
 // kernels/cuda/conv_util.cu and ember's own depthwise kernels of kernels/cuda/depthwise_conv.cu,
-// called by kernels/cuda/conv.cpp, and test hooks of conv.cpp's plan cache. Every tensor is contiguous NHWC / KRSC on one CUDA device,
-// float32 or float64, non-empty (the caller handles numel 0), shapes as in kernels/conv.h.
+// called by kernels/cuda/conv.cpp, and test hooks of conv.cpp's plan cache. Every tensor is
+// contiguous NHWC / KRSC on one CUDA device, float32 or float64, non-empty (the caller handles
+// numel 0), shapes as in kernels/conv.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
