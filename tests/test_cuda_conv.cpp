@@ -4,10 +4,11 @@
 // compared: plain, strided with TF 'same' asymmetric padding (both the symmetric-pad path and the
 // padded-temporary path), rectangular filters, grouped, pointwise, depthwise with both
 // DepthwiseImpl choices, channel multipliers, conv_transpose2d, bias, float32 and float64,
-// EfficientNetB2-sized depthwise layers, deterministic and autotuned algorithm choices, exact
-// fp32 with TF32 off, and empty tensors.
-// CudnnPlan.* test the host-side plan decisions (kernels/conv_plan.h) and the cuDNN error macro;
-// they run without a GPU. Run: ember_tests --gtest_filter='Cud*Conv*:CudnnPlan*'.
+// EfficientNetB2-sized depthwise layers, deterministic and autotuned algorithm choices, the plan
+// cache (one entry of descriptors + algorithm per key) and the probe-every-algorithm fallback,
+// exact fp32 with TF32 off, and empty tensors.
+// CudnnPlan.* test the host-side plan decisions (kernels/conv_plan.h: key, selection, fallback
+// order) and the cuDNN error macro; they run without a GPU. Run: ember_tests --gtest_filter='Cud*Conv*:CudnnPlan*'.
 #include <gtest/gtest.h>
 
 #include <algorithm>
