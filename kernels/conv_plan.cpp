@@ -24,6 +24,26 @@ std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DTyp
                         settings.conv_autotune ? " tuned" : " heur");
 }
 
+ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DType dtype,
+                               int device, const BackendSettings& settings) {
+  const int64_t flags = (settings.allow_tf32 ? 1 : 0) | (settings.deterministic ? 2 : 0) |
+                        (settings.conv_autotune ? 4 : 0);
+  return {{static_cast<int64_t>(direction), device, static_cast<int64_t>(dtype), g.N, g.H, g.W,
+           g.C, g.K, g.R, g.S, g.P, g.Q, g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.groups,
+           flags}};
+}
+
+size_t ConvPlanKeyHash::operator()(const ConvPlanKey& key) const noexcept {
+  // FNV-1a over the fields' bytes, mixed per field: cheap, and the keys of one network differ in
+  // a few small integers, which a plain XOR of std::hash values would collide on.
+  uint64_t h = 1469598103934665603ull;
+  for (int64_t f : key.fields) {
+    uint64_t v = static_cast<uint64_t>(f);
+    for (int byte = 0; byte < 8; ++byte, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull;
+  }
+  return static_cast<size_t>(h);
+}
+
 std::optional<size_t> select_conv_algo(const std::vector<ConvAlgoCandidate>& candidates,
                                        size_t workspace_cap, bool deterministic_only,
                                        bool allow_tensor_ops) {
@@ -43,6 +63,50 @@ std::optional<size_t> select_conv_algo(const std::vector<ConvAlgoCandidate>& can
       smallest = i;
   }
   return smallest;
+}
+
+std::vector<ConvAlgoCandidate> fallback_algo_order(ConvDirection direction) {
+  struct Entry {
+    int algo;
+    bool deterministic;
+  };
+  std::vector<Entry> order;
+  switch (direction) {
+    case ConvDirection::Forward:
+      // IMPLICIT_PRECOMP_GEMM, IMPLICIT_GEMM, GEMM, DIRECT, FFT_TILING, FFT, WINOGRAD,
+      // WINOGRAD_NONFUSED.
+      order = {{1, true}, {0, true}, {2, true}, {3, true},
+               {5, true}, {4, true}, {6, true}, {7, true}};
+      break;
+    case ConvDirection::InputGrad:
+      // ALGO_1, ALGO_0 (non-deterministic), FFT_TILING, FFT, WINOGRAD, WINOGRAD_NONFUSED.
+      order = {{1, true}, {0, false}, {3, true}, {2, true}, {4, true}, {5, true}};
+      break;
+    case ConvDirection::WeightGrad:
+      // ALGO_1, ALGO_0 (non-deterministic), ALGO_3 (non-deterministic), FFT_TILING, FFT,
+      // WINOGRAD_NONFUSED, WINOGRAD (documented as not implemented: the probe will say).
+      order = {{1, true}, {0, false}, {3, false}, {6, true}, {2, true}, {5, true}, {4, true}};
+      break;
+  }
+  std::vector<ConvAlgoCandidate> out;
+  for (const Entry& e : order) {
+    ConvAlgoCandidate c;
+    c.algo = e.algo;
+    c.deterministic = e.deterministic;
+    c.supported = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<size_t> select_fallback_algo(const std::vector<ConvAlgoCandidate>& probed,
+                                           size_t workspace_cap, bool deterministic_only) {
+  for (size_t i = 0; i < probed.size(); ++i) {
+    const ConvAlgoCandidate& c = probed[i];
+    if (c.supported && (!deterministic_only || c.deterministic) && c.workspace <= workspace_cap)
+      return i;
+  }
+  return std::nullopt;
 }
 
 size_t parse_workspace_cap(const char* text) {

@@ -1,9 +1,11 @@
 // Host-side decisions of the cuDNN convolution path that need no GPU, so they are unit-tested on
 // the CPU (tests/test_cuda_conv.cpp, CudnnPlan.*): the plan-cache key, the workspace cap, the
-// algorithm choice under the cap and the determinism flag, the padding translation onto cuDNN's
-// symmetric pads, and which problems count as depthwise. kernels/cuda/conv.cpp applies them.
+// algorithm choice under the cap and the determinism flag, the fallback order when cuDNN's
+// heuristics offer nothing usable, the padding translation onto cuDNN's symmetric pads, and
+// which problems count as depthwise. kernels/cuda/conv.cpp applies them.
 // Policy and reasons: docs/cudnn.md.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -24,6 +26,22 @@ enum class ConvDirection { Forward, InputGrad, WeightGrad };
 std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
                           int device, const BackendSettings& settings);
 
+// The same key as a compact value, for the cache lookup made on every call (formatting the
+// string costs more host time than the lookup itself). Two ConvPlanKeys are equal exactly when
+// the conv_plan_key strings of their arguments are; the string stays for messages.
+struct ConvPlanKey {
+  // direction, device, dtype, N, H, W, C, K, R, S, P, Q, stride_h, stride_w, pad_top,
+  // pad_left, groups, settings bits (tf32 | deterministic << 1 | autotune << 2). Dilation is
+  // always 1.
+  std::array<int64_t, 18> fields{};
+  bool operator==(const ConvPlanKey&) const = default;
+};
+struct ConvPlanKeyHash {
+  size_t operator()(const ConvPlanKey& key) const noexcept;
+};
+ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
+                               int device, const BackendSettings& settings);
+
 // One algorithm as reported by cuDNN (heuristics or timing), in cuDNN's order of preference.
 struct ConvAlgoCandidate {
   int algo = 0;             // the cudnnConvolution*Algo_t value
@@ -40,6 +58,24 @@ struct ConvAlgoCandidate {
 std::optional<size_t> select_conv_algo(const std::vector<ConvAlgoCandidate>& candidates,
                                        size_t workspace_cap, bool deterministic_only,
                                        bool allow_tensor_ops);
+
+// When the heuristics (and timing) leave no usable candidate, every algorithm of the direction
+// is probed in this order (cudnnGetConvolution*WorkspaceSize under the math type the plan runs
+// with; a failed query means unsupported). The values are the cudnnConvolution*Algo_t enums
+// (kernels/cuda/conv.cpp checks them with static_asserts); `deterministic` is cuDNN's
+// documented determinism of each (cudnn_ops.h marks BWD_DATA_ALGO_0, BWD_FILTER_ALGO_0 and
+// BWD_FILTER_ALGO_3 non-deterministic; every forward algorithm is deterministic). Order: the
+// GEMM-style algorithms, which sum products exactly like the CPU reference, before FFT and
+// Winograd, which transform the operands and lose a few bits; among them the usual fastest
+// first (precomputed implicit GEMM; the deterministic ALGO_1 of the backward directions, so the
+// choice does not flip with the determinism switch). Entries come back with supported = false
+// (not probed yet) and workspace 0.
+std::vector<ConvAlgoCandidate> fallback_algo_order(ConvDirection direction);
+
+// The fallback's choice among probed candidates: the first supported one (deterministic when
+// required) whose workspace fits the cap. nullopt when there is none.
+std::optional<size_t> select_fallback_algo(const std::vector<ConvAlgoCandidate>& probed,
+                                           size_t workspace_cap, bool deterministic_only);
 
 // The workspace cap in bytes from EMBER_CUDNN_WORKSPACE_MB's text (nullptr or empty: 1 GiB).
 // Throws on anything but a non-negative integer number of MiB.

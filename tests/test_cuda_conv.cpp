@@ -4,12 +4,14 @@
 // compared: plain, strided with TF 'same' asymmetric padding (both the symmetric-pad path and the
 // padded-temporary path), rectangular filters, grouped, pointwise, depthwise with both
 // DepthwiseImpl choices, channel multipliers, conv_transpose2d, bias, float32 and float64,
-// EfficientNetB2-sized depthwise layers, deterministic and autotuned algorithm choices, exact
-// fp32 with TF32 off, and empty tensors.
-// CudnnPlan.* test the host-side plan decisions (kernels/conv_plan.h) and the cuDNN error macro;
-// they run without a GPU. Run: ember_tests --gtest_filter='Cud*Conv*:CudnnPlan*'.
+// EfficientNetB2-sized depthwise layers, deterministic and autotuned algorithm choices, the plan
+// cache (one entry of descriptors + algorithm per key) and the probe-every-algorithm fallback,
+// exact fp32 with TF32 off, and empty tensors.
+// CudnnPlan.* test the host-side plan decisions (kernels/conv_plan.h: key, selection, fallback
+// order) and the cuDNN error macro; they run without a GPU. Run: ember_tests --gtest_filter='Cud*Conv*:CudnnPlan*'.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
 #ifdef EMBER_WITH_CUDA
+#include "kernels/cuda/conv_cuda.h"
 #include "kernels/cuda/cudnn_context.h"
 #endif
 
@@ -395,6 +398,113 @@ TEST(CudaConv, EmptyTensors) {
   }
 }
 
+#ifdef EMBER_WITH_CUDA
+// Empties the cuDNN plan cache on entry and on exit, and turns the fallback-only hook off on
+// exit (the hook is not part of the key), so no plan chosen under a test's settings outlives it.
+struct PlanCacheScope {
+  PlanCacheScope() { kernels::cuda::clear_cudnn_plan_cache(); }
+  ~PlanCacheScope() {
+    kernels::cuda::set_cudnn_fallback_only(false);
+    kernels::cuda::clear_cudnn_plan_cache();
+  }
+  PlanCacheScope(const PlanCacheScope&) = delete;
+  PlanCacheScope& operator=(const PlanCacheScope&) = delete;
+};
+
+double gpu_cpu_gap(const Tensor& a, const Tensor& b) {
+  const std::vector<double> u = a.to_vector<double>(), v = b.to_vector<double>();
+  EXPECT_EQ(u.size(), v.size());
+  double worst = 0;
+  for (size_t i = 0; i < u.size() && i < v.size(); ++i)
+    worst = std::max(worst, std::abs(u[i] - v[i]));
+  return worst;
+}
+
+// One cache entry (descriptors + algorithm) per key: a repeated call adds none and gives the
+// same bits (same algorithm on the same cached descriptors; forward algorithms are
+// deterministic), interleaving another problem does not disturb it, and each direction, batch
+// size and setting is its own entry. The asymmetric case caches the padded problem's
+// descriptors (cudnn_padding needs the temporary in H), and must still match the CPU.
+TEST(CudaConv, PlanCacheHoldsOneEntryPerKey) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard guard;
+  PlanCacheScope scope;
+  const Conv2dParams asym = same_padding(8, 9, 3, 3, 2, 2);
+  const Conv2dParams sym = params_of(1, 1, 1, 1, 1, 1);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    // Forward tolerance as in conv_options (sums of 36 products here); gradients as backward.
+    const double tol_y = dt == DType::Float32 ? 3e-4 : 1e-12;
+    const double tol_g = dt == DType::Float32 ? 1e-3 : 1e-11;
+    const Tensor x = random_tensor({2, 8, 9, 4}, 71, dt), w = random_tensor({6, 3, 3, 4}, 72, dt);
+    const Tensor x2 = random_tensor({2, 7, 6, 4}, 73, dt);
+    const Tensor gx = x.to(Device::cuda(0)), gw = w.to(Device::cuda(0));
+    const Tensor gx2 = x2.to(Device::cuda(0));
+    const Tensor ref = conv2d(x, w, Tensor(), asym);
+    const size_t before = kernels::cuda::cudnn_plan_cache_size();
+    const Tensor y1 = conv2d(gx, gw, Tensor(), asym);
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 1) << dtype_name(dt);
+    const Tensor y2 = conv2d(gx, gw, Tensor(), asym);
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 1) << dtype_name(dt);
+    EXPECT_EQ(y1.to_vector<double>(), y2.to_vector<double>()) << dtype_name(dt);
+    (void)conv2d(gx2, gw, Tensor(), sym);  // another key in between
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 2) << dtype_name(dt);
+    const Tensor y3 = conv2d(gx, gw, Tensor(), asym);
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 2) << dtype_name(dt);
+    EXPECT_EQ(y1.to_vector<double>(), y3.to_vector<double>()) << dtype_name(dt);
+    EXPECT_LE(gpu_cpu_gap(y3, ref), tol_y) << dtype_name(dt);
+    // The backward directions are keys of their own; each twice, against the CPU.
+    const Tensor g = random_tensor(ref.shape(), 74, dt);
+    const Tensor gg = g.to(Device::cuda(0));
+    const Tensor dx_ref = conv2d_input_grad(g, w, x.shape(), asym);
+    const Tensor dw_ref = conv2d_weight_grad(x, g, w.shape(), asym);
+    for (int rep = 0; rep < 2; ++rep) {
+      EXPECT_LE(gpu_cpu_gap(conv2d_input_grad(gg, gw, x.shape(), asym), dx_ref), tol_g)
+          << dtype_name(dt) << " input grad, call " << rep;
+      EXPECT_LE(gpu_cpu_gap(conv2d_weight_grad(gx, gg, w.shape(), asym), dw_ref), tol_g)
+          << dtype_name(dt) << " weight grad, call " << rep;
+      EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 4) << dtype_name(dt);
+    }
+    // A smaller batch and a changed setting are new keys.
+    (void)conv2d(slice(gx, 0, 0, 1), gw, Tensor(), asym);
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 5) << dtype_name(dt);
+    kernels::set_deterministic(true);
+    EXPECT_LE(gpu_cpu_gap(conv2d(gx, gw, Tensor(), asym), ref), tol_y) << dtype_name(dt);
+    EXPECT_EQ(kernels::cuda::cudnn_plan_cache_size(), before + 6) << dtype_name(dt);
+    kernels::set_deterministic(false);
+  }
+}
+
+// The fallback (every algorithm probed one by one, the first supported one that fits chosen)
+// must compute the same convolutions as the CPU in every direction, including double backward,
+// with and without the determinism filter: the test hook makes every new key skip cuDNN's
+// heuristics and timing, as when they offer nothing usable. Tolerances: conv_options.
+TEST(CudaConv, FallbackAlgorithmsMatchCpu) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard guard;
+  PlanCacheScope scope;
+  kernels::cuda::set_cudnn_fallback_only(true);
+  kernels::set_depthwise_impl(DepthwiseImpl::Cudnn);
+  const GpuConvCase cases[] = {
+      {"3x3 s1 pad1", 2, 7, 6, 5, 7, 3, 3, params_of(1, 1, 1, 1, 1, 1)},
+      {"3x3 s2 same", 2, 8, 9, 4, 6, 3, 3, same_padding(8, 9, 3, 3, 2, 2)},
+      {"grouped", 2, 6, 6, 8, 12, 3, 3, params_of(1, 1, 1, 1, 1, 1, 4)},
+      {"depthwise 3x3 s2 asym", 3, 9, 6, 7, 7, 3, 3, params_of(2, 2, 0, 2, 1, 0, 7)},
+  };
+  for (bool det : {false, true}) {
+    kernels::set_deterministic(det);
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      uint64_t seed = 900;
+      for (const GpuConvCase& c : cases) {
+        seed += 10;
+        EXPECT_CUDA_MATCHES_CPU(conv_fn(c.params), conv_inputs(c, dt, seed), conv_options(dt))
+            << describe(c, dt, det ? "fallback deterministic" : "fallback");
+      }
+    }
+  }
+  EXPECT_GT(kernels::cuda::cudnn_plan_cache_size(), 0u);
+}
+#endif  // EMBER_WITH_CUDA
+
 // ---- Host-side plan decisions (no GPU needed) ----
 
 kernels::Conv2dGeometry base_geometry() {
@@ -442,6 +552,117 @@ kernels::ConvAlgoCandidate cand(int algo, size_t ws, bool det = true, bool suppo
   c.algo = algo, c.workspace = ws, c.deterministic = det, c.supported = supported;
   c.uses_tensor_ops = tensor_ops;
   return c;
+}
+
+// The compact key the cache looks up on every call must be exactly as complete as the string:
+// the same variations, each distinct from every other, equal (with equal hashes) when rebuilt.
+TEST(CudnnPlan, CompactKeyMatchesStringKey) {
+  using kernels::ConvDirection;
+  using kernels::ConvPlanKey;
+  struct Variant {
+    ConvDirection dir;
+    kernels::Conv2dGeometry geo;
+    DType dtype;
+    int device;
+    kernels::BackendSettings settings;
+  };
+  const kernels::Conv2dGeometry g = base_geometry();
+  std::vector<Variant> variants{{ConvDirection::Forward, g, DType::Float32, 0, {}}};
+  for (int field = 0; field < 14; ++field) {
+    kernels::Conv2dGeometry h = g;
+    int64_t* fields[] = {&h.N, &h.H, &h.W, &h.C, &h.K, &h.R, &h.S, &h.P, &h.Q, &h.stride_h,
+                         &h.stride_w, &h.pad_top, &h.pad_left, &h.groups};
+    *fields[field] += 1;
+    variants.push_back({ConvDirection::Forward, h, DType::Float32, 0, {}});
+  }
+  variants.push_back({ConvDirection::InputGrad, g, DType::Float32, 0, {}});
+  variants.push_back({ConvDirection::WeightGrad, g, DType::Float32, 0, {}});
+  variants.push_back({ConvDirection::Forward, g, DType::Float64, 0, {}});
+  variants.push_back({ConvDirection::Forward, g, DType::Float32, 1, {}});
+  for (int flag = 0; flag < 3; ++flag) {
+    kernels::BackendSettings t;
+    (flag == 0 ? t.allow_tf32 : flag == 1 ? t.deterministic : t.conv_autotune) = true;
+    variants.push_back({ConvDirection::Forward, g, DType::Float32, 0, t});
+  }
+  // Two flags at once must differ from each single flag.
+  kernels::BackendSettings both;
+  both.allow_tf32 = both.deterministic = true;
+  variants.push_back({ConvDirection::Forward, g, DType::Float32, 0, both});
+  std::vector<ConvPlanKey> keys;
+  std::vector<std::string> strings;
+  for (const Variant& v : variants) {
+    keys.push_back(kernels::make_conv_plan_key(v.dir, v.geo, v.dtype, v.device, v.settings));
+    strings.push_back(kernels::conv_plan_key(v.dir, v.geo, v.dtype, v.device, v.settings));
+    const ConvPlanKey again =
+        kernels::make_conv_plan_key(v.dir, v.geo, v.dtype, v.device, v.settings);
+    EXPECT_EQ(again, keys.back()) << strings.back();
+    EXPECT_EQ(kernels::ConvPlanKeyHash{}(again), kernels::ConvPlanKeyHash{}(keys.back()));
+  }
+  size_t hash_collisions = 0;
+  for (size_t i = 0; i < keys.size(); ++i)
+    for (size_t j = i + 1; j < keys.size(); ++j) {
+      EXPECT_EQ(keys[i] == keys[j], strings[i] == strings[j]) << strings[i] << " / " << strings[j];
+      EXPECT_FALSE(keys[i] == keys[j]) << strings[i] << " / " << strings[j];
+      hash_collisions +=
+          kernels::ConvPlanKeyHash{}(keys[i]) == kernels::ConvPlanKeyHash{}(keys[j]) ? 1 : 0;
+    }
+  // Not required for correctness (the map compares keys), but one-field changes should spread.
+  EXPECT_EQ(hash_collisions, 0u);
+}
+
+// The fallback tries every algorithm of a direction exactly once, with cuDNN's documented
+// determinism (cudnn_ops.h), GEMM-style algorithms first, and nothing marked supported before
+// it is probed.
+TEST(CudnnPlan, FallbackOrderCoversEveryAlgorithmOnce) {
+  using kernels::ConvDirection;
+  struct Expect {
+    ConvDirection dir;
+    int count;                        // cudnnConvolution*Algo_t's ..._COUNT
+    std::vector<int> nondeterministic;
+  };
+  const Expect expects[] = {{ConvDirection::Forward, 8, {}},
+                            {ConvDirection::InputGrad, 6, {0}},
+                            {ConvDirection::WeightGrad, 7, {0, 3}}};
+  for (const Expect& e : expects) {
+    const std::vector<kernels::ConvAlgoCandidate> order = kernels::fallback_algo_order(e.dir);
+    ASSERT_EQ(order.size(), static_cast<size_t>(e.count));
+    std::vector<int> seen(e.count, 0);
+    for (const kernels::ConvAlgoCandidate& c : order) {
+      ASSERT_GE(c.algo, 0);
+      ASSERT_LT(c.algo, e.count);
+      ++seen[c.algo];
+      const bool nondet = std::find(e.nondeterministic.begin(), e.nondeterministic.end(),
+                                    c.algo) != e.nondeterministic.end();
+      EXPECT_EQ(c.deterministic, !nondet) << "algo " << c.algo;
+      EXPECT_FALSE(c.supported) << "algo " << c.algo;
+      EXPECT_EQ(c.workspace, 0u);
+    }
+    EXPECT_EQ(seen, std::vector<int>(e.count, 1));
+    // IMPLICIT_PRECOMP_GEMM (forward) / ALGO_1 (backward, deterministic) first.
+    EXPECT_EQ(order.front().algo, 1);
+  }
+}
+
+TEST(CudnnPlan, FallbackTakesFirstSupportedThatFits) {
+  using kernels::select_fallback_algo;
+  const size_t MiB = size_t{1} << 20;
+  // Unsupported entries are skipped; the first supported one wins when it fits, even if a later
+  // one needs less workspace (the order already prefers the more accurate algorithms).
+  const std::vector<kernels::ConvAlgoCandidate> probed{
+      cand(1, 0, true, false), cand(0, 8 * MiB, false), cand(3, 16 * MiB, true),
+      cand(2, 0, true)};
+  EXPECT_EQ(select_fallback_algo(probed, 64 * MiB, false), 1u);
+  // Deterministic mode skips the non-deterministic one.
+  EXPECT_EQ(select_fallback_algo(probed, 64 * MiB, true), 2u);
+  // Over the cap: the next supported one that fits.
+  EXPECT_EQ(select_fallback_algo(probed, 4 * MiB, false), 3u);
+  EXPECT_EQ(select_fallback_algo(probed, 0, true), 3u);
+  // Nothing supported, nothing fitting, nothing at all.
+  EXPECT_FALSE(select_fallback_algo({cand(1, 0, true, false), cand(0, 0, true, false)}, MiB, false)
+                   .has_value());
+  EXPECT_FALSE(select_fallback_algo({cand(1, 2 * MiB), cand(0, 3 * MiB)}, MiB, false).has_value());
+  EXPECT_FALSE(select_fallback_algo({cand(0, 0, false)}, MiB, true).has_value());
+  EXPECT_FALSE(select_fallback_algo({}, MiB, false).has_value());
 }
 
 TEST(CudnnPlan, SelectionHonoursPreferenceCapDeterminismAndTensorOps) {

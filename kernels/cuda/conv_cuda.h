@@ -1,8 +1,10 @@
 // Internal to the CUDA convolution path (no cuDNN here): the helper kernels of
 // kernels/cuda/conv_util.cu and ember's own depthwise kernels of kernels/cuda/depthwise_conv.cu,
-// called by kernels/cuda/conv.cpp. Every tensor is contiguous NHWC / KRSC on one CUDA device,
-// float32 or float64, non-empty (the caller handles numel 0), shapes as in kernels/conv.h.
+// called by kernels/cuda/conv.cpp, and test hooks of conv.cpp's plan cache. Every tensor is
+// contiguous NHWC / KRSC on one CUDA device, float32 or float64, non-empty (the caller handles
+// numel 0), shapes as in kernels/conv.h.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/conv.h"
@@ -29,5 +31,14 @@ void depthwise_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
                           const Conv2dGeometry& geo);
 void depthwise_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
                            const Conv2dGeometry& geo);
+
+// Test hooks of the cuDNN plan cache (kernels/cuda/conv.cpp; tests/test_cuda_conv.cpp).
+// The number of cached plans (one per problem key seen).
+size_t cudnn_plan_cache_size();
+// Destroys every cached plan and its descriptors; the next call of each key chooses again.
+void clear_cudnn_plan_cache();
+// On: new keys skip cuDNN's heuristics and timing, as if neither offered a usable algorithm, so
+// the probe-every-algorithm fallback chooses. Not part of the key: clear the cache around it.
+void set_cudnn_fallback_only(bool on);
 
 }  // namespace ember::kernels::cuda
