@@ -5,8 +5,9 @@
 // Every kernel checks each index it reads: a value outside [0, size) throws ember::Error naming
 // the value, the valid range and the tensor indexed. Accumulating kernels (scatter_add,
 // embedding_backward) add in the row-major order of the index, so results are bit-identical
-// from run to run (on the GPU too, and identical to the CPU's). On the GPU the range check
-// waits for the stream before returning, to throw where the CPU would.
+// from run to run (on the GPU too, and identical to the CPU's). On the GPU the range check does
+// not wait: the first bad index is recorded on the device and thrown, with the same message
+// less the tensor's shape, at the host's next synchronisation (tensor/cuda/device_errors.h).
 #pragma once
 #include "tensor/tensor.h"
 

@@ -13,8 +13,9 @@
 namespace ember::kernels {
 
 // Writes loss [N] and target_weight [N] (= w[t_i], contiguous, x's dtype) and lse [N]
-// (contiguous float64, kept for the backward). A target outside [0, C) gives a NaN loss and
-// weight on the GPU (checking it there would need a device sync); the CPU throws.
+// (contiguous float64, kept for the backward). A target outside [0, C) throws on the CPU; on the
+// GPU it gives a NaN loss and weight and is recorded as a deferred device error
+// (tensor/cuda/device_errors.h), thrown with the same message at the next host synchronisation.
 void cross_entropy_forward(const Tensor& loss, const Tensor& target_weight, const Tensor& lse,
                            const Tensor& x, const Tensor& target, const Tensor& weight, double eps);
 // grad [N, C] contiguous, x's dtype:

@@ -45,8 +45,9 @@ void check_cross_entropy_args(const Tensor& logits, const Tensor& target, const 
     check_same_dtype(logits, class_weight, "cross_entropy");
     check_same_device(logits, class_weight, "cross_entropy");
   }
-  // Name the bad label here when that costs no device sync. On the GPU the fused kernel turns a
-  // bad label into a NaN loss (kernels/loss.h) and the composite's gather checks it.
+  // Name the bad label here when that costs no device sync. On the GPU the fused kernel and the
+  // composite's gather record it as a deferred device error, thrown at the next host sync
+  // (kernels/loss.h, tensor/cuda/device_errors.h).
   if (target.device().is_cpu()) {
     const auto labels = target.to_vector<int64_t>();
     for (int64_t i = 0; i < N; ++i)

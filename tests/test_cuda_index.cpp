@@ -3,18 +3,24 @@
 // linear in their float input, so the second-order stage has nothing to compare) in float32 and
 // float64, on the shapes that matter (cross-entropy's [N, C] with index [N, 1], a class-weight
 // gather with many repeats, a 10-class GAN label embedding), strided operands, and the
-// out-of-range error raised from the GPU's check. Skipped without a GPU.
+// out-of-range error: recorded by the GPU's check and thrown at the next host sync (deferred
+// device errors, tensor/cuda/device_errors.h), the first one only, then cleared; the smallest
+// bad position across many blocks is the one named. Skipped without a GPU.
 //
 // Tolerance: exact. Gather and embedding copy values; scatter_add and embedding_backward add,
 // per output element, the same terms in the same (row-major index) order as the CPU, in the
 // output's dtype, so every stage is bit-identical by design.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "ops/index.h"
+#include "ops/ops.h"
+#include "tensor/memory.h"
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
 
@@ -135,7 +141,26 @@ TEST(CudaIndex, EmbeddingBackwardOpMatchesCpu) {
   }
 }
 
-TEST(CudaIndex, OutOfRangeIndexIsTheCpuError) {
+// EMBER_CUDA_SYNC=1 checks every launch at once, so a bad index throws at the call itself.
+bool sync_mode() {
+  const char* v = std::getenv("EMBER_CUDA_SYNC");
+  return v && *v && std::string(v) != "0";
+}
+
+// Runs `call` (which queues a GPU op with a bad index) and then `sync` (something that waits for
+// the GPU). Without sync mode the call must not throw (no host sync) and `sync` must throw the
+// deferred error; with it the call throws. Returns the message.
+std::string deferred_error(const std::function<void()>& call, const std::function<void()>& sync) {
+  if (sync_mode()) return error_of(call);
+  EXPECT_EQ(error_of(call), "") << "the bad index must not be reported before a host sync";
+  return error_of(sync);
+}
+
+void expect_contains(const std::string& message, const std::string& part) {
+  EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' missing from: " << message;
+}
+
+TEST(CudaIndex, OutOfRangeIndexIsTheCpuErrorAtTheNextSync) {
   EMBER_REQUIRE_CUDA();
   const Tensor x = random_tensor({3, 5}, 18, DType::Float32);
   // Two bad entries: the first in row-major order (99 at position 3) is the one reported.
@@ -143,42 +168,104 @@ TEST(CudaIndex, OutOfRangeIndexIsTheCpuError) {
   const Tensor x_gpu = convert(x, DType::Float32, kGpu);
   const Tensor bad_gpu = convert(bad, DType::Int64, kGpu);
 
+  // The CPU names the indexed tensor; the GPU record cannot, and names the entry instead.
   const std::string cpu_gather = error_of([&] { gather(x, 1, bad); });
-  const std::string gpu_gather = error_of([&] { gather(x_gpu, 1, bad_gpu); });
-  ASSERT_FALSE(cpu_gather.empty());
-  const std::string expected = "gather: index 99 is out of range [0, 5) for axis 1 of float32[3, 5]";
-  EXPECT_NE(cpu_gather.find(expected), std::string::npos) << cpu_gather;
-  EXPECT_NE(gpu_gather.find(expected), std::string::npos) << gpu_gather;
+  const std::string same = "gather: index 99 is out of range [0, 5) for axis 1";
+  expect_contains(cpu_gather, same + " of float32[3, 5]");
+  Tensor y;
+  const std::string gpu_gather = deferred_error([&] { y = gather(x_gpu, 1, bad_gpu); },
+                                                [&] { y.to_vector<float>(); });
+  expect_contains(gpu_gather, same + " (index entry 3 in row-major order)");
+  if (!sync_mode()) {
+    expect_contains(gpu_gather, "earlier asynchronous kernel");
+    expect_contains(gpu_gather, "EMBER_CUDA_SYNC=1");
+  }
 
-  const std::string gpu_scatter =
-      error_of([&] { scatter_add({3, 5}, 1, bad_gpu, convert(x.slice(1, 0, 2), DType::Float32, kGpu)); });
-  EXPECT_NE(gpu_scatter.find("scatter_add: index 99 is out of range [0, 5) for axis 1"),
-            std::string::npos)
-      << gpu_scatter;
+  Tensor s;
+  const std::string gpu_scatter = deferred_error(
+      [&] { s = scatter_add({3, 5}, 1, bad_gpu, convert(x.slice(1, 0, 2), DType::Float32, kGpu)); },
+      [&] { s.to(Device::cpu()); });
+  expect_contains(gpu_scatter, "scatter_add: index 99 is out of range [0, 5) for axis 1 (index entry 3");
 
   const Tensor table = convert(random_tensor({10, 4}, 19, DType::Float64), DType::Float64, kGpu);
   const Tensor labels = from_vector<int64_t>({3, 9, 10, 2}, {4}, {.dtype = DType::Int64});
-  const std::string gpu_embedding = error_of([&] { embedding(table, convert(labels, DType::Int64, kGpu)); });
-  EXPECT_NE(gpu_embedding.find("embedding: index 10 is out of range [0, 10) for axis 0 of float64[10, 4]"),
-            std::string::npos)
-      << gpu_embedding;
+  const Tensor labels_gpu = convert(labels, DType::Int64, kGpu);
+  Tensor e;
+  const std::string gpu_embedding =
+      deferred_error([&] { e = embedding(table, labels_gpu); }, [&] { sum(e).item<double>(); });
   const std::string cpu_embedding =
       error_of([&] { embedding(convert(table, DType::Float64, Device::cpu()), labels); });
-  EXPECT_NE(cpu_embedding.find("embedding: index 10 is out of range [0, 10) for axis 0 of float64[10, 4]"),
-            std::string::npos)
-      << cpu_embedding;
+  expect_contains(cpu_embedding, "embedding: index 10 is out of range [0, 10) for axis 0 of float64[10, 4]");
+  expect_contains(gpu_embedding, "embedding: index 10 is out of range [0, 10) for axis 0 (index entry 2");
 
   const Tensor g = convert(random_tensor({4, 4}, 20, DType::Float64), DType::Float64, kGpu);
-  const std::string gpu_backward =
-      error_of([&] { embedding_backward(g, convert(labels, DType::Int64, kGpu), 10); });
-  EXPECT_NE(gpu_backward.find("embedding_backward: index 10 is out of range [0, 10)"),
-            std::string::npos)
-      << gpu_backward;
+  const std::string gpu_backward = deferred_error(
+      [&] { embedding_backward(g, labels_gpu, 10); }, [&] { cuda_synchronize(); });
+  expect_contains(gpu_backward, "embedding_backward: index 10 is out of range [0, 10) for axis 0");
 
-  // The stream is still usable after the error: a good call afterwards works.
+  // The record was cleared by each report: a good call afterwards works and nothing throws.
   const Tensor good = from_vector<int64_t>({0, 4, 1, 3, 2, 2}, {3, 2}, {.dtype = DType::Int64});
-  EXPECT_EQ(gather(x_gpu, 1, convert(good, DType::Int64, kGpu)).to_vector<float>(),
-            gather(x, 1, good).to_vector<float>());
+  std::vector<float> got;
+  EXPECT_EQ(error_of([&] { got = gather(x_gpu, 1, convert(good, DType::Int64, kGpu)).to_vector<float>(); }), "");
+  EXPECT_EQ(got, gather(x, 1, good).to_vector<float>());
+  EXPECT_EQ(error_of([] { cuda_synchronize(); }), "");
+}
+
+TEST(CudaIndex, FirstErrorWinsAndLaterOnesAreDropped) {
+  EMBER_REQUIRE_CUDA();
+  if (sync_mode()) GTEST_SKIP() << "EMBER_CUDA_SYNC=1 reports each error at its own launch";
+  const Tensor x = convert(random_tensor({3, 5}, 21, DType::Float32), DType::Float32, kGpu);
+  const Tensor table = convert(random_tensor({6, 3}, 22, DType::Float32), DType::Float32, kGpu);
+  const Tensor bad_gather = convert(from_vector<int64_t>({7, 0}, {2, 1}, {.dtype = DType::Int64}), DType::Int64, kGpu);
+  const Tensor bad_rows = convert(from_vector<int64_t>({1, 6}, {2}, {.dtype = DType::Int64}), DType::Int64, kGpu);
+  // Two bad ops queued back to back, no sync between them: the first in stream order is kept.
+  EXPECT_EQ(error_of([&] {
+              gather(x, 1, bad_gather);
+              embedding(table, bad_rows);
+            }),
+            "");
+  const std::string message = error_of([] { cuda_synchronize(); });
+  expect_contains(message, "gather: index 7 is out of range [0, 5) for axis 1 (index entry 0");
+  EXPECT_EQ(message.find("embedding"), std::string::npos) << message;
+  // The second error was dropped with the first report, not kept for the next sync.
+  EXPECT_EQ(error_of([] { cuda_synchronize(); }), "");
+  // Good calls neither throw nor leave anything behind.
+  const Tensor rows = convert(from_vector<int64_t>({5, 0, 2}, {3}, {.dtype = DType::Int64}), DType::Int64, kGpu);
+  EXPECT_EQ(error_of([&] { embedding(table, rows).to_vector<float>(); }), "");
+  EXPECT_EQ(error_of([] { cuda_synchronize(); }), "");
+}
+
+TEST(CudaIndex, SmallestBadPositionIsReportedFromManyBlocks) {
+  EMBER_REQUIRE_CUDA();
+  // 2^20 entries: thousands of check blocks, several bad entries far apart; the reported one is
+  // the smallest row-major position whatever the order the blocks ran in. The index is a
+  // transposed view, so the position is the logical one, not the memory offset.
+  const int64_t rows = 1024, cols = 1024;
+  std::vector<int64_t> values(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) values[i] = (i * 7) % 9;
+  // Memory [cols, rows]; logical index = its transpose [rows, cols], position r * cols + c lives
+  // at memory offset c * rows + r.
+  auto set_logical = [&](int64_t position, int64_t value) {
+    values[(position % cols) * rows + position / cols] = value;
+  };
+  set_logical(999999, 9);
+  set_logical(300001, -5);
+  set_logical(700000, 123);
+  const Tensor stored = convert(from_vector(values, {cols, rows}, {.dtype = DType::Int64}), DType::Int64, kGpu);
+  const Tensor index = stored.permute({1, 0});  // [rows, cols], strided
+  const Tensor x = convert(random_tensor({rows, 9}, 23, DType::Float32), DType::Float32, kGpu);
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    Tensor y;
+    const std::string message = deferred_error([&] { y = gather(x, 1, index); },
+                                               [&] { y.to_vector<float>(); });
+    expect_contains(message, "gather: index -5 is out of range [0, 9) for axis 1 (index entry 300001 ");
+  }
+  // The scratch words were put back: the good entries alone check clean.
+  set_logical(999999, 0);
+  set_logical(300001, 0);
+  set_logical(700000, 0);
+  const Tensor clean = convert(from_vector(values, {cols, rows}, {.dtype = DType::Int64}), DType::Int64, kGpu);
+  EXPECT_EQ(error_of([&] { gather(x, 1, clean.permute({1, 0})).to_vector<float>(); }), "");
 }
 
 }  // namespace

@@ -2,15 +2,19 @@
 // gradients and double-backward gradients, with class weights, label smoothing and strided
 // logits (runs everywhere). Then the losses on the GPU against the CPU through the ops:
 // cross_entropy (fused kernels on both), mse_loss and bce_with_logits, forward, backward and
-// double backward, float32 and float64 (skipped without a GPU).
+// double backward, float32 and float64, and a bad label reported as a deferred device error
+// (skipped without a GPU).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "ops/ops.h"
+#include "tensor/memory.h"
 #include "tests/device_compare.h"
+#include "tests/expect_error.h"
 
 namespace ember {
 namespace {
@@ -146,11 +150,44 @@ TEST(CudaLoss, CrossEntropyFusedMatchesCpu) {
   }
 }
 
-TEST(CudaLoss, CrossEntropyBadLabelIsNaNOnTheGpu) {
+// The fused forward records a bad label on the GPU; it is thrown, with the CPU kernel's wording,
+// at the next host sync (here .item()), or at the launch under EMBER_CUDA_SYNC=1. The first bad
+// sample is the one named, the loss itself is NaN, and a good call afterwards works.
+TEST(CudaLoss, CrossEntropyBadLabelIsTheCpuErrorAtTheNextSync) {
   EMBER_REQUIRE_CUDA();
-  const Tensor x = random_tensor({3, 4}, 23).to(Device::cuda(0));
-  const Tensor target = labels({0, 4, 1}).to(Device::cuda(0));
-  EXPECT_TRUE(std::isnan(cross_entropy(x, target).item<float>()));
+  const char* sync_env = std::getenv("EMBER_CUDA_SYNC");
+  const bool sync_mode = sync_env && *sync_env && std::string(sync_env) != "0";
+  const Tensor x_cpu = random_tensor({5, 4}, 23);
+  const Tensor x = x_cpu.to(Device::cuda(0));
+  // Bad labels at samples 1 (7), 3 (-1) and 4 (4): sample 1 is reported, as on the CPU.
+  const Tensor bad_cpu = labels({0, 7, 1, -1, 4});
+  const std::string cpu = testing::error_of([&] { cross_entropy(x_cpu, bad_cpu); });
+  const std::string same = "cross_entropy: target label 7 of sample 1 is out of range [0, 4)";
+  EXPECT_NE(cpu.find(same), std::string::npos) << cpu;
+
+  Tensor loss;
+  std::string gpu;
+  if (sync_mode) {
+    gpu = testing::error_of([&] { loss = cross_entropy(x, bad_cpu.to(Device::cuda(0))); });
+  } else {
+    EXPECT_EQ(testing::error_of([&] { loss = cross_entropy(x, bad_cpu.to(Device::cuda(0))); }), "")
+        << "a bad label must not be reported before a host sync";
+    float value = 0;
+    gpu = testing::error_of([&] { value = loss.item<float>(); });
+    EXPECT_NE(gpu.find("earlier asynchronous kernel"), std::string::npos) << gpu;
+    // The report cleared the record: the loss can now be read, and it is NaN, not a number.
+    EXPECT_EQ(testing::error_of([&] { value = loss.item<float>(); }), "");
+    EXPECT_TRUE(std::isnan(value));
+  }
+  EXPECT_NE(gpu.find(same), std::string::npos) << gpu;
+
+  // A good call afterwards: no error, the CPU's value.
+  const Tensor good_cpu = labels({0, 3, 1, 2, 3});
+  float good = 0;
+  EXPECT_EQ(testing::error_of([&] { good = cross_entropy(x, good_cpu.to(Device::cuda(0))).item<float>(); }),
+            "");
+  EXPECT_NEAR(good, cross_entropy(x_cpu, good_cpu).item<float>(), 1e-5);
+  EXPECT_EQ(testing::error_of([] { cuda_synchronize(); }), "");
 }
 
 TEST(CudaLoss, MseAndBceWithLogitsMatchCpu) {

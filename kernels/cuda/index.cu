@@ -5,13 +5,15 @@
 // results are bit-identical to the CPU's. The cost is a scan of those candidates per output
 // (docs/cuda_kernels.md, "Normalisation, indexing, resampling, optimizer updates").
 //
-// Index range checks: a check kernel records the row-major position of the first bad index in a
-// one-word device buffer (atomicMin on an integer, so the answer does not depend on timing); the
-// main kernel skips bad entries; the host then reads the word back, which waits for the stream,
-// and throws the CPU's message. Tested against the CPU in tests/test_cuda_index.cpp.
+// Index range checks: kernels/cuda/range_check.h queues a check kernel that records the first bad
+// index (row-major) in the device's error record (tensor/cuda/device_errors.h); the main kernel
+// skips bad entries; nothing waits: the CPU's message (less the indexed tensor's shape, plus the
+// entry's position) is thrown at the host's next synchronisation. Tested against the CPU in
+// tests/test_cuda_index.cpp.
 #include <cstdint>
 
 #include "kernels/cuda/offset_calculator.h"
+#include "kernels/cuda/range_check.h"
 #include "kernels/index.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
@@ -24,64 +26,10 @@ using ::ember::cuda::compute_stream;
 using ::ember::cuda::grid_for;
 
 constexpr int kThreads = 256;
-constexpr unsigned long long kNoBadIndex = ~0ULL;
 
 OffsetCalculator<1> index_calculator(const Tensor& index) {
   return make_offset_calculator<1>(index.shape(), {index.strides()});
 }
-
-// first_bad: the smallest row-major position p with index[p] outside [0, size).
-__global__ void check_range_kernel(const int64_t* index, OffsetCalculator<1> calc, int64_t n,
-                                   int64_t size, unsigned long long* first_bad) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    int64_t off[1];
-    calc.offsets(i, off);
-    const int64_t v = index[off[0]];
-    if (v < 0 || v >= size) atomicMin(first_bad, static_cast<unsigned long long>(i));
-  }
-}
-
-// Queues the range check of every entry of `index` against [0, size); report() must follow.
-class RangeCheck {
- public:
-  RangeCheck(const Tensor& index, int64_t size)
-      : index_(index), size_(size), slot_(empty({1}, {DType::Int64, index.device()})) {
-    const int64_t n = index.numel();
-    auto* slot = static_cast<unsigned long long*>(slot_.raw_data());
-    EMBER_CUDA_CHECK(cudaMemsetAsync(slot, 0xFF, sizeof(unsigned long long), compute_stream()));
-    if (n == 0) return;
-    check_range_kernel<<<grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(
-        index.data<int64_t>(), index_calculator(index), n, size, slot);
-    EMBER_CUDA_CHECK_LAUNCH("check_range_kernel");
-  }
-
-  // Reads the result back and throws the CPU's message (kernels/cpu/index.cpp) for the first
-  // bad index. This synchronises the compute stream: the host cannot know whether to throw
-  // before the check kernel has run. Called after the main kernel, so the wait overlaps it.
-  void report(const char* op, int64_t axis, const Tensor& indexed) const {
-    if (index_.numel() == 0) return;  // nothing was checked: no need to wait
-    unsigned long long first_bad = kNoBadIndex;
-    EMBER_CUDA_CHECK(cudaMemcpyAsync(&first_bad, slot_.raw_data(), sizeof(first_bad),
-                                     cudaMemcpyDeviceToHost, compute_stream()));
-    EMBER_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
-    if (first_bad == kNoBadIndex) return;
-    // The error path only: fetch the offending value itself.
-    int64_t off[1];
-    index_calculator(index_).offsets(static_cast<int64_t>(first_bad), off);
-    int64_t value = 0;
-    EMBER_CUDA_CHECK(cudaMemcpyAsync(&value, index_.data<int64_t>() + off[0], sizeof(value),
-                                     cudaMemcpyDeviceToHost, compute_stream()));
-    EMBER_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
-    EMBER_FAIL(op, ": index ", value, " is out of range [0, ", size_, ") for axis ", axis, " of ",
-               indexed.describe());
-  }
-
- private:
-  Tensor index_;
-  int64_t size_;
-  Tensor slot_;  // one uint64 on the device
-};
 
 // out [index.shape] (contiguous) = x[p with p[axis] = index[p]]. calc walks index's shape:
 // operand 0 is index, operand 1 is x with a zero stride on `axis`.
@@ -190,7 +138,7 @@ void gather(const Tensor& out, const Tensor& x, int64_t axis, const Tensor& inde
     using T = typename decltype(tag)::type;
     const int64_t n = index.numel();
     const int64_t size = x.shape()[axis], step = x.strides()[axis];
-    const RangeCheck check(index, size);
+    check_index_range(index, size, DeviceErrorCode::GatherIndex, axis);
     if (n > 0) {
       Shape x_strides = x.strides();
       x_strides[axis] = 0;  // the position along axis comes from the index
@@ -201,7 +149,6 @@ void gather(const Tensor& out, const Tensor& x, int64_t axis, const Tensor& inde
           index.data<int64_t>(), calc, n, size, step);
       EMBER_CUDA_CHECK_LAUNCH("gather_kernel");
     }
-    check.report("gather", axis, x);
   });
 }
 
@@ -209,7 +156,7 @@ void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Ten
   dispatch_float(src.dtype(), "scatter_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t size = out.shape()[axis];
-    const RangeCheck check(index, size);
+    check_index_range(index, size, DeviceErrorCode::ScatterAddIndex, axis);
     const int64_t n = out.numel();
     if (n > 0 && index.numel() > 0) {
       const int rank = static_cast<int>(out.dim());
@@ -229,7 +176,6 @@ void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Ten
           index.data<int64_t>(), g, n);
       EMBER_CUDA_CHECK_LAUNCH("scatter_add_kernel");
     }
-    check.report("scatter_add", axis, out);
   });
 }
 
@@ -237,7 +183,7 @@ void embedding(const Tensor& out, const Tensor& weight, const Tensor& index) {
   dispatch_float(weight.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t V = weight.shape()[0], D = weight.shape()[1];
-    const RangeCheck check(index, V);
+    check_index_range(index, V, DeviceErrorCode::EmbeddingIndex, 0);
     const int64_t total = index.numel() * D;
     if (total > 0) {
       embedding_kernel<T><<<grid_for(total, kThreads), kThreads, 0, compute_stream()>>>(
@@ -246,7 +192,6 @@ void embedding(const Tensor& out, const Tensor& weight, const Tensor& index) {
           weight.strides()[1]);
       EMBER_CUDA_CHECK_LAUNCH("embedding_kernel");
     }
-    check.report("embedding", 0, weight);
   });
 }
 
@@ -254,7 +199,7 @@ void embedding_backward(const Tensor& out, const Tensor& g, const Tensor& index)
   dispatch_float(g.dtype(), "embedding_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t V = out.shape()[0], D = out.shape()[1];
-    const RangeCheck check(index, V);
+    check_index_range(index, V, DeviceErrorCode::EmbeddingBackwardIndex, 0);
     const int64_t n = index.numel();
     if (n > 0 && V > 0 && D > 0) {
       const int64_t column_tiles = (D + kThreads - 1) / kThreads;
@@ -270,7 +215,6 @@ void embedding_backward(const Tensor& out, const Tensor& g, const Tensor& index)
           index.data<int64_t>(), calc, n, D, g.strides().back());
       EMBER_CUDA_CHECK_LAUNCH("embedding_backward_kernel");
     }
-    check.report("embedding_backward", 0, out);
   });
 }
 

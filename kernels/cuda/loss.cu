@@ -2,13 +2,17 @@
 // formulas in the same precision). Forward: one block per sample (32 threads for C <= 1024,
 // else 256), fixed-order block reductions for the max, the normaliser and the smoothing sum.
 // Backward: one thread per logit, the closed form scale * (softmax * S_i - coef). Scale and the
-// weight sum are read from device memory, so a training step never waits for the host.
+// weight sum are read from device memory, so a training step never waits for the host. A target
+// outside [0, C) is found by kernels/cuda/range_check.h's check kernel, recorded as the device's
+// error (tensor/cuda/device_errors.h: thrown at the next host sync with the CPU's message), and
+// the forward kernel gives that sample a NaN loss rather than read out of bounds.
 // Tested against the CPU (and the CPU against the composite op) in tests/test_cuda_loss.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/range_check.h"
 #include "kernels/loss.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
@@ -61,7 +65,7 @@ __global__ void cross_entropy_forward_kernel(CrossEntropyArgs<T> a, T* loss, T* 
     if (threadIdx.x == 0) {
       const long long t = a.target[i * a.st];
       lse[i] = l;
-      if (t < 0 || t >= a.C) {  // no host sync to report it: poison the loss instead
+      if (t < 0 || t >= a.C) {  // recorded by the range check; keep the loss visibly wrong too
         loss[i] = static_cast<T>(NAN);
         target_weight[i] = static_cast<T>(NAN);
       } else {
@@ -119,6 +123,8 @@ void cross_entropy_forward(const Tensor& loss, const Tensor& target_weight, cons
   const long long N = x.shape()[0], C = x.shape()[1];
   if (N == 0) return;
   EMBER_CHECK(C > 0, "cross_entropy: no classes in ", x.describe());
+  // The first bad label (smallest sample), as the CPU's message names it: value, sample, C.
+  check_index_range(target, C, DeviceErrorCode::CrossEntropyTarget, 0);
   dispatch_float(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int threads = C <= 1024 ? 32 : kThreads;

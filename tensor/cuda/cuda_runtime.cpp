@@ -1,6 +1,7 @@
 // CUDA runtime glue: device discovery, the compute stream, error text and byte copies between
 // host and device (blocking, or asynchronous through pinned memory: docs/memory.md). The
-// allocators are in tensor/cuda/cuda_allocator.cpp.
+// allocators are in tensor/cuda/cuda_allocator.cpp. Every synchronisation here also reports a
+// deferred device error (tensor/cuda/device_errors.h), at no extra wait.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -37,7 +38,10 @@ cudaStream_t compute_stream() {
   return stream;
 }
 
-void synchronize() { EMBER_CUDA_CHECK(cudaStreamSynchronize(compute_stream())); }
+void synchronize() {
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
+  check_device_errors();
+}
 
 }  // namespace cuda
 
@@ -100,6 +104,8 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
   // Blocking transfer: the host may read or free its buffer right after we return.
   EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
+  // The data may come from a kernel that met a bad index: report that rather than hand it over.
+  cuda::check_device_errors();
 }
 
 }  // namespace ember
