@@ -43,7 +43,9 @@ inline void cmp(const Tensor& got, const Tensor& want, double rtol, double atol,
   size_t first_bad = x.size();
   for (size_t i = 0; i < x.size(); ++i) {
     if (std::isnan(x[i]) && std::isnan(y[i])) continue;
-    const double err = std::isnan(x[i]) || std::isnan(y[i]) ? INFINITY : std::abs(x[i] - y[i]);
+    const double err = x[i] == y[i] ? 0.0  // also equal infinities
+                       : std::isnan(x[i]) || std::isnan(y[i]) ? INFINITY
+                                                              : std::abs(x[i] - y[i]);
     max_abs = std::max(max_abs, err);
     if (y[i] != 0) max_rel = std::max(max_rel, err / std::abs(y[i]));
     if (!(err <= atol + rtol * std::abs(y[i])) && first_bad == x.size()) first_bad = i;
@@ -92,3 +94,4 @@ void check_norm();
 void check_index();
 void check_pool_optim_random();
 void check_conv();
+void check_edges();  // empty tensors and variants, all families

@@ -127,6 +127,8 @@ void check_norm() {
     batch_norm_case({300, 70}, dt, false, false);
     batch_norm_case({1000, 3}, dt, true, true);
   }
+  // Over 64 * 1024 rows: chunks of more than kMinChunkRows rows (72 here, 973 chunks).
+  batch_norm_case({70000, 2}, DType::Float32, true, false);
   section("norm.cu: layer norm");
   for (DType dt : {DType::Float32, DType::Float64}) {
     // D below, at and above a warp; M over one block of 8 warps and over several row chunks.

@@ -3,11 +3,13 @@
 # Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]
 #   The build dir (default build-cpu) must hold a CPU-only libember.a (EMBER_CUDA=OFF: a CUDA
 #   build's library carries the real kernels); it is configured and built (target ember) if it
-#   does not exist. Families: pointwise norm index misc conv (default: all, plus the older
+#   does not exist. Families: pointwise norm index misc conv edges (default: all, plus the older
 #   extract-based checks emulate_dw / emulate_util / colmajor).
 # Every run regenerates the emulated sources from the current kernels/cuda/*.cu, then runs the
 # checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
 # threads scheduled in reverse order (EMU_GRID_CAP=3 EMU_REVERSE=1).
+# EMU_WORK_DIR=dir keeps the generated sources, objects and the emulate_kernels binary in dir;
+# EMU_LOG_DIR=dir copies the two full logs (every case with its maximum error) there.
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
@@ -22,8 +24,13 @@ if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null;
   echo "run.sh: $build is a CUDA build; give a CPU-only one (-DEMBER_CUDA=OFF)" >&2
   exit 2
 fi
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+if [ -n "$EMU_WORK_DIR" ]; then  # keep the generated sources and binaries there (debugging)
+  out=$EMU_WORK_DIR
+  mkdir -p "$out"
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 cxx="g++ -std=c++20 -O1 -Wall -Wextra -Wno-unknown-pragmas -DEMBER_WITH_CUDA=1"
 inc="-I$here/shim -I$root -I$here"
 libs="$build/libember.a -fopenmp -lopenblas -lpthread"
@@ -36,7 +43,7 @@ for src in "$root"/kernels/cuda/*.cu; do
   objs="$objs $out/$name.emu.o"
 done
 for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_norm.o" \
-         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o"; do
+         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o"; do
   base=$(basename "$f" .o)
   if [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
   echo "$src $f"
