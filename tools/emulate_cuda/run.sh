@@ -9,6 +9,7 @@
 # checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
 # threads scheduled in reverse order (EMU_GRID_CAP=3 EMU_REVERSE=1).
 # EMU_WORK_DIR=dir keeps the generated sources, objects and the emulate_kernels binary in dir;
+# EMU_ASAN=1 builds the emulated kernels and checks with AddressSanitizer;
 # EMU_LOG_DIR=dir copies the two full logs (every case with its maximum error) there.
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,8 +33,19 @@ else
   trap 'rm -rf "$out"' EXIT
 fi
 cxx="g++ -std=c++20 -O1 -Wall -Wextra -Wno-unknown-pragmas -DEMBER_WITH_CUDA=1"
+if [ "$EMU_ASAN" = 1 ]; then  # out-of-bounds kernel accesses to tensors (README.md)
+  cxx="$cxx -g -fsanitize=address -fno-omit-frame-pointer"
+fi
 inc="-I$here/shim -I$root -I$here"
 libs="$build/libember.a -fopenmp -lopenblas -lpthread"
+
+# 0. The emulator's own self-test (shuffles, barriers, shared memory, error detection).
+python3 "$here/transform.py" "$here/selftest.cpp" tools/emulate_cuda/selftest.cpp > "$out/selftest.cpp"
+$cxx -I"$here/shim" "$out/selftest.cpp" -o "$out/selftest"
+status=0
+echo "== selftest"
+"$out/selftest" > "$out/selftest.log" 2>&1 || { cat "$out/selftest.log"; status=1; }
+tail -1 "$out/selftest.log"
 
 # 1. The emulated kernels: every kernels/cuda/*.cu, transformed afresh, compiled in parallel pairs.
 objs=""
@@ -50,7 +62,6 @@ for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_nor
 done | xargs -P 2 -n 2 sh -c "$cxx $inc -c \"\$0\" -o \"\$1\""
 $cxx $objs "$out"/emulate_kernels.o "$out"/check_*.o -o "$out/emulate_kernels" $libs
 
-status=0
 echo "== emulate_kernels $* (launch geometry as written)"
 "$out/emulate_kernels" "$@" > "$out/plain.log" 2>&1 || status=1
 grep -v '^ok ' "$out/plain.log" || true
