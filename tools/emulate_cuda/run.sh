@@ -1,6 +1,6 @@
 #!/bin/sh
 # Host-side checks of CUDA code that cannot run on a machine without a GPU (see README.md).
-# Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]
+# Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]   (about a minute)
 #   The build dir (default build-cpu) must hold a CPU-only libember.a (EMBER_CUDA=OFF: a CUDA
 #   build's library carries the real kernels); it is configured and built (target ember) if it
 #   does not exist. Families: pointwise norm index misc conv edges (default: all, plus the older
@@ -14,8 +14,11 @@
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
-build=${1:-$root/build-cpu}
-[ $# -gt 0 ] && shift
+build=$root/build-cpu
+case "$1" in
+  ""|pointwise|norm|index|misc|conv|edges) ;;
+  *) build=$1; shift ;;
+esac
 if [ ! -f "$build/libember.a" ]; then
   cmake -S "$root" -B "$build" -DEMBER_CUDA=OFF -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_BENCH=OFF \
     -DCMAKE_BUILD_TYPE=Release
