@@ -1,11 +1,81 @@
 #!/bin/sh
 # Host-side checks of CUDA code that cannot run on a machine without a GPU (see README.md).
-# Usage: tools/emulate_cuda/run.sh [build dir, default build]  (needs a built libember.a)
+# Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]   (about a minute)
+#   The build dir (default build-cpu) must hold a CPU-only libember.a (EMBER_CUDA=OFF: a CUDA
+#   build's library carries the real kernels); it is configured and built (target ember) if it
+#   does not exist. Families: pointwise norm index misc conv edges (default: all, plus the older
+#   extract-based checks emulate_dw / emulate_util / colmajor).
+# Every run regenerates the emulated sources from the current kernels/cuda/*.cu, then runs the
+# checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
+# threads scheduled in reverse order (EMU_GRID_CAP=3 EMU_REVERSE=1).
+# EMU_WORK_DIR=dir keeps the generated sources, objects and the emulate_kernels binary in dir;
+# EMU_ASAN=1 builds the emulated kernels and checks with AddressSanitizer;
+# EMU_LOG_DIR=dir copies the two full logs (every case with its maximum error) there.
 set -e
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-$root/build}
-out=$(mktemp -d)
-python3 - "$root" "$out" <<'PY'
+here="$root/tools/emulate_cuda"
+build=$root/build-cpu
+case "$1" in
+  ""|pointwise|norm|index|misc|conv|edges) ;;
+  *) build=$1; shift ;;
+esac
+if [ ! -f "$build/libember.a" ]; then
+  cmake -S "$root" -B "$build" -DEMBER_CUDA=OFF -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$build" -j2 --target ember
+fi
+if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
+  echo "run.sh: $build is a CUDA build; give a CPU-only one (-DEMBER_CUDA=OFF)" >&2
+  exit 2
+fi
+if [ -n "$EMU_WORK_DIR" ]; then  # keep the generated sources and binaries there (debugging)
+  out=$EMU_WORK_DIR
+  mkdir -p "$out"
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
+cxx="g++ -std=c++20 -O1 -Wall -Wextra -Wno-unknown-pragmas -DEMBER_WITH_CUDA=1"
+if [ "$EMU_ASAN" = 1 ]; then  # out-of-bounds kernel accesses to tensors (README.md)
+  cxx="$cxx -g -fsanitize=address -fno-omit-frame-pointer"
+fi
+inc="-I$here/shim -I$root -I$here"
+libs="$build/libember.a -fopenmp -lopenblas -lpthread"
+
+# 0. The emulator's own self-test (shuffles, barriers, shared memory, error detection).
+python3 "$here/transform.py" "$here/selftest.cpp" tools/emulate_cuda/selftest.cpp > "$out/selftest.cpp"
+$cxx -I"$here/shim" "$out/selftest.cpp" -o "$out/selftest"
+status=0
+echo "== selftest"
+"$out/selftest" > "$out/selftest.log" 2>&1 || { cat "$out/selftest.log"; status=1; }
+tail -1 "$out/selftest.log"
+
+# 1. The emulated kernels: every kernels/cuda/*.cu, transformed afresh, compiled in parallel pairs.
+objs=""
+for src in "$root"/kernels/cuda/*.cu; do
+  name=$(basename "$src" .cu)
+  python3 "$here/transform.py" "$src" "kernels/cuda/$name.cu" > "$out/$name.emu.cpp"
+  objs="$objs $out/$name.emu.o"
+done
+for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_norm.o" \
+         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o"; do
+  base=$(basename "$f" .o)
+  if [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
+  echo "$src $f"
+done | xargs -P 2 -n 2 sh -c "$cxx $inc -c \"\$0\" -o \"\$1\""
+$cxx $objs "$out"/emulate_kernels.o "$out"/check_*.o -o "$out/emulate_kernels" $libs
+
+echo "== emulate_kernels $* (launch geometry as written)"
+"$out/emulate_kernels" "$@" > "$out/plain.log" 2>&1 || status=1
+grep -v '^ok ' "$out/plain.log" || true
+echo "== emulate_kernels $* (EMU_GRID_CAP=3 EMU_REVERSE=1)"
+EMU_GRID_CAP=3 EMU_REVERSE=1 "$out/emulate_kernels" "$@" > "$out/capped.log" 2>&1 || status=1
+grep -v '^ok ' "$out/capped.log" || true
+if [ -n "$EMU_LOG_DIR" ]; then cp "$out/plain.log" "$out/capped.log" "$EMU_LOG_DIR"/; fi
+
+# 2. The older checks, which extract barrier-free kernel bodies as text (only on a full run).
+if [ $# -eq 0 ]; then
+  python3 - "$root" "$out" <<'PY'
 import sys
 root, out = sys.argv[1], sys.argv[2]
 def extract(src, start, end, dst):
@@ -16,13 +86,13 @@ extract("kernels/cuda/depthwise_conv.cu", "template <typename Index>\nstruct DwS
 extract("kernels/cuda/conv_util.cu", "// dst: [N, Hp, Wp, C]; src: [N, H, W, C].",
         "}  // namespace\n", "util_kernels_extracted.inc")
 PY
-libs="$build/libember.a -fopenmp -lopenblas"
-if [ -f "$build/CMakeFiles/ember.dir/kernels/cuda/conv.cpp.o" ]; then  # a CUDA build
-  libs="$libs -L/usr/local/cuda/lib -lcudart -lcublas -lcublasLt -lcudnn -Wl,-rpath,/usr/local/cuda/lib"
-  defs="-DEMBER_WITH_CUDA=1 -isystem /usr/local/cuda/include"
+  for t in emulate_dw emulate_util; do
+    echo "== $t"
+    g++ -std=c++20 -O1 -I"$root" -I"$out" "$here/$t.cpp" -o "$out/$t" $libs || status=1
+    "$out/$t" || status=1
+  done
+  echo "== colmajor"
+  g++ -O1 "$here/colmajor.cpp" -o "$out/colmajor" -lopenblas && "$out/colmajor" || status=1
 fi
-for t in emulate_dw emulate_util; do
-  g++ -std=c++20 -O1 $defs -I"$root" -I"$out" "$root/tools/emulate_cuda/$t.cpp" -o "$out/$t" $libs -lpthread
-  "$out/$t"
-done
-g++ -O1 "$root/tools/emulate_cuda/colmajor.cpp" -o "$out/colmajor" -lopenblas && "$out/colmajor"
+[ $status -eq 0 ] && echo "run.sh: all checks passed" || echo "run.sh: FAILURES (see above)"
+exit $status
