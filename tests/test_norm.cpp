@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/norm.h"
 #include "tests/expect_error.h"
 #include "tests/gradcheck.h"
 
@@ -348,6 +349,30 @@ TEST(LayerNorm, ArgumentErrors) {
   EXPECT_ERROR_MENTIONS(layer_norm(x, 2, zeros({4}), Tensor()), "weight");
   EXPECT_ERROR_MENTIONS(layer_norm(x, 1, Tensor(), zeros({3})), "bias");
   EXPECT_ERROR_MENTIONS(layer_norm(x, 1, zeros({4}, kF64), Tensor()), "dtype");
+}
+
+
+// An empty batch still defines the parameter gradients: sums over zero rows, i.e. zeros (found
+// by the CUDA emulator, tools/emulate_cuda, where the GPU kernel wrote zeros and the CPU did not).
+// The outputs start as NaN sentinels, so a kernel that skips them is caught.
+TEST(LayerNorm, EmptyBatchKernelWritesZeroParameterGradients) {
+  const TensorOptions f64{.dtype = DType::Float64};
+  const Tensor x = zeros({0, 4}, f64), dy = zeros({0, 4}, f64), dx = zeros({0, 4}, f64);
+  const Tensor mean = zeros({0}, f64), invstd = zeros({0}, f64), w = ones({4}, f64);
+  const Tensor dweight = full({4}, std::nan(""), f64), dbias = full({4}, std::nan(""), f64);
+  kernels::layer_norm_backward(dx, dweight, dbias, dy, x, w, mean, invstd);
+  EXPECT_EQ(dweight.to_vector<double>(), std::vector<double>(4, 0.0));
+  EXPECT_EQ(dbias.to_vector<double>(), std::vector<double>(4, 0.0));
+}
+
+// No channels: nothing to normalise, and no division by the channel count (which used to crash).
+TEST(BatchNorm, ZeroChannelKernelsWriteNothingAndDoNotCrash) {
+  const TensorOptions f32{.dtype = DType::Float32};
+  const Tensor x = zeros({5, 0}, f32), y = zeros({5, 0}, f32), none = zeros({0}, f32);
+  kernels::batch_norm_forward_training(y, none, none, none, x, Tensor(), Tensor(), 1e-3);
+  kernels::batch_norm_forward_inference(y, x, Tensor(), Tensor(), none, none, 1e-3);
+  kernels::batch_norm_backward(y, none, none, x, x, Tensor(), none, none);
+  EXPECT_EQ(y.numel(), 0);
 }
 
 }  // namespace

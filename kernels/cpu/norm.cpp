@@ -71,7 +71,9 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
                                  const Tensor& bias, double eps) {
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t C = channels_of(x), M = x.numel() / C;
+    const int64_t C = channels_of(x);
+    if (C == 0) return;  // no channels: nothing to normalise or to write
+    const int64_t M = x.numel() / C;
     const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
     T* py = static_cast<T*>(y.raw_data());               // [M, C]
     const Param<T> w(weight, 1.0), b(bias, 0.0);
@@ -111,7 +113,9 @@ void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor
                                   const Tensor& running_var, double eps) {
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t C = channels_of(x), M = x.numel() / C;
+    const int64_t C = channels_of(x);
+    if (C == 0) return;  // no channels: nothing to normalise or to write
+    const int64_t M = x.numel() / C;
     const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
     T* py = static_cast<T*>(y.raw_data());               // [M, C]
     const Param<T> w(weight, 1.0), b(bias, 0.0), rm(running_mean, 0.0), rv(running_var, 1.0);
@@ -133,7 +137,9 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& mean, const Tensor& invstd) {
   dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t C = channels_of(x), M = x.numel() / C;
+    const int64_t C = channels_of(x);
+    if (C == 0) return;  // no channels: nothing to normalise or to write
+    const int64_t M = x.numel() / C;
     const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
     const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
     const Param<T> w(weight, 1.0), mu(mean, 0.0), inv(invstd, 1.0);
@@ -219,7 +225,12 @@ void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& mean, const Tensor& invstd) {
   dispatch_float(x.dtype(), "layer_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t M = mean.numel(), D = M > 0 ? x.numel() / M : 0;
+    const int64_t M = mean.numel();
+    // With no rows, D comes from the parameter gradients, whose sums over 0 rows are 0.
+    const int64_t D = M > 0               ? x.numel() / M
+                      : dweight.defined() ? dweight.numel()
+                      : dbias.defined()   ? dbias.numel()
+                                          : 0;
     const T* px = static_cast<const T*>(x.raw_data());    // [M, D]
     const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, D]
     const T* pmean = static_cast<const T*>(mean.raw_data());  // [M]
