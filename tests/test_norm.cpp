@@ -351,7 +351,6 @@ TEST(LayerNorm, ArgumentErrors) {
   EXPECT_ERROR_MENTIONS(layer_norm(x, 1, zeros({4}, kF64), Tensor()), "dtype");
 }
 
-
 // An empty batch still defines the parameter gradients: sums over zero rows, i.e. zeros (found
 // by the CUDA emulator, tools/emulate_cuda, where the GPU kernel wrote zeros and the CPU did not).
 // The outputs start as NaN sentinels, so a kernel that skips them is caught.
