@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   block_first[threadIdx.x] = first;
   __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
+  for (unsigned half = kThreads / 2; half > 0; half /= 2) {
     if (threadIdx.x < half)
       block_first[threadIdx.x] = min(block_first[threadIdx.x], block_first[threadIdx.x + half]);
     __syncthreads();

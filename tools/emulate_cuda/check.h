@@ -3,11 +3,17 @@
 #pragma once
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "tensor/tensor.h"
+
+// ember::cuda::check_device_errors(kernel = nullptr) (tensor/cuda/device_errors.h), defined in
+// emulate_kernels.cpp: naming namespace ember::cuda here would make the checks' `cuda::`
+// (ember::kernels::cuda under their using-directives) ambiguous.
+void check_device_errors_after_sync();
 
 namespace emu_check {
 
@@ -83,6 +89,64 @@ void expect_error(Fn&& fn, const std::string& needle, const std::string& what) {
   }
   std::printf("FAIL %-58s did not throw\n", what.c_str());
   ++failures;
+}
+
+// The message ember::Error carries, or "" when fn does not throw.
+inline std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The row-major position of the first entry of `index` (int64) outside [0, bound), or -1.
+inline int64_t first_bad_position(const Tensor& index, int64_t bound) {
+  const auto v = index.contiguous().to_vector<int64_t>();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] < 0 || v[i] >= bound) return static_cast<int64_t>(i);
+  return -1;
+}
+
+// A deferred device error (tensor/cuda/device_errors.h): on_cpu throws; on_gpu (the same input)
+// must not throw, and the host's check after its next synchronisation
+// (ember::cuda::check_device_errors(), as tensor/cuda/cuda_runtime.cpp calls it) must throw the
+// CPU's message. For the index ops the CPU names the indexed tensor after "for axis <a>", where
+// the GPU names the entry: "(index entry <position> in row-major order)", position being the
+// first bad entry's (computed here from the index, not taken from either side). The check must
+// also clear the record: a second check throws nothing, and then good_gpu (a valid call) leaves
+// no error behind. Nothing may be pending before on_gpu runs.
+inline void expect_deferred(const std::function<void()>& on_cpu,
+                            const std::function<void()>& on_gpu, int64_t position,
+                            const std::function<void()>& good_gpu, const std::string& what) {
+  ++cases;
+  auto fail = [&](const std::string& why) {
+    std::printf("FAIL %-58s %s\n", what.c_str(), why.c_str());
+    ++failures;
+  };
+  auto check = [] { return message_of(check_device_errors_after_sync); };
+  if (const std::string stale = check(); !stale.empty())
+    return fail("an error was pending before the call: " + stale);
+  const std::string cpu = message_of(on_cpu);
+  if (cpu.empty()) return fail("the CPU does not throw");
+  if (const std::string at_call = message_of(on_gpu); !at_call.empty())
+    return fail("the GPU call throws instead of deferring: " + at_call);
+  std::string want = cpu.substr(0, cpu.find(" (kernels/"));  // drop the check's file:line
+  if (const size_t axis = cpu.find("for axis"); axis != std::string::npos)
+    want = cpu.substr(0, cpu.find(" of ", axis)) + " (index entry " + std::to_string(position) +
+           " in row-major order)";
+  want += " [raised on the GPU by an earlier asynchronous kernel";
+  const std::string got = check();
+  if (got.rfind(want, 0) != 0)
+    return fail("reported \"" + got + "\", want \"" + want + "...\"");
+  if (const std::string again = check(); !again.empty())
+    return fail("the record was not cleared: " + again);
+  if (const std::string good = message_of(good_gpu); !good.empty())
+    return fail("a good call after the report throws: " + good);
+  if (const std::string after = check(); !after.empty())
+    return fail("a good call after the report leaves an error: " + after);
+  std::printf("ok   %-58s deferred: \"%.80s\"\n", what.c_str(), got.c_str());
 }
 
 inline void section(const char* name) { std::printf("-- %s\n", name); }

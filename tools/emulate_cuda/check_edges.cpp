@@ -224,17 +224,39 @@ void loss_cases(DType dt) {
            });
     }
   }
-  // Out-of-range target: the CPU throws; the GPU writes NaN (kernels/loss.h).
-  ++cases;
+  // Out-of-range targets: the CPU throws; the GPU call does not, gives each bad sample a NaN loss
+  // and weight, and the host's check at its next sync throws the CPU's message for the first bad
+  // sample (kernels/loss.h). Two bad labels (samples 3 and 1, 1 reported), strided target.
   {
-    Tensor x = rnd({3, 4}, 6, dt), target = from_vector(std::vector<int64_t>{1, 4, 0}, {3}, {.dtype = DType::Int64});
-    Tensor l = filled({3}, dt), w = filled({3}, dt), s = full({3}, 3.0, {DType::Float64});
-    cuda::cross_entropy_forward(l, w, s, x, target, Tensor(), 0.0);
-    const auto lv = l.to_vector<double>(), wv = w.to_vector<double>();
-    const bool ok = !std::isnan(lv[0]) && std::isnan(lv[1]) && std::isnan(wv[1]) && !std::isnan(lv[2]);
-    std::printf("%s %-58s loss %g %g %g\n", ok ? "ok  " : "FAIL",
-                ("cross_entropy target out of range -> NaN" + t).c_str(), lv[0], lv[1], lv[2]);
+    Tensor x = rnd({5, 4}, 6, dt);
+    Tensor target = from_vector(std::vector<int64_t>{1, 0, 4, 9, 0, 9, 9, -2, 2, 9}, {10},
+                                {.dtype = DType::Int64})
+                        .slice(0, 0, 10, 2);  // {1, 4, 0, -2, 2}: bad at samples 1 and 3
+    Tensor good = from_vector(std::vector<int64_t>{1, 3, 0, 2, 2}, {5}, {.dtype = DType::Int64});
+    Tensor l = filled({5}, dt), w = filled({5}, dt), s = full({5}, 3.0, {DType::Float64});
+    Tensor l1 = filled({5}, dt), w1 = filled({5}, dt), s1 = full({5}, 3.0, {DType::Float64});
+    std::vector<double> lv, wv;
+    expect_deferred([&] { cpu::cross_entropy_forward(l1, w1, s1, x, target, Tensor(), 0.0); },
+                    [&] {
+                      cuda::cross_entropy_forward(l, w, s, x, target, Tensor(), 0.0);
+                      lv = l.to_vector<double>();
+                      wv = w.to_vector<double>();
+                    },
+                    1, [&] { cuda::cross_entropy_forward(l, w, s, x, good, Tensor(), 0.0); },
+                    "cross_entropy target out of range" + t);
+    ++cases;
+    const bool ok = lv.size() == 5 && !std::isnan(lv[0]) && std::isnan(lv[1]) &&
+                    std::isnan(wv[1]) && !std::isnan(lv[2]) && std::isnan(lv[3]) &&
+                    std::isnan(wv[3]) && !std::isnan(lv[4]);
+    std::printf("%s %-58s loss %g %g %g %g %g\n", ok ? "ok  " : "FAIL",
+                ("cross_entropy bad targets -> NaN loss and weight" + t).c_str(),
+                lv.size() == 5 ? lv[0] : 0.0, lv.size() == 5 ? lv[1] : 0.0,
+                lv.size() == 5 ? lv[2] : 0.0, lv.size() == 5 ? lv[3] : 0.0,
+                lv.size() == 5 ? lv[4] : 0.0);
     failures += !ok;
+    // The good call after the report matches the CPU.
+    cpu::cross_entropy_forward(l1, w1, s1, x, good, Tensor(), 0.0);
+    cmp(l, l1, 1e-6, 1e-7, "cross_entropy after a reported error" + t);
   }
 }
 

@@ -9,6 +9,9 @@
 #include <exception>
 
 #include "check.h"
+#include "tensor/cuda/device_errors.h"
+
+void check_device_errors_after_sync() { ember::cuda::check_device_errors(); }
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // in order with the emulator's stderr messages
@@ -29,6 +32,12 @@ int main(int argc, char** argv) {
       std::printf("FAIL %s: uncaught exception: %s\n", f.name, e.what());
       ++emu_check::failures;
     }
+  }
+  // Every deferred error must have been reported by the check that provoked it.
+  if (const std::string left = emu_check::message_of(check_device_errors_after_sync);
+      !left.empty()) {
+    std::printf("FAIL a device error was left unreported: %s\n", left.c_str());
+    ++emu_check::failures;
   }
   const char* cap = std::getenv("EMU_GRID_CAP");
   const char* rev = std::getenv("EMU_REVERSE");

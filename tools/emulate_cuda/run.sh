@@ -57,10 +57,14 @@ for src in "$root"/kernels/cuda/*.cu; do
   python3 "$here/transform.py" "$src" "kernels/cuda/$name.cu" > "$out/$name.emu.cpp"
   objs="$objs $out/$name.emu.o"
 done
+# The host half of the deferred device errors (the per-device record the range checks fill),
+# compiled unchanged against the shim runtime.
+objs="$objs $out/device_errors.o"
 for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_norm.o" \
          "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o"; do
   base=$(basename "$f" .o)
-  if [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
+  if [ "$base" = device_errors ]; then src="$root/tensor/cuda/device_errors.cpp"
+  elif [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
   echo "$src $f"
 done | xargs -P 2 -n 2 sh -c "$cxx $inc -c \"\$0\" -o \"\$1\""
 $cxx $objs "$out"/emulate_kernels.o "$out"/check_*.o -o "$out/emulate_kernels" $libs
