@@ -1,10 +1,13 @@
 #!/bin/sh
 # Host-side checks of CUDA code that cannot run on a machine without a GPU (see README.md).
-# Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]   (about a minute)
-#   The build dir (default build-cpu) must hold a CPU-only libember.a (EMBER_CUDA=OFF: a CUDA
-#   build's library carries the real kernels); it is configured and built (target ember) if it
-#   does not exist. Families: pointwise norm index misc conv edges (default: all, plus the older
-#   extract-based checks emulate_dw / emulate_util / colmajor).
+# Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]
+#   (about a minute, plus a few minutes to build the CPU-only library the first time)
+#   The build dir (default build-cpu) is a CPU-only build (EMBER_CUDA=OFF: a CUDA build's
+#   library carries the real kernels); it is configured if it does not exist, and its target
+#   ember is brought up to date on every run. CTest runs this (test EmulatedCudaKernels, with a
+#   build dir under its binary dir: tests/CMakeLists.txt). Families: pointwise norm index misc
+#   conv edges (default: all, plus the older extract-based checks emulate_dw / emulate_util /
+#   colmajor).
 # Every run regenerates the emulated sources from the current kernels/cuda/*.cu, then runs the
 # checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
 # threads scheduled in reverse order (EMU_GRID_CAP=3 EMU_REVERSE=1).
@@ -19,15 +22,29 @@ case "$1" in
   ""|pointwise|norm|index|misc|conv|edges) ;;
   *) build=$1; shift ;;
 esac
-if [ ! -f "$build/libember.a" ]; then
-  cmake -S "$root" -B "$build" -DEMBER_CUDA=OFF -DEMBER_BUILD_TESTS=OFF -DEMBER_BUILD_BENCH=OFF \
-    -DCMAKE_BUILD_TYPE=Release
-  cmake --build "$build" -j2 --target ember
-fi
 if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
   echo "run.sh: $build is a CUDA build; give a CPU-only one (-DEMBER_CUDA=OFF)" >&2
   exit 2
 fi
+# Configure the CPU-only build if needed, and always bring libember.a up to date (a stale CPU
+# reference would be compared with current kernels). Under a lock where flock exists, so that
+# two runs with the same build dir (two ctest runs of one tree) do not build it at once.
+mkdir -p "$build"
+if command -v flock > /dev/null 2>&1; then
+  exec 9> "$build/emulate_cuda.lock"
+  flock 9
+fi
+if [ -f "$build/CMakeCache.txt" ] || [ ! -f "$build/libember.a" ]; then
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build" -DEMBER_CUDA=OFF -DEMBER_BUILD_TESTS=OFF \
+      -DEMBER_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release
+  fi
+  cmake --build "$build" -j2 --target ember
+fi
+if command -v flock > /dev/null 2>&1; then
+  flock -u 9
+fi
+python=${EMU_PYTHON:-python3}  # CTest passes the interpreter CMake found
 if [ -n "$EMU_WORK_DIR" ]; then  # keep the generated sources and binaries there (debugging)
   out=$EMU_WORK_DIR
   mkdir -p "$out"
@@ -43,7 +60,7 @@ inc="-I$here/shim -I$root -I$here"
 libs="$build/libember.a -fopenmp -lopenblas -lpthread"
 
 # 0. The emulator's own self-test (shuffles, barriers, shared memory, error detection).
-python3 "$here/transform.py" "$here/selftest.cpp" tools/emulate_cuda/selftest.cpp > "$out/selftest.cpp"
+"$python" "$here/transform.py" "$here/selftest.cpp" tools/emulate_cuda/selftest.cpp > "$out/selftest.cpp"
 $cxx -I"$here/shim" "$out/selftest.cpp" -o "$out/selftest"
 status=0
 echo "== selftest"
@@ -54,7 +71,7 @@ tail -1 "$out/selftest.log"
 objs=""
 for src in "$root"/kernels/cuda/*.cu; do
   name=$(basename "$src" .cu)
-  python3 "$here/transform.py" "$src" "kernels/cuda/$name.cu" > "$out/$name.emu.cpp"
+  "$python" "$here/transform.py" "$src" "kernels/cuda/$name.cu" > "$out/$name.emu.cpp"
   objs="$objs $out/$name.emu.o"
 done
 # The host half of the deferred device errors (the per-device record the range checks fill),
@@ -79,7 +96,7 @@ if [ -n "$EMU_LOG_DIR" ]; then cp "$out/plain.log" "$out/capped.log" "$EMU_LOG_D
 
 # 2. The older checks, which extract barrier-free kernel bodies as text (only on a full run).
 if [ $# -eq 0 ]; then
-  python3 - "$root" "$out" <<'PY'
+  "$python" - "$root" "$out" <<'PY'
 import sys
 root, out = sys.argv[1], sys.argv[2]
 def extract(src, start, end, dst):
