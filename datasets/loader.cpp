@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "ops/random.h"
 #include "tensor/error.h"
@@ -14,7 +15,7 @@ namespace {
 
 // Each epoch draws from its own stretch of the Philox stream: 2^40 counters is far more than
 // any epoch uses (a few permutations of at most a few hundred thousand samples).
-constexpr int EPOCH_COUNTER_SHIFT = 40;
+constexpr int kEpochCounterShift = 40;
 
 // next() promises ember::Error: other exceptions from the worker or a host_transform are
 // wrapped with their message.
@@ -109,7 +110,7 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
     return order;
   }
   Generator gen(options_.seed);
-  gen.set_state(options_.seed, static_cast<uint64_t>(epoch) << EPOCH_COUNTER_SHIFT);
+  gen.set_state(options_.seed, static_cast<uint64_t>(epoch) << kEpochCounterShift);
   std::vector<int64_t> pool;
   if (options_.balanced) {
     const int64_t per_class = epoch_size() / num_classes_;
