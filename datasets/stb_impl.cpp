@@ -1,0 +1,10 @@
+// The one translation unit that compiles stb_image and stb_image_write (Debian libstb-dev headers
+// in /usr/include/stb). Every other file includes the headers for declarations only; defining
+// the implementation twice would break the link. Exercised by tests/test_datasets_eurosat.cpp.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+// Only the formats ember reads: EuroSAT JPEGs and generated PNGs.
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
