@@ -3,6 +3,9 @@
 // the implementation twice would break the link. Exercised by tests/test_datasets_eurosat.cpp.
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
+// Decoding runs on several threads (datasets/eurosat.cpp): safe because this stb keeps its
+// failure reason thread_local (STBI_THREAD_LOCAL, on unless STBI_NO_THREAD_LOCALS) and no code
+// here sets the global flip flag.
 // Only the formats ember reads: EuroSAT JPEGs and generated PNGs.
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
