@@ -74,7 +74,8 @@ struct EuroSat {
   LoadStats stats;
 };
 
-// Loads all of EuroSAT under `root` (one cache for all three splits). With split lists, uses
+// Loads all of EuroSAT under `root` (one cache for all three splits); train, val and test are
+// contiguous row views of one tensor (they share its storage). With split lists, uses
 // them (all three must exist, or none); without, splits each class 60/20/20 by `split_seed`.
 EuroSat load_eurosat(const std::filesystem::path& root, const LoadOptions& options = {},
                      uint64_t split_seed = 0);
