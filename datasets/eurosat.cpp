@@ -212,8 +212,9 @@ ImageSet load_images(const fs::path& image_dir,
     const std::string* first = nullptr;
     for (const std::string& e : errors)
       if (!e.empty()) { ++failed; if (first == nullptr) first = &e; }
+    // Rethrown as is (not through EMBER_FAIL), so the message keeps one source location.
     if (first != nullptr)
-      EMBER_FAIL(*first, failed > 1 ? " (and " + std::to_string(failed - 1) + " more bad images)" : "");
+      throw Error(*first + (failed > 1 ? " (and " + std::to_string(failed - 1) + " more bad images)" : ""));
     if (options.use_cache) {
       try {
         write_image_cache(local.cache_file, entries, set.images);
