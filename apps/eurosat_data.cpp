@@ -6,7 +6,8 @@
 //
 // Verification: every listed file must exist and decode as 64x64x3 (the first bad one is named,
 // exit status 1). With a valid decoded cache the images are not decoded again: the cache is only
-// used when every file still has the size and modification time it had when it was decoded.
+// used when every file still has the size and modification time it had when it was decoded;
+// --no-cache decodes every file again.
 // --seed picks the unbalanced set's Highway/River images (and the fallback split, if the lists
 // are absent); --unbalanced-list writes the kept file names for auditing. Where the data and the
 // cache are looked for: README.md, "Data".

@@ -57,7 +57,11 @@ const std::vector<std::string>& eurosat_class_names() {
 
 fs::path resolve_data_root(const std::string& flag) {
   if (!flag.empty()) {
-    EMBER_CHECK(is_data_root(flag), "--data ", flag, ": no EuroSAT_RGB/ folder there");
+    std::error_code ec;
+    EMBER_CHECK(is_data_root(flag), "--data ", flag, ": no EuroSAT_RGB/ folder there",
+                fs::is_directory(fs::path(flag) / "Forest", ec)
+                    ? " (give the folder that holds EuroSAT_RGB/, not EuroSAT_RGB itself)"
+                    : "");
     return flag;
   }
   if (const char* env = std::getenv("EMBER_DATA"); env != nullptr && *env) {

@@ -179,6 +179,8 @@ TEST_F(DatasetsEuroSat, DataRootFlagAndEnvMustPointAtData) {
                         {(root_ / "nowhere").string(), "no EuroSAT_RGB"});
   make_images(1);
   EXPECT_EQ(resolve_data_root(root_.string()), root_);
+  testing::expect_error([&] { resolve_data_root(images().string()); },
+                        {images().string(), "not EuroSAT_RGB itself"});
   const char* old = std::getenv("EMBER_DATA");
   const std::string saved = old ? old : "";
   ::setenv("EMBER_DATA", (root_ / "elsewhere").c_str(), 1);
