@@ -1,0 +1,75 @@
+// Derived training sets and class weights (contract in derived.h). Tested in
+// tests/test_datasets_eurosat.cpp.
+#include "datasets/derived.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "datasets/eurosat.h"
+#include "ops/random.h"
+#include "tensor/error.h"
+
+namespace ember::datasets {
+
+std::vector<int64_t> class_counts(const ImageSet& set) {
+  std::vector<int64_t> counts(set.class_names.size(), 0);
+  if (set.size() == 0) return counts;
+  const int64_t* labels = set.labels.data<int64_t>();
+  for (int64_t i = 0; i < set.size(); ++i) {
+    EMBER_CHECK(labels[i] >= 0 && labels[i] < static_cast<int64_t>(counts.size()), "label ",
+                labels[i], " of ", set.files[i], " is outside [0, ", counts.size(), ")");
+    ++counts[labels[i]];
+  }
+  return counts;
+}
+
+ImageSet make_unbalanced(const ImageSet& train, uint64_t seed,
+                         const std::vector<std::string>& reduced, int keep_percent) {
+  EMBER_CHECK(keep_percent >= 0 && keep_percent <= 100, "make_unbalanced: keep_percent ",
+              keep_percent, " is outside [0, 100]");
+  std::vector<bool> is_reduced(train.class_names.size(), false);
+  for (const std::string& name : reduced) {
+    const auto it = std::find(train.class_names.begin(), train.class_names.end(), name);
+    EMBER_CHECK(it != train.class_names.end(), "make_unbalanced: unknown class '", name, "'");
+    is_reduced[it - train.class_names.begin()] = true;
+  }
+  const int64_t* labels = train.labels.data<int64_t>();
+  std::vector<bool> keep(train.size(), true);
+  Generator gen(seed);
+  for (size_t c = 0; c < is_reduced.size(); ++c) {
+    if (!is_reduced[c]) continue;
+    std::vector<int64_t> members;
+    for (int64_t i = 0; i < train.size(); ++i)
+      if (labels[i] == static_cast<int64_t>(c)) members.push_back(i);
+    const int64_t count = static_cast<int64_t>(members.size());
+    const int64_t kept = (count * keep_percent + 50) / 100;
+    if (count == 0) continue;
+    const std::vector<int64_t> perm = randperm(count, gen).to_vector<int64_t>();
+    for (int64_t k = kept; k < count; ++k) keep[members[perm[k]]] = false;
+  }
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < train.size(); ++i)
+    if (keep[i]) indices.push_back(i);
+  return select_images(train, indices);
+}
+
+void write_file_list(const std::filesystem::path& path, const ImageSet& set) {
+  std::ofstream out(path, std::ios::trunc);
+  EMBER_CHECK(out.good(), "cannot write file list ", path.string());
+  for (const std::string& f : set.files) out << f << '\n';
+  out.flush();
+  EMBER_CHECK(out.good(), "cannot write file list ", path.string(), " (disk full?)");
+}
+
+std::vector<double> balanced_class_weights(const ImageSet& set) {
+  const std::vector<int64_t> counts = class_counts(set);
+  std::vector<double> weights(counts.size());
+  for (size_t c = 0; c < counts.size(); ++c) {
+    EMBER_CHECK(counts[c] > 0, "balanced_class_weights: class '", set.class_names[c],
+                "' has no images");
+    weights[c] = static_cast<double>(set.size()) / (static_cast<double>(counts.size()) * counts[c]);
+  }
+  return weights;
+}
+
+}  // namespace ember::datasets

@@ -1,0 +1,32 @@
+// The training sets the experiment derives from the EuroSAT split: the "unbalanced" set (Highway
+// and River cut to 15%), the audit list of its files, per-class counts and 'balanced' class
+// weights. Tested in tests/test_datasets_eurosat.cpp (arithmetic, reproducibility, real data).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "datasets/image_set.h"
+
+namespace ember::datasets {
+
+// Images per class: counts[c] = number of labels equal to c (size class_names.size()).
+std::vector<int64_t> class_counts(const ImageSet& set);
+
+// The unbalanced training set: each class in `reduced` keeps round(keep_percent% of its count)
+// images (round half up, integer arithmetic: (count * keep_percent + 50) / 100), chosen by a
+// Philox Generator(seed) permutation drawn class by class in label order; every other image is
+// kept. The result keeps the input's order. An unknown class name is an error.
+ImageSet make_unbalanced(const ImageSet& train, uint64_t seed,
+                         const std::vector<std::string>& reduced = {"Highway", "River"},
+                         int keep_percent = 15);
+
+// Writes set.files, one per line, to `path` (for auditing which images a run trained on).
+void write_file_list(const std::filesystem::path& path, const ImageSet& set);
+
+// 'balanced' class weights (scikit-learn's formula): n_samples / (n_classes * count_c).
+// A class with no images is an error naming it (its weight would be infinite).
+std::vector<double> balanced_class_weights(const ImageSet& set);
+
+}  // namespace ember::datasets

@@ -1,0 +1,99 @@
+// Single-image decode/encode on top of stb (see image_io.h). stb_image is lenient with damaged
+// JPEGs (a truncated scan decodes to grey rows without an error), so the file is read whole
+// first and a JPEG must end with its EOI marker; everything else stb rejects is reported with
+// stbi_failure_reason(). Tested in tests/test_datasets_eurosat.cpp.
+#include "datasets/image_io.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "tensor/error.h"
+
+namespace ember::datasets {
+namespace {
+
+std::vector<unsigned char> read_whole_file(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr)
+    EMBER_FAIL("cannot open image ", path.string(), ": ", std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
+  std::vector<unsigned char> bytes;
+  unsigned char chunk[16384];
+  size_t got = 0;
+  while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  if (std::ferror(file)) EMBER_FAIL("cannot read image ", path.string(), ": ", std::strerror(errno));
+  return bytes;
+}
+
+bool is_jpeg(const std::vector<unsigned char>& b) {
+  return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+bool is_png(const std::vector<unsigned char>& b) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  return b.size() >= 8 && std::memcmp(b.data(), sig, 8) == 0;
+}
+
+// Inside entropy-coded JPEG data every 0xFF byte is followed by 0x00 or a restart marker, so
+// FF D9 near the end can only be the end-of-image marker; some writers pad after it.
+bool jpeg_has_end_marker(const std::vector<unsigned char>& b) {
+  const size_t stop = b.size() > 1024 ? b.size() - 1024 : 0;
+  for (size_t i = b.size() - 1; i > stop; --i)
+    if (b[i - 1] == 0xFF && b[i] == 0xD9) return true;
+  return false;
+}
+
+}  // namespace
+
+void decode_image_into(const std::filesystem::path& path, int height, int width, int channels,
+                       uint8_t* out) {
+  const std::vector<unsigned char> bytes = read_whole_file(path);
+  const std::string name = path.string();
+  EMBER_CHECK(!bytes.empty(), "image ", name, " is empty (0 bytes)");
+  EMBER_CHECK(is_jpeg(bytes) || is_png(bytes), "image ", name,
+              " is corrupt: not a JPEG or PNG (bad signature)");
+  EMBER_CHECK(!is_jpeg(bytes) || jpeg_has_end_marker(bytes), "image ", name,
+              " is truncated: the JPEG has no end-of-image marker (", bytes.size(), " bytes)");
+  int w = 0, h = 0, c = 0;
+  EMBER_CHECK(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c),
+              "image ", name, " is corrupt: ", stbi_failure_reason());
+  EMBER_CHECK(w == width && h == height, "image ", name, " is ", w, "x", h, ", expected ", width,
+              "x", height);
+  EMBER_CHECK(c == channels, "image ", name, " has ", c, " channel(s), expected ", channels);
+  std::unique_ptr<unsigned char, void (*)(void*)> pixels(
+      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels),
+      &stbi_image_free);
+  EMBER_CHECK(pixels != nullptr, "image ", name, " is corrupt: ", stbi_failure_reason());
+  std::memcpy(out, pixels.get(), static_cast<size_t>(height) * width * channels);
+}
+
+std::vector<uint8_t> decode_image(const std::filesystem::path& path, int height, int width,
+                                  int channels) {
+  std::vector<uint8_t> out(static_cast<size_t>(height) * width * channels);
+  decode_image_into(path, height, width, channels, out.data());
+  return out;
+}
+
+void write_jpeg(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
+                int width, int channels, int quality) {
+  EMBER_CHECK(pixels.size() == static_cast<size_t>(height) * width * channels, "write_jpeg ",
+              path.string(), ": ", pixels.size(), " bytes for a ", height, "x", width, "x",
+              channels, " image");
+  EMBER_CHECK(stbi_write_jpg(path.c_str(), width, height, channels, pixels.data(), quality),
+              "cannot write JPEG ", path.string());
+}
+
+void write_png(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
+               int width, int channels) {
+  EMBER_CHECK(pixels.size() == static_cast<size_t>(height) * width * channels, "write_png ",
+              path.string(), ": ", pixels.size(), " bytes for a ", height, "x", width, "x",
+              channels, " image");
+  EMBER_CHECK(stbi_write_png(path.c_str(), width, height, channels, pixels.data(), width * channels),
+              "cannot write PNG ", path.string());
+}
+
+}  // namespace ember::datasets

@@ -1,0 +1,27 @@
+// Reading and writing single image files (stb_image / stb_image_write, compiled in
+// stb_impl.cpp): file -> uint8 HWC pixels with the expected size checked, and the writers the
+// tests and the data tools use. Tested in tests/test_datasets_eurosat.cpp.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ember::datasets {
+
+// Decodes the JPEG or PNG at `path` into out[height * width * channels] (row-major HWC).
+// Throws ember::Error naming the file and the problem: cannot be opened or read (with the
+// system's reason), empty, not a JPEG/PNG, corrupt, truncated (a JPEG without its end-of-image
+// marker), a size other than height x width, or a channel count other than `channels`.
+void decode_image_into(const std::filesystem::path& path, int height, int width, int channels,
+                       uint8_t* out);
+std::vector<uint8_t> decode_image(const std::filesystem::path& path, int height, int width,
+                                  int channels);
+
+// Writers for HWC uint8 pixels (pixels.size() == height * width * channels); throw on failure.
+void write_jpeg(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
+                int width, int channels, int quality = 95);
+void write_png(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
+               int width, int channels);
+
+}  // namespace ember::datasets

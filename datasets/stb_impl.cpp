@@ -1,0 +1,13 @@
+// The one translation unit that compiles stb_image and stb_image_write (Debian libstb-dev headers
+// in /usr/include/stb). Every other file includes the headers for declarations only; defining
+// the implementation twice would break the link. Exercised by tests/test_datasets_eurosat.cpp.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+// Decoding runs on several threads (datasets/eurosat.cpp): safe because this stb keeps its
+// failure reason thread_local (STBI_THREAD_LOCAL, on unless STBI_NO_THREAD_LOCALS) and no code
+// here sets the global flip flag.
+// Only the formats ember reads: EuroSAT JPEGs and generated PNGs.
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
