@@ -458,7 +458,8 @@ TEST(DatasetsEuroSatRealData, CountsMatchTheListsAndUnbalancedIsReproducible) {
     GTEST_SKIP() << "EuroSAT data absent (" << e.what() << ")";
   }
   if (!fs::exists(root / "splits/eurosat-train.txt")) GTEST_SKIP() << "no split lists under " << root;
-  LoadOptions options;  // the default cache makes every run after the first fast
+  LoadOptions options;
+  options.use_cache = false;  // a test leaves no 333 MB cache file behind (decoding takes ~2 s)
   options.verbose = false;
   const EuroSat data = load_eurosat(root, options);
   EXPECT_FALSE(data.fallback_split);
