@@ -7,7 +7,7 @@
 #   device run  carry=[".gpu-deps"]  command="bash scripts/gpu-check.sh"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian
+packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev
           libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthread libgfortran5
           libstb-dev libstb0)
 mkdir -p .gpu-deps
