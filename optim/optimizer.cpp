@@ -2,6 +2,8 @@
 // Tested in tests/test_optim.cpp (suite Optimizer).
 #include "optim/optimizer.h"
 
+#include <cmath>
+#include <string>
 #include <unordered_set>
 
 #include "autograd/grad_mode.h"
@@ -42,6 +44,82 @@ void Optimizer::step() {
     update(i, p, g);
   }
   ++step_count_;
+}
+
+double OptimizerState::scalar(const std::string& name, const std::string& owner) const {
+  for (const auto& [n, v] : scalars)
+    if (n == name) return v;
+  std::string present;
+  for (const auto& [n, v] : scalars) present += (present.empty() ? "" : ", ") + n;
+  EMBER_FAIL(owner, ": the loaded state has no scalar '", name, "' (it has: ",
+             present.empty() ? "none" : present, ")");
+}
+
+bool OptimizerState::has_scalar(const std::string& name) const {
+  for (const auto& [n, v] : scalars)
+    if (n == name) return true;
+  return false;
+}
+
+const Tensor* OptimizerState::find_tensor(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+OptimizerState Optimizer::state() const {
+  OptimizerState out;
+  out.scalars = {{"num_params", static_cast<double>(params_.size())},
+                 {"lr", lr_},
+                 {"step_count", static_cast<double>(step_count_)}};
+  save_state(out);
+  return out;
+}
+
+void Optimizer::load_state(const OptimizerState& state) {
+  const double count = state.scalar("num_params", name_);
+  EMBER_CHECK(count == static_cast<double>(params_.size()), name_, ": the loaded state is for ",
+              count, " parameters, this optimizer has ", params_.size());
+  const double lr = state.scalar("lr", name_);
+  const double steps = state.scalar("step_count", name_);
+  EMBER_CHECK(lr >= 0.0, name_, ": the loaded learning rate ", lr, " is negative");
+  EMBER_CHECK(steps >= 0.0 && steps == std::floor(steps), name_,
+              ": the loaded step_count ", steps, " is not a count");
+  std::unordered_set<std::string> names;
+  for (const auto& [n, t] : state.tensors)
+    EMBER_CHECK(names.insert(n).second, name_, ": the loaded state has tensor '", n, "' twice");
+  names.clear();
+  for (const auto& [n, v] : state.scalars)
+    EMBER_CHECK(names.insert(n).second, name_, ": the loaded state has scalar '", n, "' twice");
+  check_state(state);
+  restore_state(state);
+  lr_ = lr;
+  step_count_ = static_cast<int64_t>(steps);
+}
+
+std::pair<size_t, std::string> Optimizer::parse_param_entry(const std::string& name) const {
+  const size_t dot = name.find('.');
+  EMBER_CHECK(dot != std::string::npos && dot > 0, name_, ": unexpected state entry '", name,
+              "' (per-parameter entries are named <index>.<field>)");
+  size_t index = 0;
+  for (size_t i = 0; i < dot; ++i) {
+    EMBER_CHECK(name[i] >= '0' && name[i] <= '9', name_, ": unexpected state entry '", name,
+                "' (per-parameter entries are named <index>.<field>)");
+    index = index * 10 + static_cast<size_t>(name[i] - '0');
+    EMBER_CHECK(index < (size_t{1} << 40), name_, ": state entry '", name, "' has a huge index");
+  }
+  EMBER_CHECK(index < params_.size(), name_, ": state entry '", name, "' names parameter ", index,
+              " but this optimizer has ", params_.size());
+  return {index, name.substr(dot + 1)};
+}
+
+Tensor Optimizer::restore_like_param(const Tensor& saved, size_t index,
+                                     const std::string& name) const {
+  const Tensor& p = params_[index];
+  EMBER_CHECK(saved.defined(), name_, ": state entry '", name, "' is an undefined tensor");
+  EMBER_CHECK(saved.shape() == p.shape(), name_, ": state entry '", name, "' is ",
+              saved.describe(), " but parameter ", index, " is ", p.describe());
+  return convert(saved, p.dtype(), p.device());  // always a fresh contiguous copy
 }
 
 void Optimizer::zero_grad(bool set_to_none) { nn::zero_grad(params_, set_to_none); }

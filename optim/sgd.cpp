@@ -35,4 +35,33 @@ void SGD::update(size_t index, const Tensor& p, const Tensor& g) {
                     options_.weight_decay, options_.nesterov, first_step);
 }
 
+void SGD::save_state(OptimizerState& out) const {
+  for (size_t i = 0; i < momentum_buffers_.size(); ++i)
+    if (momentum_buffers_[i].defined())
+      out.tensors.emplace_back(std::to_string(i) + ".momentum_buffer", momentum_buffers_[i].clone());
+}
+
+void SGD::check_state(const OptimizerState& state) const {
+  for (const auto& [name, t] : state.tensors) {
+    const auto [index, field] = parse_param_entry(name);
+    EMBER_CHECK(field == "momentum_buffer", "SGD: unexpected state entry '", name,
+                "' (SGD keeps only <index>.momentum_buffer)");
+    EMBER_CHECK(options_.momentum != 0.0, "SGD: the loaded state has momentum buffers ('", name,
+                "') but this optimizer has momentum 0");
+    restore_like_param(t, index, name);  // checks the shape
+  }
+  for (const auto& [name, v] : state.scalars)
+    EMBER_CHECK(name == "num_params" || name == "lr" || name == "step_count",
+                "SGD: unexpected state scalar '", name, "'");
+}
+
+void SGD::restore_state(const OptimizerState& state) {
+  std::vector<Tensor> buffers(momentum_buffers_.size());
+  for (const auto& [name, t] : state.tensors) {
+    const size_t index = parse_param_entry(name).first;
+    buffers[index] = restore_like_param(t, index, name);
+  }
+  momentum_buffers_ = std::move(buffers);
+}
+
 }  // namespace ember::optim

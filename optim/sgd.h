@@ -7,7 +7,9 @@
 //   p = p - lr * d
 // Parameters and momentum buffers are updated in place by one fused kernel (kernels/optim.h);
 // the only allocation is each momentum buffer, on its parameter's first step.
-// Tested in tests/test_optim.cpp (suite Sgd) against hand computations.
+// State (state()/load_state()): "<i>.momentum_buffer" for every parameter that has one.
+// Tested in tests/test_optim.cpp (suite Sgd) against hand computations, and
+// tests/test_optim_state.cpp (save/load).
 #pragma once
 #include "optim/optimizer.h"
 
@@ -30,6 +32,9 @@ class SGD : public Optimizer {
 
  protected:
   void update(size_t index, const Tensor& param, const Tensor& grad) override;
+  void save_state(OptimizerState& out) const override;
+  void check_state(const OptimizerState& state) const override;
+  void restore_state(const OptimizerState& state) override;
 
  private:
   SGDOptions options_;
