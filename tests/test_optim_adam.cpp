@@ -1,5 +1,6 @@
 // Adam and AdamW (optim/adam.h): three-step trajectories against a hand computation of
-// PyTorch's formulas, the lazily created per-parameter state, and the option checks.
+// PyTorch's formulas, the lazily created per-parameter state (and its following a model
+// converted after a step), and the option checks.
 //
 // Every case starts from p = [1, -2] with lr = 0.1, betas (0.9, 0.999), eps 1e-8 and the
 // gradients g1 = [0.5, 1], g2 = [-1, 0.5], g3 = [2, -0.5]. The expected values were computed by
@@ -10,8 +11,10 @@
 
 #include <vector>
 
+#include "nn/layers.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "tests/device_compare.h"
 #include "tests/expect_error.h"
 
 namespace ember {
@@ -20,6 +23,7 @@ namespace {
 using optim::Adam;
 using optim::AdamOptions;
 using optim::AdamW;
+using testing::random_tensor;
 using Trajectory = std::vector<std::vector<double>>;
 
 const Trajectory kGrads = {{0.5, 1.0}, {-1.0, 0.5}, {2.0, -0.5}};
@@ -113,6 +117,34 @@ TEST(AdamOptimizer, StateIsPerParameterAndLazy) {
   const Tensor m = opt.exp_avg(0);
   opt.step();
   EXPECT_TRUE(m.same(opt.exp_avg(0)));
+}
+
+TEST(AdamOptimizer, StateFollowsAModelConvertedAfterAStep) {
+  // module.to(dtype) replaces the parameters' storage in place; the moments must follow (the
+  // same path as module.to(device), which tests/test_cuda_optim_state.cpp covers on a GPU).
+  Generator gen_a(7), gen_b(7);
+  nn::Linear a(5, 3, gen_a), b(5, 3, gen_b);
+  Adam opt_a(a.parameters(), {.lr = 0.01});
+  Adam opt_b(b.parameters(), {.lr = 0.01});
+  auto step = [](nn::Linear& m, Adam& opt, int s) {
+    const Tensor x = random_tensor({4, 5}, 100 + s, m.weight().dtype());
+    opt.zero_grad();
+    sum(mul(m.forward(x), m.forward(x))).backward();
+    opt.step();
+  };
+  step(a, opt_a, 0);
+  step(b, opt_b, 0);
+  b.to(DType::Float64);
+  for (int s = 1; s < 3; ++s) {
+    step(a, opt_a, s);
+    step(b, opt_b, s);
+  }
+  EXPECT_EQ(opt_b.exp_avg(0).dtype(), DType::Float64);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto want = a.parameters()[i].to_vector<double>();
+    const auto got = b.parameters()[i].to_vector<double>();
+    for (size_t j = 0; j < want.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-5) << i << "," << j;
+  }
 }
 
 TEST(AdamOptimizer, RejectsBadOptions) {

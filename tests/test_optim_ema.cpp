@@ -77,6 +77,16 @@ TEST(Ema, SwapInAndRestoreKeepHandlesAndBuffers) {
   EXPECT_ERROR_MENTIONS(ema.restore(), "without swap_in");
 }
 
+TEST(Ema, ShadowFollowsAModelConvertedAfterConstruction) {
+  nn::BatchNorm bn(2);
+  ExponentialMovingAverage ema(bn, 0.5);
+  bn.to(DType::Float64);
+  set(bn.weight(), {3.0, 5.0});
+  ema.update();  // 0.5 * 1 + 0.5 * [3, 5]
+  EXPECT_EQ(ema.shadow(0).dtype(), DType::Float64);
+  expect_values(ema.shadow(0), {2.0, 3.0});
+}
+
 TEST(Ema, SaveLoadRoundTripAndErrors) {
   Tensor p = param({1.0, 2.0});
   ExponentialMovingAverage a({{"w", p}}, 0.9);
