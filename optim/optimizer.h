@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -68,7 +69,6 @@ class Optimizer {
   // The loaded tensor for parameter `index` as a fresh copy in the parameter's dtype and device,
   // after checking its shape.
   Tensor restore_like_param(const Tensor& saved, size_t index, const std::string& name) const;
-
 
   // Updates params_[index] in place from its gradient. Runs with grad mode off.
   virtual void update(size_t index, const Tensor& param, const Tensor& grad) = 0;
