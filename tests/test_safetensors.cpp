@@ -14,6 +14,7 @@
 #include "nn/module.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
+#include "tests/device_compare.h"
 #include "tests/expect_error.h"
 
 namespace ember {
@@ -392,6 +393,27 @@ TEST(SafetensorsModule, NonStrictAndDTypeConversion) {
   // Duplicate names in the source are an error.
   expect_error([&] { nn::load_into(nn::module_state(model), {{"scale", ones({3})}, {"scale", ones({3})}}); },
                {"duplicate tensor 'scale'"});
+}
+
+// GPU tensors are copied to the host on save and loaded back in place on the GPU (targets keep
+// their device); the bytes match a CPU model's file exactly.
+TEST(SafetensorsModule, SavesAndLoadsAModuleOnTheGpu) {
+  EMBER_REQUIRE_CUDA();
+  TempDir dir;
+  Outer cpu_model;
+  Outer gpu_model;
+  gpu_model.to(Device::cuda(0));
+  nn::save_module(gpu_model, dir.file("gpu.safetensors"));
+  nn::save_module(cpu_model, dir.file("cpu.safetensors"));
+  EXPECT_EQ(read_file(dir.file("gpu.safetensors")), read_file(dir.file("cpu.safetensors")));
+
+  Outer loaded;
+  loaded.to(Device::cuda(0));
+  fill_all(loaded, 0.0);
+  nn::load_module(loaded, dir.file("cpu.safetensors"));
+  EXPECT_TRUE(loaded.inner->weight.is_cuda());
+  EXPECT_EQ(loaded.inner->weight.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(loaded.inner->count.item<int64_t>(), 7);
 }
 
 }  // namespace
