@@ -295,6 +295,40 @@ TEST(Checkpoint, MismatchesAreNamedAndChangeNothing) {
   EXPECT_EQ(c.dropout_gen.seed(), 6u);
 }
 
+// "nan" is read as NaN (not as a malformed number), and the plateau's own check rejects it after
+// the optimizer has been loaded: the optimizer is rolled back to its state before the load.
+TEST(Checkpoint, LateFailureRollsBackEarlierParts) {
+  TempDir dir;
+  const std::string path = dir.file("nan.safetensors");
+  TrainingRun a(1, 2);
+  a.step(0);
+  optim::ReduceLrOnPlateau plateau;
+  optim::CheckpointParts parts = a.parts();
+  parts.plateau = &plateau;
+  optim::save_checkpoint(path, parts, info_at(0, 1));
+  nn::SafetensorsFile file = nn::read_safetensors(path);
+  std::string& doc = file.metadata.at("ember.checkpoint");
+  const size_t at = doc.find("[\"best\",\"inf\"]");
+  ASSERT_NE(at, std::string::npos) << doc;
+  doc.replace(at, 14, "[\"best\",\"nan\"]");
+  nn::write_safetensors(path, file.tensors, file.metadata);
+
+  TrainingRun b(5, 6);
+  b.step(0);
+  b.step(1);
+  const optim::OptimizerState before = b.optimizer->state();
+  optim::ReduceLrOnPlateau plateau_b;
+  optim::CheckpointParts parts_b = b.parts();
+  parts_b.plateau = &plateau_b;
+  expect_error([&] { optim::load_checkpoint(path, parts_b); }, {path, "best metric is NaN"});
+  EXPECT_EQ(b.optimizer->step_count(), 2);
+  const optim::OptimizerState after = b.optimizer->state();
+  EXPECT_EQ(after.scalars, before.scalars);
+  ASSERT_EQ(after.tensors.size(), before.tensors.size());
+  for (size_t i = 0; i < before.tensors.size(); ++i)
+    EXPECT_EQ(after.tensors[i].second.to_vector<float>(), before.tensors[i].second.to_vector<float>());
+}
+
 TEST(Checkpoint, FailedSaveLeavesTheOldCheckpoint) {
   TempDir dir;
   const std::string path = dir.file("keep.safetensors");
