@@ -22,6 +22,14 @@ ImageSet make_unbalanced(const ImageSet& train, uint64_t seed,
                          const std::vector<std::string>& reduced = {"Highway", "River"},
                          int keep_percent = 15);
 
+// A stratified subset for quick runs: round(fraction * count) images of each class (at least
+// one of a class that has any), chosen as make_unbalanced chooses, in the input's order.
+ImageSet stratified_fraction(const ImageSet& set, double fraction, uint64_t seed);
+
+// The first `limit` images of each class in the set's order (e.g. the first 100 generated
+// images kept per class for augmented100).
+ImageSet first_per_class(const ImageSet& set, int64_t limit);
+
 // Writes set.files, one per line, to `path` (for auditing which images a run trained on).
 void write_file_list(const std::filesystem::path& path, const ImageSet& set);
 

@@ -10,6 +10,8 @@
 // the size of a byte range already proven to lie inside the file.
 #include "nn/safetensors.h"
 
+#include "tensor/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -285,19 +287,6 @@ SafetensorsFile decode(const ByteSource& source, const std::string& file) {
   return result;
 }
 
-// write() all of `bytes`, retrying on EINTR and partial writes.
-void write_all(int fd, const std::string& bytes, const std::string& path) {
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    EMBER_CHECK(n > 0, "write_safetensors '", path, "': write failed: ", std::strerror(errno));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-}
-
 }  // namespace
 
 const char* safetensors_dtype_name(DType dtype) {
@@ -348,38 +337,7 @@ std::string encode_safetensors(const NamedTensors& tensors, const SafetensorsMet
 
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const SafetensorsMetadata& metadata) {
-  const std::string bytes = encode_safetensors(tensors, metadata);
-  // The temporary file sits beside the target so rename() stays within one filesystem (and so is
-  // atomic); pid and a counter keep concurrent writers apart.
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." +
-                           std::to_string(counter.fetch_add(1));
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  EMBER_CHECK(fd >= 0, "write_safetensors '", path, "': cannot create temporary file '", temp,
-              "': ", std::strerror(errno));
-  try {
-    write_all(fd, bytes, path);
-    EMBER_CHECK(::fsync(fd) == 0, "write_safetensors '", path, "': fsync failed: ", std::strerror(errno));
-    EMBER_CHECK(::close(fd) == 0, "write_safetensors '", path, "': close failed: ", std::strerror(errno));
-  } catch (...) {
-    ::close(fd);  // may fail when already closed; the file is removed either way
-    ::unlink(temp.c_str());
-    throw;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    EMBER_FAIL("write_safetensors '", path, "': cannot rename the temporary file into place: ",
-               std::strerror(err));
-  }
-  // Make the rename itself durable: fsync the folder (best effort; some filesystems refuse).
-  const size_t slash = path.find_last_of('/');
-  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  write_file_atomically(path, encode_safetensors(tensors, metadata));
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {

@@ -1,0 +1,396 @@
+// train_classifier: fine-tunes (or trains from scratch) an EfficientNetB2 classifier on one of
+// the experiment's EuroSAT training sets, keeps the best epoch by validation accuracy, then
+// evaluates it on the test split and writes the result as JSON.
+//
+//   ./build/apps/train_classifier --variant unbalanced --seed 1 --epochs 10 --out runs/unb-1
+//
+// Variants of the training set (validation and test are always the standard splits):
+//   full         the standard training split
+//   unbalanced   Highway and River cut to 15% (datasets/derived.h; --subset-seed picks which)
+//   weighted     the unbalanced set with 'balanced' class weights in the loss
+//   generated    the unbalanced set plus the images under --generated DIR (class folders),
+//                optionally only the first --generated-per-class N of each class
+// Files in --out: train.log (every line printed, appended on resume), config.json, history.csv,
+// last.safetensors (resumable state), best.safetensors (best model), result.json (test
+// accuracy, per-class accuracy, confusion matrix, history...), test_predictions.csv.
+// An existing run folder is never overwritten: --resume continues it.
+// Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/derived.h"
+#include "datasets/eurosat.h"
+#include "datasets/generated.h"
+#include "models/efficientnet.h"
+#include "nn/safetensors.h"
+#include "tensor/atomic_file.h"
+#include "training/classifier_trainer.h"
+#include "training/cli.h"
+#include "training/evaluate.h"
+#include "training/run_log.h"
+
+using namespace ember;
+using namespace ember::training;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kUsage = R"(usage: train_classifier [flags]
+data:
+  --data DIR               EuroSAT root (default: $EMBER_DATA, <repo>/data, ../shared/data)
+  --variant V              full | unbalanced | weighted | generated (default unbalanced)
+  --generated DIR          generated images in class folders (variant generated)
+  --generated-per-class N  use only the first N generated images of each class (default all)
+  --subset-seed S          which Highway/River images the unbalanced set keeps (default 0)
+  --fraction F             use this stratified fraction of train/val/test (quick runs; default 1)
+  --cache-dir DIR | --no-cache   the decoded-image cache (datasets/image_cache.h)
+  --threads N              decoding threads (default: all cores)
+model:
+  --weights FILE           pretrained backbone in ember's layout (tools/convert_*.py); the
+                           classifier head is always new. Without it: trained from scratch
+  --weights-layout L       keras | torchvision: the padding and BN epsilon the weights expect
+                           (default keras)
+  --freeze N|backbone      freeze the first N layers with weights (Keras order: stem_conv,
+                           stem_bn, block1a_dwconv, ...) or the whole backbone; frozen batch
+                           norms run in inference mode, as in Keras (default 0)
+training:
+  --seed S                 model initialisation, dropout, shuffling (default 0)
+  --epochs N (10)  --batch N (32)  --eval-batch N (128)
+  --optimizer adam|adamw|sgd (adam)  --lr X (1e-3)  --weight-decay X (0)
+  --momentum X (0.9, sgd)  --nesterov
+  --schedule constant|cosine|step|plateau (constant)  --warmup N (0)  --min-lr X (0)
+  --step-size N (10)  --gamma X (0.1)  --plateau-patience N (2)  --plateau-factor X (0.2)
+  --patience N             early stopping after N epochs without a better val accuracy (0: off)
+  --clip-norm X (0: off)  --label-smoothing X (0)  --ema DECAY (0: off)
+  --augment                flips and 90-degree rotations
+  --balanced               class-balanced sampling (oversamples the small classes)
+  --device cpu|cuda|cuda:N (cpu)
+run:
+  --out DIR                run folder (default runs/classifier-<variant>-seed<S>)
+  --resume                 continue the run in --out from its last finished epoch
+  --progress-every N       a progress line every N batches (default 50; 0: none)
+)";
+
+const std::vector<std::string> kMinority = {"Highway", "River"};
+
+struct Flags {
+  std::string data, variant = "unbalanced", generated, cache_dir, weights,
+                    weights_layout = "keras", freeze = "0", out;
+  int64_t generated_per_class = -1, threads = 0;
+  uint64_t subset_seed = 0;
+  double fraction = 1.0;
+  bool no_cache = false;
+  ClassifierTrainOptions train;
+};
+
+Flags parse_flags(int argc, char** argv) {
+  Flags f;
+  ClassifierTrainOptions& t = f.train;
+  t.early_stopping_patience = 0;
+  FlagReader r(argc, argv);
+  while (r.next()) {
+    if (r.is("--data")) f.data = r.value();
+    else if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "weighted", "generated"});
+    else if (r.is("--generated")) f.generated = r.value();
+    else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
+    else if (r.is("--subset-seed")) f.subset_seed = static_cast<uint64_t>(r.int_value(0));
+    else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
+    else if (r.is("--cache-dir")) f.cache_dir = r.value();
+    else if (r.is_switch("--no-cache")) f.no_cache = true;
+    else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
+    else if (r.is("--weights")) f.weights = r.value();
+    else if (r.is("--weights-layout")) f.weights_layout = r.choice_value({"keras", "torchvision"});
+    else if (r.is("--freeze")) f.freeze = r.value();
+    else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
+    else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
+    else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
+    else if (r.is("--eval-batch")) t.eval_batch_size = r.int_value(1, 1 << 16);
+    else if (r.is("--optimizer")) t.optimizer = r.choice_value({"adam", "adamw", "sgd"});
+    else if (r.is("--lr")) t.lr = r.double_value(1e-12, 10.0);
+    else if (r.is("--weight-decay")) t.weight_decay = r.double_value(0.0, 1.0);
+    else if (r.is("--momentum")) t.momentum = r.double_value(0.0, 0.999999);
+    else if (r.is_switch("--nesterov")) t.nesterov = true;
+    else if (r.is("--schedule")) t.schedule = r.choice_value({"constant", "cosine", "step", "plateau"});
+    else if (r.is("--warmup")) t.warmup_epochs = r.int_value(0, 100000);
+    else if (r.is("--min-lr")) t.min_lr = r.double_value(0.0, 10.0);
+    else if (r.is("--step-size")) t.step_size = r.int_value(1, 100000);
+    else if (r.is("--gamma")) t.gamma = r.double_value(1e-9, 1.0);
+    else if (r.is("--plateau-patience")) t.plateau_patience = r.int_value(0, 100000);
+    else if (r.is("--plateau-factor")) t.plateau_factor = r.double_value(1e-9, 0.999999);
+    else if (r.is("--patience")) t.early_stopping_patience = r.int_value(0, 100000);
+    else if (r.is("--clip-norm")) t.clip_norm = r.double_value(0.0);
+    else if (r.is("--label-smoothing")) t.label_smoothing = r.double_value(0.0, 0.999);
+    else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
+    else if (r.is_switch("--augment")) t.augment = true;
+    else if (r.is_switch("--balanced")) t.balanced = true;
+    else if (r.is("--device")) t.device = r.device_value();
+    else if (r.is("--out")) f.out = r.value();
+    else if (r.is_switch("--resume")) t.resume = true;
+    else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
+    else r.unknown();
+  }
+  if (r.help_requested()) {
+    std::printf("%s", kUsage);
+    std::exit(0);
+  }
+  require_flag(f.freeze == "backbone" || (parse_int("--freeze", f.freeze) >= 0),
+               "--freeze must be a layer count >= 0 or 'backbone', got '", f.freeze, "'");
+  require_flag((f.variant == "generated") == !f.generated.empty(),
+               f.variant == "generated" ? "--variant generated needs --generated DIR"
+                                        : "--generated is only used with --variant generated");
+  require_flag(f.generated_per_class < 0 || f.variant == "generated",
+               "--generated-per-class is only used with --variant generated");
+  require_flag(!(f.variant == "weighted" && t.balanced),
+               "--balanced with --variant weighted would correct the imbalance twice");
+  require_flag(t.schedule != "cosine" || t.warmup_epochs < t.epochs,
+               "--warmup (", t.warmup_epochs, ") must be shorter than --epochs (", t.epochs, ")");
+  require_flag(f.weights.empty() || fs::is_regular_file(f.weights), "--weights: no such file '",
+               f.weights, "'");
+  if (f.out.empty()) f.out = "runs/classifier-" + f.variant + "-seed" + std::to_string(t.seed);
+  return f;
+}
+
+// Everything that changes what is trained: a resumed run must match it. Epochs and patience
+// may change on resume (train longer); paths and progress output do not matter.
+nlohmann::json training_config(const Flags& f) {
+  const ClassifierTrainOptions& t = f.train;
+  return {{"variant", f.variant}, {"generated", f.generated},
+          {"generated_per_class", f.generated_per_class}, {"subset_seed", f.subset_seed},
+          {"fraction", f.fraction}, {"weights", f.weights}, {"weights_layout", f.weights_layout},
+          {"freeze", f.freeze}, {"seed", t.seed}, {"batch", t.batch_size},
+          {"optimizer", t.optimizer}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
+          {"momentum", t.momentum}, {"nesterov", t.nesterov}, {"schedule", t.schedule},
+          {"warmup", t.warmup_epochs}, {"min_lr", t.min_lr}, {"step_size", t.step_size},
+          {"gamma", t.gamma}, {"plateau_patience", t.plateau_patience},
+          {"plateau_factor", t.plateau_factor}, {"clip_norm", t.clip_norm},
+          {"label_smoothing", t.label_smoothing}, {"ema", t.ema_decay}, {"augment", t.augment},
+          {"balanced", t.balanced}};
+}
+
+nlohmann::json counts_json(const datasets::ImageSet& set) {
+  nlohmann::json out = nlohmann::json::object();
+  const std::vector<int64_t> counts = datasets::class_counts(set);
+  for (size_t c = 0; c < counts.size(); ++c) out[set.class_names[c]] = counts[c];
+  return out;
+}
+
+// The training set of the variant (validation and test are never changed).
+datasets::ImageSet training_set(const Flags& f, const datasets::ImageSet& train, RunLog& log) {
+  if (f.variant == "full") return train;
+  datasets::ImageSet unbalanced = datasets::make_unbalanced(train, f.subset_seed);
+  if (f.variant != "generated") return unbalanced;
+  datasets::ImageSet generated = datasets::load_generated(f.generated, train.class_names);
+  if (f.generated_per_class >= 0)
+    generated = datasets::first_per_class(generated, f.generated_per_class);
+  log.line(format("generated images from %s: %lld", f.generated.c_str(),
+                  static_cast<long long>(generated.size())));
+  return datasets::concat_sets(unbalanced, generated);
+}
+
+// The layers with weights in Keras order: the first path component of each parameter name
+// ("stem_conv", "stem_bn", "block1a_dwconv", ..., "predictions").
+std::vector<std::string> layers_with_weights(const nn::Module& model) {
+  std::vector<std::string> layers;
+  for (const auto& [name, _] : model.named_parameters()) {
+    const std::string layer = name.substr(0, name.find('.'));
+    if (layers.empty() || layers.back() != layer) layers.push_back(layer);
+  }
+  return layers;
+}
+
+// Loads a pretrained backbone: every tensor of the model except the classifier head
+// ("predictions.*") must be in the file with its shape; the head is left as initialised.
+// Torchvision weights have no input normalisation tensors: the model keeps its ImageNet ones.
+void load_backbone(models::EfficientNet& model, const std::string& path, RunLog& log) {
+  const nn::SafetensorsFile file = nn::read_safetensors(path);
+  nn::NamedTensors targets;
+  for (const auto& [name, t] : nn::module_state(model))
+    if (name.rfind("predictions.", 0) != 0) targets.emplace_back(name, t);
+  nn::NamedTensors source;
+  std::vector<std::string> ignored;
+  std::set<std::string> wanted;
+  for (const auto& [name, _] : targets) wanted.insert(name);
+  for (const auto& [name, t] : file.tensors) {
+    if (wanted.count(name)) source.emplace_back(name, t);
+    else ignored.push_back(name);
+  }
+  for (const auto& name : ignored)
+    EMBER_CHECK(name.rfind("predictions.", 0) == 0, "--weights ", path, ": unexpected tensor '",
+                name, "' (not a layer of EfficientNetB2)");
+  const nn::LoadReport report = nn::load_into(targets, source, {.strict = false}, path);
+  for (const auto& name : report.missing)
+    EMBER_CHECK(name.rfind("normalization.", 0) == 0, "--weights ", path,
+                ": the backbone tensor '", name, "' is missing");
+  log.line(format("loaded %zu pretrained tensors from %s%s%s", report.loaded.size(), path.c_str(),
+                  ignored.empty() ? "" : " (its classifier head is not used)",
+                  report.missing.empty() ? "" : " (input normalisation kept: ImageNet statistics)"));
+}
+
+int run(const Flags& f) {
+  const fs::path out = f.out;
+  const bool has_state = fs::exists(out / "last.safetensors") || fs::exists(out / "result.json");
+  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
+              " already holds a run: pass --resume to continue it, or choose another --out");
+  fs::create_directories(out);
+  RunLog log(out / "train.log");
+  log.line(format("== train_classifier: variant %s, seed %llu, device %s -> %s", f.variant.c_str(),
+                  static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
+                  out.c_str()));
+  const std::string pretrained_note =
+      f.weights.empty() ? "trained from scratch: no pretrained weights given (--weights)"
+                        : "fine-tuned from " + f.weights;
+  log.line(pretrained_note);
+
+  // Data.
+  const fs::path root = datasets::resolve_data_root(f.data);
+  datasets::LoadOptions load{.threads = static_cast<int>(f.threads), .use_cache = !f.no_cache,
+                             .cache_dir = f.cache_dir};
+  datasets::EuroSat data = datasets::load_eurosat(root, load);
+  log.line(format("data: %s (%lld train, %lld val, %lld test)%s", root.c_str(),
+                  static_cast<long long>(data.train.size()), static_cast<long long>(data.val.size()),
+                  static_cast<long long>(data.test.size()),
+                  data.fallback_split ? ", seeded 60/20/20 split (no split lists)" : ""));
+  if (f.fraction < 1.0) {
+    data.train = datasets::stratified_fraction(data.train, f.fraction, f.subset_seed);
+    data.val = datasets::stratified_fraction(data.val, f.fraction, f.subset_seed + 1);
+    data.test = datasets::stratified_fraction(data.test, f.fraction, f.subset_seed + 2);
+    log.line(format("--fraction %g: %lld train, %lld val, %lld test", f.fraction,
+                    static_cast<long long>(data.train.size()),
+                    static_cast<long long>(data.val.size()),
+                    static_cast<long long>(data.test.size())));
+  }
+  const datasets::ImageSet train = training_set(f, data.train, log);
+  datasets::write_file_list(out / "train_files.txt", train);
+  log.line("training set: " + counts_json(train).dump());
+
+  ClassifierTrainOptions options = f.train;
+  options.out_dir = out;
+  const nlohmann::json config = training_config(f);
+  options.config_key = config.dump();
+  if (f.variant == "weighted") {
+    options.class_weights = datasets::balanced_class_weights(train);
+    std::string text;
+    for (size_t c = 0; c < options.class_weights.size(); ++c)
+      text += format("%s%s %.3f", c ? ", " : "", train.class_names[c].c_str(),
+                     options.class_weights[c]);
+    log.line("class weights: " + text);
+  }
+
+  // Model.
+  Generator gen(f.train.seed);
+  models::EfficientNetOptions model_options;
+  if (f.weights_layout == "torchvision") {
+    model_options.padding = models::EfficientNetPadding::Symmetric;
+    model_options.bn_eps = 1e-5;
+  }
+  auto model = models::efficientnet_b2(gen, static_cast<int64_t>(train.class_names.size()),
+                                       model_options);
+  if (!f.weights.empty()) load_backbone(*model, f.weights, log);
+
+  const std::vector<std::string> layers = layers_with_weights(*model);
+  const size_t frozen = f.freeze == "backbone" ? layers.size() - 1
+                                               : static_cast<size_t>(parse_int("--freeze", f.freeze));
+  require_flag(frozen < layers.size(), "--freeze ", f.freeze, ": the model has only ",
+               layers.size(), " layers with weights, and the classifier must stay trainable");
+  std::set<std::string> frozen_layers(layers.begin(), layers.begin() + frozen);
+  std::vector<Tensor> trainable;
+  int64_t trainable_count = 0;
+  for (auto [name, p] : model->named_parameters()) {
+    if (frozen_layers.count(name.substr(0, name.find('.')))) {
+      p.set_requires_grad(false);  // a handle: the model's parameter itself
+    } else {
+      trainable.push_back(p);
+      trainable_count += p.numel();
+    }
+  }
+  std::vector<nn::Module*> keep_in_eval;
+  for (const auto& [name, child] : model->named_children())
+    if (frozen_layers.count(name) && name.find("bn") != std::string::npos)
+      keep_in_eval.push_back(child.get());
+  log.line(format("model: EfficientNetB2, %lld trainable parameters, %zu of %zu layers frozen",
+                  static_cast<long long>(trainable_count), frozen, layers.size()));
+  model->to(f.train.device);
+
+  write_file_atomically((out / "config.json").string(),
+                        nlohmann::json{{"training", config},
+                                       {"epochs", f.train.epochs},
+                                       {"patience", f.train.early_stopping_patience},
+                                       {"device", f.train.device.str()},
+                                       {"data", root.string()},
+                                       {"eval_batch", f.train.eval_batch_size}}
+                                .dump(2) + "\n");
+
+  // Training.
+  const ClassifierTrainResult trained =
+      train_classifier(*model, trainable, gen, train, data.val, options, log, keep_in_eval);
+
+  // Test evaluation of the best epoch's model.
+  nn::load_module(*model, trained.best_path.string());
+  const EvalResult test = evaluate_classifier(
+      *model, data.test, {.batch_size = f.train.eval_batch_size, .device = f.train.device});
+  const ConfusionMatrix& cm = test.confusion;
+  log.line(format("test (best epoch %lld): accuracy %.4f, minority (Highway+River) %.4f, loss %.4f",
+                  static_cast<long long>(trained.best_epoch), cm.accuracy(),
+                  cm.group_accuracy(kMinority), test.loss));
+  log.line("confusion matrix (rows: true class, columns: predicted)\n" + cm.to_text());
+
+  std::string predictions = "file,label,predicted,confidence\n";
+  for (int64_t i = 0; i < data.test.size(); ++i) {
+    predictions += format("%s,%lld,%lld,%.6f\n", data.test.files[i].c_str(),
+                          static_cast<long long>(data.test.labels.data<int64_t>()[i]),
+                          static_cast<long long>(test.predictions[i]), test.confidence[i]);
+  }
+  write_file_atomically((out / "test_predictions.csv").string(), predictions);
+
+  double seconds = 0, rate = 0;
+  for (const EpochRecord& r : trained.history) {
+    seconds += r.seconds;
+    rate += r.train_images_per_second;
+  }
+  nlohmann::json history = nlohmann::json::array();
+  for (const EpochRecord& r : trained.history)
+    history.push_back({{"epoch", r.epoch}, {"lr", r.lr}, {"train_loss", r.train_loss},
+                       {"train_accuracy", r.train_accuracy}, {"val_loss", r.val_loss},
+                       {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds},
+                       {"train_images_per_second", r.train_images_per_second}});
+  nlohmann::json test_json = cm.to_json();
+  test_json["loss"] = test.loss;
+  test_json["minority_classes"] = kMinority;
+  test_json["minority_accuracy"] = cm.group_accuracy(kMinority);
+  const size_t epochs_run = trained.history.size();
+  const nlohmann::json result = {
+      {"format", "ember.train_classifier.v1"},
+      {"variant", f.variant},
+      {"seed", f.train.seed},
+      {"device", f.train.device.str()},
+      {"pretrained", !f.weights.empty()},
+      {"weights", f.weights.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.weights)},
+      {"note", pretrained_note},
+      {"train_counts", counts_json(train)},
+      {"train_images", train.size()},
+      {"epochs_run", epochs_run},
+      {"best_epoch", trained.best_epoch},
+      {"stopped_early", trained.stopped_early},
+      {"seconds", seconds},
+      {"seconds_per_epoch", epochs_run ? seconds / epochs_run : 0.0},
+      {"train_images_per_second", epochs_run ? rate / epochs_run : 0.0},
+      {"val", {{"accuracy", trained.best_val_accuracy}, {"loss", trained.best_val_loss}}},
+      {"test", test_json},
+      {"history", history},
+      {"config", config}};
+  write_file_atomically((out / "result.json").string(), result.dump(2) + "\n");
+  log.line("wrote " + (out / "result.json").string());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_cli_main("train_classifier", "(train_classifier --help lists the flags)", [&] { return run(parse_flags(argc, argv)); });
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End-to-end check of apps/train_classifier on the real EuroSAT data (a tiny stratified
+# fraction, one epoch, so it runs in seconds): bad flags exit 2 with a message naming the flag;
+# a run writes every promised file with a well-formed result; a second run into the same folder
+# is refused without touching it; --resume continues to a second epoch.
+# Usage: train_classifier_smoke.sh <path to train_classifier>. Exit 77 (skip) without the data.
+set -uo pipefail
+app=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Bad flags: status 2 and the flag named.
+expect_flag_error() {  # <text the message must hold> <args...>
+  local want=$1; shift
+  "$app" "$@" >"$work/out" 2>&1
+  local rc=$?
+  [ $rc -eq 2 ] || fail "'$*' exited $rc, not 2: $(cat "$work/out")"
+  grep -qF -- "$want" "$work/out" || fail "'$*' did not say '$want': $(cat "$work/out")"
+}
+expect_flag_error "unknown flag '--bogus'" --bogus
+expect_flag_error "--epochs: expected an integer" --epochs ten
+expect_flag_error "--variant must be one of" --variant tiny
+expect_flag_error "--variant generated needs --generated DIR" --variant generated
+expect_flag_error "--weights: no such file" --weights "$work/none.safetensors"
+expect_flag_error "--lr must be in" --lr -1
+"$app" --help | grep -q -- "--variant" || fail "--help does not list the flags"
+
+if ! "$app" --fraction 0.004 --epochs 1 --out "$work/probe" --data "${EMBER_DATA:-}" \
+     >"$work/probe.out" 2>&1; then
+  if grep -q "EuroSAT_RGB" "$work/probe.out" && ! grep -q "^epoch" "$work/probe.out"; then
+    echo "SKIP: no EuroSAT data found: $(tail -1 "$work/probe.out")"
+    exit 77
+  fi
+  fail "the first run failed: $(cat "$work/probe.out")"
+fi
+run=$work/probe
+for f in train.log config.json history.csv last.safetensors best.safetensors result.json \
+         test_predictions.csv train_files.txt; do
+  [ -s "$run/$f" ] || fail "missing or empty $f"
+done
+python3 - "$run/result.json" <<'PY' || fail "result.json is malformed"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["format"] == "ember.train_classifier.v1"
+assert r["pretrained"] is False and "from scratch" in r["note"]
+t = r["test"]
+assert len(t["matrix"]) == 10 and all(len(row) == 10 for row in t["matrix"])
+assert sum(map(sum, t["matrix"])) == t["total"] > 0
+assert abs(t["accuracy"] - sum(t["matrix"][i][i] for i in range(10)) / t["total"]) < 1e-12
+assert set(t["per_class_accuracy"]) == set(t["classes"])
+assert r["epochs_run"] == 1 and len(r["history"]) == 1
+assert r["train_counts"]["Highway"] < r["train_counts"]["Forest"]
+PY
+grep -q "trained from scratch" "$run/train.log" || fail "the log does not say it trained from scratch"
+
+# A second run into the same folder is refused and changes nothing.
+before=$(md5sum "$run/last.safetensors" "$run/result.json")
+"$app" --fraction 0.004 --epochs 1 --out "$run" >"$work/again.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "rerun without --resume exited $rc, not 1"
+grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not explained"
+[ "$before" = "$(md5sum "$run/last.safetensors" "$run/result.json")" ] || fail "refused rerun changed files"
+
+# --resume continues from epoch 1 to 2.
+"$app" --fraction 0.004 --epochs 2 --out "$run" --resume >"$work/resume.out" 2>&1 ||
+  fail "resume failed: $(cat "$work/resume.out")"
+grep -q "resumed from .* after epoch 1" "$work/resume.out" || fail "resume did not start at epoch 2"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['epochs_run']==2" \
+  "$run/result.json" || fail "result.json after resume does not hold 2 epochs"
+echo "train_classifier smoke test passed"
