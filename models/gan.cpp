@@ -49,8 +49,8 @@ int64_t numel_of(const std::vector<Tensor>& tensors) {
 // (checking it here would copy GPU labels to the host every step).
 void check_labels(const Tensor& labels, int64_t batch, const std::string& who) {
   check_defined(labels, who.c_str(), "labels");
-  EMBER_CHECK(labels.dtype() == DType::Int64 && labels.dim() == 1 && labels.size(0) == batch,
-              who, ": labels must be int64 [", batch, "] (one class per sample), got ",
+  EMBER_CHECK(labels.dtype() == DType::Int64 && labels.dim() == 1 && labels.size(0) == batch, who,
+              ": labels must be int64 [", batch, "] (one class per sample), got ",
               labels.describe());
 }
 
@@ -91,8 +91,7 @@ void CriticConfig::validate() const {
   for (int64_t f : filters) check_positive(f, who, "every filters entry");
   EMBER_CHECK(negative_slope >= 0.0 && negative_slope < 1.0, who,
               ": negative_slope must be in [0, 1), got ", negative_slope);
-  EMBER_CHECK(layer_norm_eps > 0.0, who, ": layer_norm_eps must be positive, got ",
-              layer_norm_eps);
+  EMBER_CHECK(layer_norm_eps > 0.0, who, ": layer_norm_eps must be positive, got ", layer_norm_eps);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,8 +115,11 @@ std::string format_gan_summary(const std::string& title, const std::vector<GanSu
   constexpr int kLayer = 40, kShape = 24;
   const std::string rule(kLayer + kShape + 12, '_'), double_rule(kLayer + kShape + 12, '=');
   std::ostringstream out;
-  out << title << "\n" << rule << "\n" << std::left << std::setw(kLayer) << " Layer (type)"
-      << std::setw(kShape) << "Output Shape" << "Param #\n" << double_rule << "\n";
+  out << title << "\n"
+      << rule << "\n"
+      << std::left << std::setw(kLayer) << " Layer (type)" << std::setw(kShape) << "Output Shape"
+      << "Param #\n"
+      << double_rule << "\n";
   int64_t trainable = 0, buffers = 0;
   for (const GanSummaryRow& r : rows) {
     out << std::left << std::setw(kLayer) << (" " + r.name + " (" + r.type + ")")
@@ -148,8 +150,8 @@ std::string SampleLayerNorm::name() const {
 
 Tensor SampleLayerNorm::forward(const Tensor& x) {
   check_defined(x, "SampleLayerNorm", "x");
-  EMBER_CHECK(x.dim() == 4 && x.size(3) == channels_, name(), ": expected [N, H, W, ",
-              channels_, "], got ", x.describe());
+  EMBER_CHECK(x.dim() == 4 && x.size(3) == channels_, name(), ": expected [N, H, W, ", channels_,
+              "], got ", x.describe());
   // Statistics over [H, W, C]; the affine part broadcasts over the last axis.
   return add(mul(layer_norm(x, 3, Tensor(), Tensor(), eps_), weight_), bias_);
 }
@@ -183,12 +185,12 @@ ConditionalGenerator::ConditionalGenerator(GeneratorConfig config, Generator& ge
             nn::ConvTranspose2dOptions{
                 .stride = 2, .padding = nn::Padding2d::same(), .weight_init = kernel})));
     auto bn = register_module(
-        stage + "_bn",
-        std::make_shared<nn::BatchNorm>(
-            out, nn::BatchNormOptions{.momentum = c.bn_momentum, .eps = c.bn_eps}));
+        stage + "_bn", std::make_shared<nn::BatchNorm>(
+                           out, nn::BatchNormOptions{.momentum = c.bn_momentum, .eps = c.bn_eps}));
     // DCGAN draws gamma from N(1, 0.02); the layer starts at ones, so overwrite it in place
     // (before any graph exists).
-    if (c.init == GanInit::Dcgan) copy_(bn->weight(), nn::init::random_normal(1.0, 0.02)({out}, gen));
+    if (c.init == GanInit::Dcgan)
+      copy_(bn->weight(), nn::init::random_normal(1.0, 0.02)({out}, gen));
     up_bn_.push_back(bn);
     in = out;
   }
@@ -209,8 +211,8 @@ std::string ConditionalGenerator::name() const {
 Tensor ConditionalGenerator::forward(const Tensor& z, const Tensor& labels) {
   const GeneratorConfig& c = config_;
   check_defined(z, "ConditionalGenerator", "z");
-  EMBER_CHECK(z.dim() == 2 && z.size(1) == c.latent_dim, name(), ": z must be [N, ",
-              c.latent_dim, "], got ", z.describe());
+  EMBER_CHECK(z.dim() == 2 && z.size(1) == c.latent_dim, name(), ": z must be [N, ", c.latent_dim,
+              "], got ", z.describe());
   check_labels(labels, z.size(0), name());
   const int64_t N = z.size(0);
   // [z, embed(y)] -> [N, latent + E]; Keras's example concatenates in the same order.
@@ -231,10 +233,14 @@ std::vector<GanSummaryRow> ConditionalGenerator::summary_rows() const {
   std::vector<GanSummaryRow> rows;
   rows.push_back({"z", "InputLayer", {-1, c.latent_dim}});
   rows.push_back({"label", "InputLayer", {-1}});
-  rows.push_back({"label_embedding", "Embedding", {-1, c.embedding_dim},
+  rows.push_back({"label_embedding",
+                  "Embedding",
+                  {-1, c.embedding_dim},
                   numel_of(label_embedding_->parameters())});
   rows.push_back({"concat", "Concatenate", {-1, c.latent_dim + c.embedding_dim}});
-  rows.push_back({"dense", "Dense", {-1, c.base_size * c.base_size * c.base_channels},
+  rows.push_back({"dense",
+                  "Dense",
+                  {-1, c.base_size * c.base_size * c.base_channels},
                   numel_of(dense_->parameters())});
   rows.push_back({"dense_relu", "ReLU", {-1, c.base_size * c.base_size * c.base_channels}});
   int64_t s = c.base_size;
@@ -243,10 +249,13 @@ std::vector<GanSummaryRow> ConditionalGenerator::summary_rows() const {
     const std::string stage = "up" + std::to_string(i + 1);
     const int64_t f = c.stage_filters[i];
     s *= 2;
-    rows.push_back({stage + "_convt", "Conv2DTranspose", {-1, s, s, f},
-                    numel_of(up_convt_[i]->parameters())});
-    rows.push_back({stage + "_bn", "BatchNormalization", {-1, s, s, f},
-                    numel_of(up_bn_[i]->parameters()), numel_of(up_bn_[i]->buffers())});
+    rows.push_back(
+        {stage + "_convt", "Conv2DTranspose", {-1, s, s, f}, numel_of(up_convt_[i]->parameters())});
+    rows.push_back({stage + "_bn",
+                    "BatchNormalization",
+                    {-1, s, s, f},
+                    numel_of(up_bn_[i]->parameters()),
+                    numel_of(up_bn_[i]->buffers())});
     rows.push_back({stage + "_relu", "ReLU", {-1, s, s, f}});
   }
   rows.push_back({"to_rgb", "Conv2D", {-1, s, s, c.out_channels}, numel_of(to_rgb_->parameters())});
@@ -255,8 +264,8 @@ std::vector<GanSummaryRow> ConditionalGenerator::summary_rows() const {
 }
 
 std::string ConditionalGenerator::summary() const {
-  return format_gan_summary("Model: \"generator\" " + name() + ", init " + gan_init_name(config_.init),
-                            summary_rows());
+  return format_gan_summary(
+      "Model: \"generator\" " + name() + ", init " + gan_init_name(config_.init), summary_rows());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,8 +285,8 @@ ProjectionCritic::ProjectionCritic(CriticConfig config, Generator& gen)
         stage + "_conv",
         std::make_shared<nn::Conv2d>(
             in, c.filters[i], c.kernel, gen,
-            nn::Conv2dOptions{.stride = c.stride, .padding = nn::Padding2d::same(),
-                              .weight_init = kernel})));
+            nn::Conv2dOptions{
+                .stride = c.stride, .padding = nn::Padding2d::same(), .weight_init = kernel})));
     std::shared_ptr<SampleLayerNorm> ln;
     if (c.layer_norm && i > 0)
       ln = register_module(stage + "_ln",
@@ -287,8 +296,8 @@ ProjectionCritic::ProjectionCritic(CriticConfig config, Generator& gen)
   }
   score_ = register_module(
       "score", std::make_shared<nn::Linear>(in, 1, gen, nn::LinearOptions{.weight_init = kernel}));
-  projection_ = register_module(
-      "projection", std::make_shared<nn::Embedding>(c.num_classes, in, gen, embedding_init(c.init)));
+  projection_ = register_module("projection", std::make_shared<nn::Embedding>(
+                                                  c.num_classes, in, gen, embedding_init(c.init)));
 }
 
 std::string ProjectionCritic::name() const {
@@ -338,9 +347,12 @@ std::vector<GanSummaryRow> ProjectionCritic::summary_rows() const {
     const std::string stage = "down" + std::to_string(i + 1);
     const int64_t f = c.filters[i];
     s = (s + c.stride - 1) / c.stride;  // 'same': ceil(S / stride)
-    rows.push_back({stage + "_conv", "Conv2D", {-1, s, s, f}, numel_of(down_conv_[i]->parameters())});
+    rows.push_back(
+        {stage + "_conv", "Conv2D", {-1, s, s, f}, numel_of(down_conv_[i]->parameters())});
     if (down_ln_[i])
-      rows.push_back({stage + "_ln", "LayerNormalization", {-1, s, s, f},
+      rows.push_back({stage + "_ln",
+                      "LayerNormalization",
+                      {-1, s, s, f},
                       numel_of(down_ln_[i]->parameters())});
     rows.push_back({stage + "_lrelu", "LeakyReLU", {-1, s, s, f}});
   }

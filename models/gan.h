@@ -44,17 +44,17 @@ GanInit parse_gan_init(const std::string& name);  // "keras" or "dcgan"; throws 
 
 struct GeneratorConfig {
   int64_t num_classes = 10;
-  int64_t latent_dim = 128;     // z ~ N(0, 1)
-  int64_t embedding_dim = 32;   // label embedding, concatenated after z
-  int64_t base_size = 4;        // the dense output is reshaped to base x base x base_channels
+  int64_t latent_dim = 128;    // z ~ N(0, 1)
+  int64_t embedding_dim = 32;  // label embedding, concatenated after z
+  int64_t base_size = 4;       // the dense output is reshaped to base x base x base_channels
   int64_t base_channels = 256;
   // One ConvTranspose(k4, s2, 'same') -> BatchNorm -> ReLU stage per entry; each doubles H, W.
   std::vector<int64_t> stage_filters = {256, 128, 64, 32};
   int64_t kernel = 4;
   int64_t out_channels = 3;
-  int64_t rgb_kernel = 3;       // the final Conv2D(out_channels, rgb_kernel, 'same') -> tanh
-  int64_t image_size = 64;      // must equal base_size * 2^stages (checked)
-  double bn_momentum = 0.99;    // Keras BatchNormalization defaults
+  int64_t rgb_kernel = 3;     // the final Conv2D(out_channels, rgb_kernel, 'same') -> tanh
+  int64_t image_size = 64;    // must equal base_size * 2^stages (checked)
+  double bn_momentum = 0.99;  // Keras BatchNormalization defaults
   double bn_eps = 1e-3;
   GanInit init = GanInit::Keras;
 

@@ -41,9 +41,8 @@ double value(const Tensor& t) { return t.item<double>(); }
 // penalty is mean_i (||w_{y_i}|| - 1)^2 exactly.
 CriticFn linear_critic(const Tensor& w) {
   return [w](const Tensor& x, const Tensor& y) {
-    return unsqueeze(sum(mul(x, embedding(reshape(w, {w.size(0), -1}), y).reshape(x.shape())),
-                         {1, 2, 3}),
-                     1);
+    return unsqueeze(
+        sum(mul(x, embedding(reshape(w, {w.size(0), -1}), y).reshape(x.shape())), {1, 2, 3}), 1);
   };
 }
 
@@ -62,9 +61,11 @@ TEST(GanLosses, PenaltyIsZeroForUnitGradientLinearCritic) {
 TEST(GanLosses, PenaltyAndCriticLossByHand) {
   // Three classes with ||w_0|| = 2, ||w_1|| = 0.5, ||w_2|| = 1; labels {0, 1, 1, 2}:
   // GP = ((2 - 1)^2 + 2 * (0.5 - 1)^2 + 0) / 4 = 1.5 / 4 = 0.375.
-  Tensor w0 = uniform({1, 3, 3, 1}, 5), w1 = uniform({1, 3, 3, 1}, 6), w2 = uniform({1, 3, 3, 1}, 7);
+  Tensor w0 = uniform({1, 3, 3, 1}, 5), w1 = uniform({1, 3, 3, 1}, 6),
+         w2 = uniform({1, 3, 3, 1}, 7);
   Tensor w = concat({mul_scalar(w0, 2.0 / norm_of(w0)), mul_scalar(w1, 0.5 / norm_of(w1)),
-                     mul_scalar(w2, 1.0 / norm_of(w2))}, 0);
+                     mul_scalar(w2, 1.0 / norm_of(w2))},
+                    0);
   w.set_requires_grad(true);
   const CriticFn critic = linear_critic(w);
   const Tensor real = uniform({4, 3, 3, 1}, 8), fake = uniform({4, 3, 3, 1}, 9);
@@ -79,9 +80,10 @@ TEST(GanLosses, PenaltyAndCriticLossByHand) {
   //   = -w_1; class 2: 0.
   const Tensor g = grad({penalty}, {w})[0];
   const Tensor wd = w.detach();
-  const Tensor expected = concat({mul_scalar(slice(wd, 0, 0, 1), 0.25),
-                                  mul_scalar(slice(wd, 0, 1, 2), -1.0),
-                                  zeros_like(slice(wd, 0, 2, 3))}, 0);
+  const Tensor expected =
+      concat({mul_scalar(slice(wd, 0, 0, 1), 0.25), mul_scalar(slice(wd, 0, 1, 2), -1.0),
+              zeros_like(slice(wd, 0, 2, 3))},
+             0);
   EXPECT_LT(max_abs_diff(g, expected), 1e-10);
 
   // L_D = mean D(fake) - mean D(real) + 10 GP, W = mean D(real) - mean D(fake), all by hand.
@@ -100,19 +102,24 @@ TEST(GanLosses, PenaltyAndCriticLossByHand) {
   EXPECT_NEAR(value(parts.penalty), 0.375, 1e-10);
   EXPECT_NEAR(value(parts.loss), mean_fake - mean_real + 10 * 0.375, 1e-10);
   EXPECT_NEAR(value(parts.wasserstein), mean_real - mean_fake, 1e-10);
-  EXPECT_NEAR(value(wasserstein_estimate(critic(real, y), critic(fake, y))),
-              mean_real - mean_fake, 1e-10);
+  EXPECT_NEAR(value(wasserstein_estimate(critic(real, y), critic(fake, y))), mean_real - mean_fake,
+              1e-10);
   EXPECT_NEAR(value(wgan_generator_loss(critic, fake, y)), -mean_fake, 1e-10);
   // The weight is an option.
-  EXPECT_NEAR(value(wgan_gp_critic_loss(critic, real, fake, y, alpha, {.penalty_weight = 2.0}).loss),
-              mean_fake - mean_real + 2 * 0.375, 1e-10);
+  EXPECT_NEAR(
+      value(wgan_gp_critic_loss(critic, real, fake, y, alpha, {.penalty_weight = 2.0}).loss),
+      mean_fake - mean_real + 2 * 0.375, 1e-10);
 }
 
 TEST(GanLosses, BceLossesByHand) {
   // D(x, y) = sum of x's pixels, so the logits are known: real {0.5, -2}, fake {1, 3}.
-  const CriticFn critic = [](const Tensor& x, const Tensor&) { return reshape(sum(x, {1, 2, 3}), {-1, 1}); };
-  const Tensor real = reshape(from_vector<double>({0.5, -2.0}, {2}, {.dtype = DType::Float64}), {2, 1, 1, 1});
-  const Tensor fake = reshape(from_vector<double>({1.0, 3.0}, {2}, {.dtype = DType::Float64}), {2, 1, 1, 1});
+  const CriticFn critic = [](const Tensor& x, const Tensor&) {
+    return reshape(sum(x, {1, 2, 3}), {-1, 1});
+  };
+  const Tensor real =
+      reshape(from_vector<double>({0.5, -2.0}, {2}, {.dtype = DType::Float64}), {2, 1, 1, 1});
+  const Tensor fake =
+      reshape(from_vector<double>({1.0, 3.0}, {2}, {.dtype = DType::Float64}), {2, 1, 1, 1});
   const Tensor y = labels_of({0, 1});
   auto softplus = [](double v) { return std::log1p(std::exp(v)); };
   // BCE(x, 1) = softplus(-x), BCE(x, 0) = softplus(x).
@@ -123,8 +130,8 @@ TEST(GanLosses, BceLossesByHand) {
   // Keras's form: one BCE over the concatenated 2N batch, fake labelled 1 and real 0, on the
   // negated logits of this critic (same value by BCE(x, 1) = BCE(-x, 0)).
   const Tensor keras_logits = neg(concat({critic(fake, y), critic(real, y)}, 0));
-  const Tensor keras_labels = concat({ones({2, 1}, {.dtype = DType::Float64}),
-                                      zeros({2, 1}, {.dtype = DType::Float64})}, 0);
+  const Tensor keras_labels = concat(
+      {ones({2, 1}, {.dtype = DType::Float64}), zeros({2, 1}, {.dtype = DType::Float64})}, 0);
   EXPECT_NEAR(value(d.loss), value(bce_with_logits(keras_logits, keras_labels)), 1e-12);
   EXPECT_EQ(value(d.penalty), 0.0);
   EXPECT_NEAR(value(d.wasserstein), (0.5 - 2.0) / 2 - (1.0 + 3.0) / 2, 1e-12);
@@ -188,7 +195,9 @@ void expect_critic_loss_gradient_matches_finite_differences(bool layer_norm) {
   const Tensor y = labels_of({0, 3, 1});
   const CriticFn fn = critic_fn(critic);
   auto loss_with = [&](double weight) {
-    return [&, weight] { return wgan_gp_critic_loss(fn, real, fake, y, alpha, {.penalty_weight = weight}).loss; };
+    return [&, weight] {
+      return wgan_gp_critic_loss(fn, real, fake, y, alpha, {.penalty_weight = weight}).loss;
+    };
   };
   // The penalty must matter here, or the check would not test the double backward.
   const double penalty = value(gradient_penalty(fn, real, fake, y, alpha));
@@ -224,7 +233,8 @@ TEST(GanLosses, CudaCriticLossAndGradientsMatchCpu) {
     for (bool layer_norm : {false, true}) {
       // Same seed, same weights; one copy moves to the GPU.
       Generator gen_cpu(41), gen_gpu(41);
-      ProjectionCritic cpu(small_critic(layer_norm), gen_cpu), gpu(small_critic(layer_norm), gen_gpu);
+      ProjectionCritic cpu(small_critic(layer_norm), gen_cpu),
+          gpu(small_critic(layer_norm), gen_gpu);
       cpu.to(dt);
       gpu.to(dt);
       gpu.to(Device::cuda(0));
@@ -234,15 +244,17 @@ TEST(GanLosses, CudaCriticLossAndGradientsMatchCpu) {
       const Tensor y = labels_of({0, 3, 1, 3});
       const Device g = Device::cuda(0);
       const CriticLossParts a = wgan_gp_critic_loss(critic_fn(cpu), real, fake, y, alpha);
-      const CriticLossParts b = wgan_gp_critic_loss(critic_fn(gpu), real.to(g), fake.to(g), y.to(g),
-                                                    alpha.to(g));
+      const CriticLossParts b =
+          wgan_gp_critic_loss(critic_fn(gpu), real.to(g), fake.to(g), y.to(g), alpha.to(g));
       a.loss.backward();
       b.loss.backward();
       const bool f64 = dt == DType::Float64;
       // float32: a second-order quantity through two convolutions, where cuDNN's algorithms and
       // summation orders differ from the CPU's in the last bits of each layer.
-      const testing::Tolerance fwd = f64 ? testing::Tolerance{1e-9, 1e-11} : testing::Tolerance{1e-3, 1e-5};
-      const testing::Tolerance bwd = f64 ? testing::Tolerance{1e-8, 1e-10} : testing::Tolerance{5e-3, 1e-4};
+      const testing::Tolerance fwd =
+          f64 ? testing::Tolerance{1e-9, 1e-11} : testing::Tolerance{1e-3, 1e-5};
+      const testing::Tolerance bwd =
+          f64 ? testing::Tolerance{1e-8, 1e-10} : testing::Tolerance{5e-3, 1e-4};
       const std::string what = std::string(dtype_name(dt)) + (layer_norm ? " layer norm" : "");
       EXPECT_EQ(testing::compare_tensors(b.loss, a.loss, fwd, "loss " + what), "");
       EXPECT_EQ(testing::compare_tensors(b.penalty, a.penalty, fwd, "penalty " + what), "");
@@ -293,8 +305,8 @@ TEST(GanLosses, SameSeedBitIdenticalLosses) {
     Generator alpha_gen(62);
     const Tensor real = uniform({4, 16, 16, 3}, 63, -1, 1, DType::Float32);
     const Tensor fake = uniform({4, 16, 16, 3}, 64, -1, 1, DType::Float32);
-    CriticLossParts parts = wgan_gp_critic_loss(critic_fn(critic), real, fake,
-                                                labels_of({0, 1, 2, 3}), alpha_gen);
+    CriticLossParts parts =
+        wgan_gp_critic_loss(critic_fn(critic), real, fake, labels_of({0, 1, 2, 3}), alpha_gen);
     parts.loss.backward();
     return std::make_pair(value(parts.loss),
                           critic.named_parameters()[0].second.grad().to_vector<float>());
@@ -350,10 +362,15 @@ TEST(GanLosses, ErrorsNameTheProblem) {
   const Tensor alpha = uniform({2, 1, 1, 1}, 3, 0, 1);
   const Tensor y = labels_of({0, 1});
   EXPECT_ERROR_MENTIONS(wgan_gp_critic_loss(flat, real, fake, y, alpha), "scores [2, 1]");
-  const CriticFn ok = [](const Tensor& x, const Tensor&) { return reshape(sum(x, {1, 2, 3}), {-1, 1}); };
-  EXPECT_ERROR_MENTIONS(gradient_penalty(ok, real, fake, y, uniform({2, 1}, 4)), "alpha must be [2, 1, 1, 1]");
-  EXPECT_ERROR_MENTIONS(gradient_penalty(ok, real, uniform({2, 3, 3, 2}, 5), y, alpha), "gradient_penalty");
-  EXPECT_ERROR_MENTIONS(bce_discriminator_loss(ok, real, fake, labels_of({0})), "labels must be [2]");
+  const CriticFn ok = [](const Tensor& x, const Tensor&) {
+    return reshape(sum(x, {1, 2, 3}), {-1, 1});
+  };
+  EXPECT_ERROR_MENTIONS(gradient_penalty(ok, real, fake, y, uniform({2, 1}, 4)),
+                        "alpha must be [2, 1, 1, 1]");
+  EXPECT_ERROR_MENTIONS(gradient_penalty(ok, real, uniform({2, 3, 3, 2}, 5), y, alpha),
+                        "gradient_penalty");
+  EXPECT_ERROR_MENTIONS(bce_discriminator_loss(ok, real, fake, labels_of({0})),
+                        "labels must be [2]");
   EXPECT_ERROR_MENTIONS(wgan_gp_critic_loss(ok, real, fake, y, alpha, {.penalty_weight = -1}),
                         "penalty_weight");
 }

@@ -108,18 +108,27 @@ TEST(GanModels, ParameterNamesAndShapes) {
   Generator gen(2);
   ConditionalGenerator g(GeneratorConfig{}, gen);
   const auto gp = as_map(g.named_parameters());
-  const std::map<std::string, Shape> expected_g = {
-      {"label_embedding.weight", {10, 32}}, {"dense.weight", {4096, 160}},
-      {"dense.bias", {4096}},               {"up1_convt.weight", {256, 4, 4, 256}},
-      {"up1_convt.bias", {256}},            {"up1_bn.weight", {256}},
-      {"up1_bn.bias", {256}},               {"up2_convt.weight", {256, 4, 4, 128}},
-      {"up2_convt.bias", {128}},            {"up2_bn.weight", {128}},
-      {"up2_bn.bias", {128}},               {"up3_convt.weight", {128, 4, 4, 64}},
-      {"up3_convt.bias", {64}},             {"up3_bn.weight", {64}},
-      {"up3_bn.bias", {64}},                {"up4_convt.weight", {64, 4, 4, 32}},
-      {"up4_convt.bias", {32}},             {"up4_bn.weight", {32}},
-      {"up4_bn.bias", {32}},                {"to_rgb.weight", {3, 3, 3, 32}},
-      {"to_rgb.bias", {3}}};
+  const std::map<std::string, Shape> expected_g = {{"label_embedding.weight", {10, 32}},
+                                                   {"dense.weight", {4096, 160}},
+                                                   {"dense.bias", {4096}},
+                                                   {"up1_convt.weight", {256, 4, 4, 256}},
+                                                   {"up1_convt.bias", {256}},
+                                                   {"up1_bn.weight", {256}},
+                                                   {"up1_bn.bias", {256}},
+                                                   {"up2_convt.weight", {256, 4, 4, 128}},
+                                                   {"up2_convt.bias", {128}},
+                                                   {"up2_bn.weight", {128}},
+                                                   {"up2_bn.bias", {128}},
+                                                   {"up3_convt.weight", {128, 4, 4, 64}},
+                                                   {"up3_convt.bias", {64}},
+                                                   {"up3_bn.weight", {64}},
+                                                   {"up3_bn.bias", {64}},
+                                                   {"up4_convt.weight", {64, 4, 4, 32}},
+                                                   {"up4_convt.bias", {32}},
+                                                   {"up4_bn.weight", {32}},
+                                                   {"up4_bn.bias", {32}},
+                                                   {"to_rgb.weight", {3, 3, 3, 32}},
+                                                   {"to_rgb.bias", {3}}};
   EXPECT_EQ(gp.size(), expected_g.size());
   for (const auto& [name, shape] : expected_g) {
     ASSERT_TRUE(gp.count(name)) << name;
@@ -132,16 +141,23 @@ TEST(GanModels, ParameterNamesAndShapes) {
   cc.layer_norm = true;
   ProjectionCritic d(cc, gen);
   const auto dp = as_map(d.named_parameters());
-  const std::map<std::string, Shape> expected_d = {
-      {"down1_conv.weight", {64, 4, 4, 3}},    {"down1_conv.bias", {64}},
-      {"down2_conv.weight", {128, 4, 4, 64}},  {"down2_conv.bias", {128}},
-      {"down2_ln.weight", {128}},              {"down2_ln.bias", {128}},
-      {"down3_conv.weight", {256, 4, 4, 128}}, {"down3_conv.bias", {256}},
-      {"down3_ln.weight", {256}},              {"down3_ln.bias", {256}},
-      {"down4_conv.weight", {512, 4, 4, 256}}, {"down4_conv.bias", {512}},
-      {"down4_ln.weight", {512}},              {"down4_ln.bias", {512}},
-      {"score.weight", {1, 512}},              {"score.bias", {1}},
-      {"projection.weight", {10, 512}}};
+  const std::map<std::string, Shape> expected_d = {{"down1_conv.weight", {64, 4, 4, 3}},
+                                                   {"down1_conv.bias", {64}},
+                                                   {"down2_conv.weight", {128, 4, 4, 64}},
+                                                   {"down2_conv.bias", {128}},
+                                                   {"down2_ln.weight", {128}},
+                                                   {"down2_ln.bias", {128}},
+                                                   {"down3_conv.weight", {256, 4, 4, 128}},
+                                                   {"down3_conv.bias", {256}},
+                                                   {"down3_ln.weight", {256}},
+                                                   {"down3_ln.bias", {256}},
+                                                   {"down4_conv.weight", {512, 4, 4, 256}},
+                                                   {"down4_conv.bias", {512}},
+                                                   {"down4_ln.weight", {512}},
+                                                   {"down4_ln.bias", {512}},
+                                                   {"score.weight", {1, 512}},
+                                                   {"score.bias", {1}},
+                                                   {"projection.weight", {10, 512}}};
   EXPECT_EQ(dp.size(), expected_d.size());
   for (const auto& [name, shape] : expected_d) {
     ASSERT_TRUE(dp.count(name)) << name;
@@ -181,8 +197,8 @@ TEST(GanModels, TransposedConvSamePaddingIsOnePixelEachSide) {
   const Tensor x = noise({2, 5, 7, 3}, 11);
   Tensor y = convt(x);
   EXPECT_EQ(y.shape(), Shape({2, 10, 14, 5}));
-  Tensor explicit_pad = conv_transpose2d(x, convt.weight(), convt.bias(),
-                                         symmetric_padding(1, 1, 2, 2));
+  Tensor explicit_pad =
+      conv_transpose2d(x, convt.weight(), convt.bias(), symmetric_padding(1, 1, 2, 2));
   EXPECT_LT(max_abs_diff(y, explicit_pad), 1e-6);
 }
 
@@ -207,9 +223,11 @@ TEST(GanModels, ProjectionFormulaByHand) {
   }
   // The features are a sum over the 4x4 last map: by hand from the stages.
   Tensor a = leaky_relu(conv2d(x, p.at("down1_conv.weight"), p.at("down1_conv.bias"),
-                               same_padding(16, 16, 4, 4, 2, 2)), 0.2);
-  a = leaky_relu(conv2d(a, p.at("down2_conv.weight"), p.at("down2_conv.bias"),
-                        same_padding(8, 8, 4, 4, 2, 2)), 0.2);
+                               same_padding(16, 16, 4, 4, 2, 2)),
+                        0.2);
+  a = leaky_relu(
+      conv2d(a, p.at("down2_conv.weight"), p.at("down2_conv.bias"), same_padding(8, 8, 4, 4, 2, 2)),
+      0.2);
   EXPECT_EQ(a.shape(), Shape({3, 4, 4, 8}));
   EXPECT_LT(max_abs_diff(sum(a, {1, 2}), d.features(x)), 1e-12);
 }
@@ -218,9 +236,8 @@ TEST(GanModels, ConfigurableWidthsAndLatent) {
   Generator gen(6);
   ConditionalGenerator g(small_generator_config(), gen);
   // 3*2 + (8*256 + 256) + (16*16*8 + 8) + (8*16*4 + 4) + 2*(8 + 4) + (1*3*3*4 + 1)
-  EXPECT_EQ(g.num_trainable_parameters(),
-            3 * 2 + (8 * 256 + 256) + (16 * 16 * 8 + 8) + (8 * 16 * 4 + 4) + 2 * (8 + 4) +
-                (1 * 3 * 3 * 4 + 1));
+  EXPECT_EQ(g.num_trainable_parameters(), 3 * 2 + (8 * 256 + 256) + (16 * 16 * 8 + 8) +
+                                              (8 * 16 * 4 + 4) + 2 * (8 + 4) + (1 * 3 * 3 * 4 + 1));
   Tensor images = g(noise({5, 6}, 13), labels_of({0, 1, 2, 0, 1}));
   EXPECT_EQ(images.shape(), Shape({5, 16, 16, 1}));
 
@@ -255,7 +272,7 @@ TEST(GanModels, SameSeedSameModelAndOutputs) {
                           d(images, labels_of({0, 1, 2, 1})).to_vector<float>());
   };
   const auto a = run(7), b = run(7), c = run(8);
-  EXPECT_EQ(a.first, b.first);    // bit-identical
+  EXPECT_EQ(a.first, b.first);  // bit-identical
   EXPECT_EQ(a.second, b.second);
   EXPECT_NE(a.first, c.first);
 }
@@ -296,9 +313,9 @@ TEST(GanModels, KerasAndDcganInitialisers) {
   auto stddev = [](const Tensor& t, double centre) {
     return std::sqrt(mean(pow(add_scalar(t, -centre), 2.0)).item<double>());
   };
-  EXPECT_NEAR(stddev(p.at("dense.weight"), 0.0), 0.02, 0.0005);          // 655,360 draws
+  EXPECT_NEAR(stddev(p.at("dense.weight"), 0.0), 0.02, 0.0005);  // 655,360 draws
   EXPECT_NEAR(stddev(p.at("up1_convt.weight"), 0.0), 0.02, 0.0005);
-  EXPECT_NEAR(mean(p.at("up1_bn.weight")).item<double>(), 1.0, 0.005);   // gamma ~ N(1, 0.02)
+  EXPECT_NEAR(mean(p.at("up1_bn.weight")).item<double>(), 1.0, 0.005);  // gamma ~ N(1, 0.02)
   EXPECT_NEAR(stddev(p.at("up1_bn.weight"), 1.0), 0.02, 0.005);
   EXPECT_EQ(p.at("dense.bias").to_vector<float>(), std::vector<float>(4096, 0.0f));
   EXPECT_EQ(parse_gan_init("dcgan"), GanInit::Dcgan);
@@ -351,7 +368,8 @@ TEST(GanModels, ErrorsNameTheProblem) {
   EXPECT_ERROR_MENTIONS(g(noise({2, 6}, 1), labels_of({0})), "labels must be int64 [2]");
   EXPECT_ERROR_MENTIONS(g(noise({2, 6}, 1), noise({2}, 1)), "labels must be int64");
   ProjectionCritic d(small_critic_config(), gen);
-  EXPECT_ERROR_MENTIONS(d(noise({2, 8, 8, 1}, 1), labels_of({0, 1})), "images must be [N, 16, 16, 1]");
+  EXPECT_ERROR_MENTIONS(d(noise({2, 8, 8, 1}, 1), labels_of({0, 1})),
+                        "images must be [N, 16, 16, 1]");
 }
 
 }  // namespace

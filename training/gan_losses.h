@@ -63,7 +63,8 @@ Tensor interpolation_weights(const Tensor& like, Generator& gen);
 // x_hat is detached (a fresh leaf): the penalty constrains D's input gradient and trains only
 // D's weights. The result carries a graph through the gradient (create_graph).
 Tensor gradient_penalty(const CriticFn& critic, const Tensor& real, const Tensor& fake,
-                        const Tensor& labels, const Tensor& alpha, const WganGpOptions& options = {});
+                        const Tensor& labels, const Tensor& alpha,
+                        const WganGpOptions& options = {});
 
 // The WGAN-GP critic loss with alpha given (tests) or drawn from gen (training).
 CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, const Tensor& fake,
