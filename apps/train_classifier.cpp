@@ -28,6 +28,7 @@
 #include "datasets/eurosat.h"
 #include "datasets/generated.h"
 #include "models/efficientnet.h"
+#include "models/pretrained.h"
 #include "nn/safetensors.h"
 #include "tensor/atomic_file.h"
 #include "training/classifier_trainer.h"
@@ -54,8 +55,9 @@ data:
 model:
   --weights FILE           pretrained backbone in ember's layout (tools/convert_*.py); the
                            classifier head is always new. Without it: trained from scratch
-  --weights-layout L       keras | torchvision: the padding and BN epsilon the weights expect
-                           (default keras)
+                           (padding and BN epsilon follow the file's metadata; convert
+                           torchvision weights with --imagenet-normalization, since the
+                           model takes 0..255 images and normalises them itself)
   --freeze N|backbone      freeze the first N layers with weights (Keras order: stem_conv,
                            stem_bn, block1a_dwconv, ...) or the whole backbone; frozen batch
                            norms run in inference mode, as in Keras (default 0)
@@ -75,17 +77,18 @@ run:
   --out DIR                run folder (default runs/classifier-<variant>-seed<S>)
   --resume                 continue the run in --out from its last finished epoch
   --progress-every N       a progress line every N batches (default 50; 0: none)
+  --summary                print the Keras-style model summary (layers, shapes, parameters)
 )";
 
 const std::vector<std::string> kMinority = {"Highway", "River"};
+const char* kFreezeWhat = "--freeze (a layer count or 'backbone')";
 
 struct Flags {
-  std::string data, variant = "unbalanced", generated, cache_dir, weights,
-                    weights_layout = "keras", freeze = "0", out;
+  std::string data, variant = "unbalanced", generated, cache_dir, weights, freeze = "0", out;
   int64_t generated_per_class = -1, threads = 0;
   uint64_t subset_seed = 0;
   double fraction = 1.0;
-  bool no_cache = false;
+  bool no_cache = false, summary = false;
   ClassifierTrainOptions train;
 };
 
@@ -105,7 +108,6 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is_switch("--no-cache")) f.no_cache = true;
     else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
     else if (r.is("--weights")) f.weights = r.value();
-    else if (r.is("--weights-layout")) f.weights_layout = r.choice_value({"keras", "torchvision"});
     else if (r.is("--freeze")) f.freeze = r.value();
     else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
     else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
@@ -133,13 +135,14 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--out")) f.out = r.value();
     else if (r.is_switch("--resume")) t.resume = true;
     else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
+    else if (r.is_switch("--summary")) f.summary = true;
     else r.unknown();
   }
   if (r.help_requested()) {
     std::printf("%s", kUsage);
     std::exit(0);
   }
-  require_flag(f.freeze == "backbone" || (parse_int("--freeze", f.freeze) >= 0),
+  require_flag(f.freeze == "backbone" || parse_int(kFreezeWhat, f.freeze) >= 0,
                "--freeze must be a layer count >= 0 or 'backbone', got '", f.freeze, "'");
   require_flag((f.variant == "generated") == !f.generated.empty(),
                f.variant == "generated" ? "--variant generated needs --generated DIR"
@@ -162,7 +165,7 @@ nlohmann::json training_config(const Flags& f) {
   const ClassifierTrainOptions& t = f.train;
   return {{"variant", f.variant}, {"generated", f.generated},
           {"generated_per_class", f.generated_per_class}, {"subset_seed", f.subset_seed},
-          {"fraction", f.fraction}, {"weights", f.weights}, {"weights_layout", f.weights_layout},
+          {"fraction", f.fraction}, {"weights", f.weights},
           {"freeze", f.freeze}, {"seed", t.seed}, {"batch", t.batch_size},
           {"optimizer", t.optimizer}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
           {"momentum", t.momentum}, {"nesterov", t.nesterov}, {"schedule", t.schedule},
@@ -204,32 +207,22 @@ std::vector<std::string> layers_with_weights(const nn::Module& model) {
   return layers;
 }
 
-// Loads a pretrained backbone: every tensor of the model except the classifier head
-// ("predictions.*") must be in the file with its shape; the head is left as initialised.
-// Torchvision weights have no input normalisation tensors: the model keeps its ImageNet ones.
-void load_backbone(models::EfficientNet& model, const std::string& path, RunLog& log) {
+// The model options a converted weights file was made for (tools/convert_*.py record the padding
+// and BatchNorm epsilon in its metadata); Keras's defaults when it records none.
+models::EfficientNetOptions options_for_weights(const std::string& path, RunLog& log) {
+  models::EfficientNetOptions options;
+  if (path.empty()) return options;
   const nn::SafetensorsFile file = nn::read_safetensors(path);
-  nn::NamedTensors targets;
-  for (const auto& [name, t] : nn::module_state(model))
-    if (name.rfind("predictions.", 0) != 0) targets.emplace_back(name, t);
-  nn::NamedTensors source;
-  std::vector<std::string> ignored;
-  std::set<std::string> wanted;
-  for (const auto& [name, _] : targets) wanted.insert(name);
-  for (const auto& [name, t] : file.tensors) {
-    if (wanted.count(name)) source.emplace_back(name, t);
-    else ignored.push_back(name);
-  }
-  for (const auto& name : ignored)
-    EMBER_CHECK(name.rfind("predictions.", 0) == 0, "--weights ", path, ": unexpected tensor '",
-                name, "' (not a layer of EfficientNetB2)");
-  const nn::LoadReport report = nn::load_into(targets, source, {.strict = false}, path);
-  for (const auto& name : report.missing)
-    EMBER_CHECK(name.rfind("normalization.", 0) == 0, "--weights ", path,
-                ": the backbone tensor '", name, "' is missing");
-  log.line(format("loaded %zu pretrained tensors from %s%s%s", report.loaded.size(), path.c_str(),
-                  ignored.empty() ? "" : " (its classifier head is not used)",
-                  report.missing.empty() ? "" : " (input normalisation kept: ImageNet statistics)"));
+  const auto& meta = file.metadata;
+  if (auto it = meta.find("ember.padding"); it != meta.end() && it->second == "symmetric")
+    options.padding = models::EfficientNetPadding::Symmetric;
+  if (auto it = meta.find("ember.bn_eps"); it != meta.end())
+    options.bn_eps = parse_double("ember.bn_eps of " + path, it->second);
+  log.line(format("--weights %s: %s padding, BatchNorm epsilon %g", path.c_str(),
+                  options.padding == models::EfficientNetPadding::Symmetric ? "symmetric"
+                                                                            : "TensorFlow 'same'",
+                  options.bn_eps));
+  return options;
 }
 
 int run(const Flags& f) {
@@ -284,18 +277,15 @@ int run(const Flags& f) {
 
   // Model.
   Generator gen(f.train.seed);
-  models::EfficientNetOptions model_options;
-  if (f.weights_layout == "torchvision") {
-    model_options.padding = models::EfficientNetPadding::Symmetric;
-    model_options.bn_eps = 1e-5;
-  }
   auto model = models::efficientnet_b2(gen, static_cast<int64_t>(train.class_names.size()),
-                                       model_options);
-  if (!f.weights.empty()) load_backbone(*model, f.weights, log);
+                                       options_for_weights(f.weights, log));
+  if (f.summary) log.line(model->summary(datasets::kEuroSatSize, datasets::kEuroSatSize));
+  if (!f.weights.empty())
+    log.line("--weights: " + models::load_pretrained_backbone(*model, f.weights).describe());
 
   const std::vector<std::string> layers = layers_with_weights(*model);
   const size_t frozen = f.freeze == "backbone" ? layers.size() - 1
-                                               : static_cast<size_t>(parse_int("--freeze", f.freeze));
+                                               : static_cast<size_t>(parse_int(kFreezeWhat, f.freeze));
   require_flag(frozen < layers.size(), "--freeze ", f.freeze, ": the model has only ",
                layers.size(), " layers with weights, and the classifier must stay trainable");
   std::set<std::string> frozen_layers(layers.begin(), layers.begin() + frozen);

@@ -68,4 +68,16 @@ grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not expla
 grep -q "resumed from .* after epoch 1" "$work/resume.out" || fail "resume did not start at epoch 2"
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['epochs_run']==2" \
   "$run/result.json" || fail "result.json after resume does not hold 2 epochs"
+# Fine-tuning from a weights file (the run's own best model stands in for converted ImageNet
+# weights): the head is left out, and --freeze backbone leaves only the head's 1408*10+10.
+"$app" --fraction 0.004 --epochs 1 --out "$work/finetune" --weights "$run/best.safetensors" \
+  --freeze backbone >"$work/finetune.out" 2>&1 || fail "fine-tuning failed: $(cat "$work/finetune.out")"
+grep -q "skipped from the file: predictions" "$work/finetune.out" ||
+  fail "the weights' head was not skipped: $(cat "$work/finetune.out")"
+grep -q "14090 trainable parameters, 184 of 185 layers frozen" "$work/finetune.out" ||
+  fail "--freeze backbone did not leave only the head: $(cat "$work/finetune.out")"
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['pretrained'] is True" \
+  "$work/finetune/result.json" || fail "result.json does not record the weights"
+expect_flag_error "--freeze (a layer count or 'backbone'): expected an integer" --freeze some
+
 echo "train_classifier smoke test passed"
