@@ -46,12 +46,12 @@ datasets::ImageSet synthetic_set() {
         pixels.push_back(static_cast<uint8_t>(
             std::clamp(colours[c][k % 3] + noise[static_cast<size_t>(k)], 0.0f, 255.0f)));
       labels.push_back(c);
-      set.files.push_back("c" + std::to_string(c) + "_" + std::to_string(i) + ".png");
+      set.files.push_back(std::string("c") + std::to_string(c) + "_" + std::to_string(i) + ".png");
     }
   }
   const int64_t n = static_cast<int64_t>(labels.size());
-  set.images = from_vector(pixels, {n, kSize, kSize, 3});
-  set.labels = from_vector(labels, {n});
+  set.images = from_vector(pixels, {n, kSize, kSize, 3}, {.dtype = DType::UInt8});
+  set.labels = from_vector(labels, {n}, {.dtype = DType::Int64});
   set.class_names = {"red", "green", "blue"};
   return set;
 }
@@ -59,7 +59,7 @@ datasets::ImageSet synthetic_set() {
 struct TempDir {
   explicit TempDir(const std::string& name)
       : path(fs::temp_directory_path() /
-             ("ember_gan_trainer_" + name + "_" + std::to_string(::getpid()))) {
+             (std::string("ember_gan_trainer_") + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -77,7 +77,7 @@ GanTrainOptions tiny_options(const fs::path& out, const std::string& loss = "wga
   o.sample_cols = 4;
   o.progress_every = 0;
   o.out_dir = out;
-  o.config_key = "tiny-" + loss;
+  o.config_key = std::string("tiny-") + loss;
   o.generator.num_classes = kClasses;
   o.generator.latent_dim = 8;
   o.generator.embedding_dim = 4;
@@ -123,6 +123,7 @@ TEST(GanTrainer, LogsFiniteLossesAndWritesGridsAndGenerator) {
   GanTrainOptions o = tiny_options(dir.path);
   o.epochs = 2;
   o.ema_decay = 0.9;
+  fs::create_directories(dir.path);
   training::RunLog log(dir.path / "train.log");
   const GanTrainResult r = training::train_gan(set, o, log);
   ASSERT_EQ(r.history.size(), 2u);

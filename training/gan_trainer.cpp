@@ -154,7 +154,7 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
   std::vector<int64_t> grid_labels(static_cast<size_t>(grid_n));
   for (int64_t i = 0; i < grid_n; ++i) grid_labels[static_cast<size_t>(i)] = i / o.sample_cols;
   GeneratorWithNoise g_side(generator, rand_normal({grid_n, o.generator.latent_dim}, noise_rng),
-                            from_vector(grid_labels, {grid_n}));
+                            from_vector(grid_labels, {grid_n}, {.dtype = DType::Int64}));
   g_side.to(o.device);
   critic->to(o.device);
   generator->train();
