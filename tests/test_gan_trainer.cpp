@@ -6,7 +6,6 @@
 // the explosion threshold stops the run naming the epoch and leaves the last checkpoint
 // byte-identical; a resume with another configuration is refused.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -200,10 +199,9 @@ TEST(GanTrainer, ExplodingLossStopsAndKeepsTheLastCheckpoint) {
   o.epochs = 1;
   training::RunLog log;
   training::train_gan(set, o, log);
-  const std::vector<fs::path> kept = {dir.path / "checkpoint.json",
-                                      dir.path / "checkpoint_a" / "generator.safetensors",
-                                      dir.path / "checkpoint_a" / "critic.safetensors",
-                                      dir.path / "losses.csv"};
+  const std::vector<fs::path> kept = {
+      dir.path / "checkpoint.json", dir.path / "checkpoint_a" / "generator.safetensors",
+      dir.path / "checkpoint_a" / "critic.safetensors", dir.path / "losses.csv"};
   std::vector<std::string> before;
   for (const fs::path& p : kept) before.push_back(read_file(p.string()));
 
@@ -211,9 +209,9 @@ TEST(GanTrainer, ExplodingLossStopsAndKeepsTheLastCheckpoint) {
   o.epochs = 3;
   o.resume = true;
   o.explode_threshold = 1e-12;
-  testing::expect_error([&] { training::train_gan(set, o, log); },
-                        {"training diverged", "critic loss", "at epoch 2, batch 1",
-                         "checkpoint_a", "(untouched)"});
+  testing::expect_error(
+      [&] { training::train_gan(set, o, log); },
+      {"training diverged", "critic loss", "at epoch 2, batch 1", "checkpoint_a", "(untouched)"});
   for (size_t i = 0; i < kept.size(); ++i)
     EXPECT_EQ(read_file(kept[i].string()), before[i]) << kept[i];
   // And the run resumes from there once the threshold is sane again.

@@ -1,7 +1,6 @@
 // training/image_grid.h: placement of each image in the grid, the 2-pixel gap, the [-1, 1] ->
 // uint8 rounding (computed by hand), cells left empty, bad inputs named, and a PNG round trip.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -30,17 +29,17 @@ TEST(ImageGrid, PlacesImagesRowByRowWithGap) {
   ASSERT_EQ(g.height, 6);
   ASSERT_EQ(g.width, 8);
   auto at = [&](int64_t r, int64_t c) { return g.pixels[static_cast<size_t>((r * 8 + c) * 3)]; };
-  EXPECT_EQ(at(0, 0), 0);    // image 0: -1 -> 0
+  EXPECT_EQ(at(0, 0), 0);  // image 0: -1 -> 0
   EXPECT_EQ(at(1, 2), 0);
-  EXPECT_EQ(at(0, 3), 7);    // gap columns 3, 4
+  EXPECT_EQ(at(0, 3), 7);  // gap columns 3, 4
   EXPECT_EQ(at(0, 4), 7);
   EXPECT_EQ(at(0, 5), 255);  // image 1: 1 -> 255
   EXPECT_EQ(at(1, 7), 255);
-  EXPECT_EQ(at(2, 0), 7);    // gap rows 2, 3
+  EXPECT_EQ(at(2, 0), 7);  // gap rows 2, 3
   EXPECT_EQ(at(3, 7), 7);
   EXPECT_EQ(at(4, 0), 128);  // image 2: 0 -> round(127.5) = 128
   EXPECT_EQ(at(5, 2), 128);
-  EXPECT_EQ(at(4, 5), 7);    // the fourth cell stays background
+  EXPECT_EQ(at(4, 5), 7);  // the fourth cell stays background
 }
 
 TEST(ImageGrid, RoundsAndClampsByHand) {
@@ -56,8 +55,11 @@ TEST(ImageGrid, RoundsAndClampsByHand) {
 
 TEST(ImageGrid, RejectsBadInput) {
   testing::expect_error([] { tile_images(zeros({2, 4, 4, 1}), 1, 2); }, {"[N, H, W, 3]"});
-  testing::expect_error([] { tile_images(zeros({5, 4, 4, 3}), 2, 2); },
-                        {"5 images do not fit 2 x 2"});
+  testing::expect_error(
+      [] {
+        tile_images(zeros({5, 4, 4, 3}), 2, 2);
+      },
+      {"5 images do not fit 2 x 2"});
   testing::expect_error([] { tile_images(zeros({1, 4, 4, 3}), 0, 2); }, {"bad layout"});
 }
 

@@ -4,9 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "autograd/grad_mode.h"
 #include "datasets/loader.h"
@@ -54,10 +53,16 @@ class GeneratorWithNoise : public nn::Module {
 nlohmann::json history_json(const std::vector<GanEpochRecord>& history) {
   nlohmann::json out = nlohmann::json::array();
   for (const GanEpochRecord& r : history) {
-    out.push_back({{"epoch", r.epoch}, {"d_loss", r.d_loss}, {"g_loss", r.g_loss},
-                   {"wasserstein", r.wasserstein}, {"penalty", r.penalty},
-                   {"d_real", r.d_real}, {"d_fake", r.d_fake}, {"d_steps", r.d_steps},
-                   {"g_steps", r.g_steps}, {"seconds", r.seconds},
+    out.push_back({{"epoch", r.epoch},
+                   {"d_loss", r.d_loss},
+                   {"g_loss", r.g_loss},
+                   {"wasserstein", r.wasserstein},
+                   {"penalty", r.penalty},
+                   {"d_real", r.d_real},
+                   {"d_fake", r.d_fake},
+                   {"d_steps", r.d_steps},
+                   {"g_steps", r.g_steps},
+                   {"seconds", r.seconds},
                    {"images_per_second", r.images_per_second}});
   }
   return out;
@@ -66,11 +71,17 @@ nlohmann::json history_json(const std::vector<GanEpochRecord>& history) {
 std::vector<GanEpochRecord> history_from_json(const nlohmann::json& j) {
   std::vector<GanEpochRecord> out;
   for (const auto& r : j) {
-    out.push_back({.epoch = r.at("epoch"), .d_loss = r.at("d_loss"), .g_loss = r.at("g_loss"),
-                   .wasserstein = r.at("wasserstein"), .penalty = r.at("penalty"),
-                   .d_real = r.at("d_real"), .d_fake = r.at("d_fake"),
-                   .d_steps = r.at("d_steps"), .g_steps = r.at("g_steps"),
-                   .seconds = r.at("seconds"), .images_per_second = r.at("images_per_second")});
+    out.push_back({.epoch = r.at("epoch"),
+                   .d_loss = r.at("d_loss"),
+                   .g_loss = r.at("g_loss"),
+                   .wasserstein = r.at("wasserstein"),
+                   .penalty = r.at("penalty"),
+                   .d_real = r.at("d_real"),
+                   .d_fake = r.at("d_fake"),
+                   .d_steps = r.at("d_steps"),
+                   .g_steps = r.at("g_steps"),
+                   .seconds = r.at("seconds"),
+                   .images_per_second = r.at("images_per_second")});
   }
   return out;
 }
@@ -113,8 +124,7 @@ std::string gan_history_csv(const std::vector<GanEpochRecord>& history) {
   return out;
 }
 
-GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions& o,
-                         RunLog& log) {
+GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions& o, RunLog& log) {
   EMBER_CHECK(o.loss == "wgan-gp" || o.loss == "bce", "train_gan: unknown loss '", o.loss,
               "' (wgan-gp or bce)");
   EMBER_CHECK(o.epochs > 0, "train_gan: epochs must be positive, got ", o.epochs);
@@ -137,8 +147,8 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
                   o.critic.in_channels == o.generator.out_channels,
               "train_gan: the training images are ",
               train.images.defined() ? train.images.describe() : std::string("missing"),
-              " but the generator makes ", o.generator.image_size, "x", o.generator.image_size,
-              "x", o.generator.out_channels, " and the critic takes ", o.critic.image_size, "x",
+              " but the generator makes ", o.generator.image_size, "x", o.generator.image_size, "x",
+              o.generator.out_channels, " and the critic takes ", o.critic.image_size, "x",
               o.critic.image_size, "x", o.critic.in_channels);
   fs::create_directories(o.out_dir / "samples");
   const bool wgan = o.loss == "wgan-gp";
@@ -183,7 +193,8 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
                                        .optimizer = &g_opt,
                                        .ema = ema ? &*ema : nullptr,
                                        .generators = {{"train", &rng}}};
-  const optim::CheckpointParts d_parts{.model = critic.get(), .optimizer = &d_opt, .generators = {}};
+  const optim::CheckpointParts d_parts{
+      .model = critic.get(), .optimizer = &d_opt, .generators = {}};
 
   std::vector<GanEpochRecord> history;
   std::string slot;  // the slot the manifest names ("" before the first checkpoint)
@@ -192,9 +203,8 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
     nlohmann::json m;
     try {
       m = nlohmann::json::parse(read_file(manifest_path.string()));
-      EMBER_CHECK(m.at("format") == kManifestFormat, "checkpoint manifest ",
-                  manifest_path.string(), " has format ", m.at("format").dump(), ", not ",
-                  kManifestFormat);
+      EMBER_CHECK(m.at("format") == kManifestFormat, "checkpoint manifest ", manifest_path.string(),
+                  " has format ", m.at("format").dump(), ", not ", kManifestFormat);
     } catch (const nlohmann::json::exception& e) {
       EMBER_FAIL("cannot resume: the checkpoint manifest ", manifest_path.string(),
                  " is unreadable: ", e.what());
@@ -231,27 +241,26 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
                                   .balanced = o.balanced,
                                   .device = o.device});
   const int64_t batches = loader.batches_per_epoch();
-  log.line(format("training: %s, %lld images, %lld batches of %lld per epoch%s, %lld epochs, "
-                  "Adam G lr %g / D lr %g betas (%g, %g), n_critic %lld%s%s, on %s",
-                  o.loss.c_str(), static_cast<long long>(loader.epoch_size()),
-                  static_cast<long long>(batches), static_cast<long long>(o.batch_size),
-                  o.balanced ? " (class-balanced sampler)" : "", static_cast<long long>(o.epochs),
-                  o.g_lr, o.d_lr, o.beta1, o.beta2, static_cast<long long>(o.n_critic),
-                  wgan ? format(", gp weight %g", o.gp_weight).c_str() : "",
-                  ema ? format(", EMA %g", o.ema_decay).c_str() : "", o.device.str().c_str()));
+  log.line(format(
+      "training: %s, %lld images, %lld batches of %lld per epoch%s, %lld epochs, "
+      "Adam G lr %g / D lr %g betas (%g, %g), n_critic %lld%s%s, on %s",
+      o.loss.c_str(), static_cast<long long>(loader.epoch_size()), static_cast<long long>(batches),
+      static_cast<long long>(o.batch_size), o.balanced ? " (class-balanced sampler)" : "",
+      static_cast<long long>(o.epochs), o.g_lr, o.d_lr, o.beta1, o.beta2,
+      static_cast<long long>(o.n_critic), wgan ? format(", gp weight %g", o.gp_weight).c_str() : "",
+      ema ? format(", EMA %g", o.ema_decay).c_str() : "", o.device.str().c_str()));
 
   const CriticFn d = critic_fn(*critic);
   const TensorOptions on_device{.device = o.device};
   auto check_loss = [&](double value, const char* what, int64_t epoch, int64_t batch) {
-    EMBER_CHECK(std::isfinite(value) && std::abs(value) <= o.explode_threshold,
-                "training diverged: the ", what, " loss is ", value,
-                std::isfinite(value) ? format(" (|loss| > %g, --explode-threshold)",
-                                              o.explode_threshold)
-                                     : std::string(),
-                " at epoch ", epoch + 1, ", batch ", batch + 1, " (critic step ",
-                d_opt.step_count(), ", generator step ", g_opt.step_count(),
-                "). The last good checkpoint is ", last_good(),
-                " (untouched); try lower learning rates");
+    EMBER_CHECK(
+        std::isfinite(value) && std::abs(value) <= o.explode_threshold, "training diverged: the ",
+        what, " loss is ", value,
+        std::isfinite(value) ? format(" (|loss| > %g, --explode-threshold)", o.explode_threshold)
+                             : std::string(),
+        " at epoch ", epoch + 1, ", batch ", batch + 1, " (critic step ", d_opt.step_count(),
+        ", generator step ", g_opt.step_count(), "). The last good checkpoint is ", last_good(),
+        " (untouched); try lower learning rates");
   };
 
   auto write_samples = [&](int64_t epoch) {
@@ -325,14 +334,14 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
         const double left_images =
             static_cast<double>((o.epochs - epoch) * batches - (batch->number + 1)) *
             static_cast<double>(o.batch_size);
-        log.progress(format("  epoch %lld batch %lld/%lld  d_loss %.4f  g_loss %.4f  W %.4f%s"
-                            "  %.1f img/s  ETA %s",
-                            static_cast<long long>(epoch + 1),
-                            static_cast<long long>(batch->number + 1),
-                            static_cast<long long>(batches), s.d_loss / s.d_steps,
-                            s.g_steps ? s.g_loss / s.g_steps : 0.0, s.wasserstein / s.d_steps,
-                            wgan ? format("  gp %.4f", s.penalty / s.d_steps).c_str() : "",
-                            rate, format_duration(left_images / rate).c_str()));
+        log.progress(
+            format("  epoch %lld batch %lld/%lld  d_loss %.4f  g_loss %.4f  W %.4f%s"
+                   "  %.1f img/s  ETA %s",
+                   static_cast<long long>(epoch + 1), static_cast<long long>(batch->number + 1),
+                   static_cast<long long>(batches), s.d_loss / s.d_steps,
+                   s.g_steps ? s.g_loss / s.g_steps : 0.0, s.wasserstein / s.d_steps,
+                   wgan ? format("  gp %.4f", s.penalty / s.d_steps).c_str() : "", rate,
+                   format_duration(left_images / rate).c_str()));
       }
     }
     images_this_session += s.images;
@@ -360,9 +369,9 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
     // Checkpoint: the pair into the other slot, then the manifest (the commit point).
     const std::string next_slot = slot == "a" ? "b" : "a";
     fs::create_directories(slot_dir(next_slot));
-    const optim::CheckpointInfo info{.epoch = epoch + 1, .step = g_opt.step_count(), .metadata = {}};
-    optim::save_checkpoint((slot_dir(next_slot) / "generator.safetensors").string(), g_parts,
-                           info);
+    const optim::CheckpointInfo info{
+        .epoch = epoch + 1, .step = g_opt.step_count(), .metadata = {}};
+    optim::save_checkpoint((slot_dir(next_slot) / "generator.safetensors").string(), g_parts, info);
     optim::save_checkpoint((slot_dir(next_slot) / "critic.safetensors").string(), d_parts,
                            {.epoch = epoch + 1, .step = d_opt.step_count(), .metadata = {}});
     const nlohmann::json manifest = {{"format", kManifestFormat},
@@ -379,14 +388,13 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
     double mean_epoch = 0;
     for (const GanEpochRecord& h : history) mean_epoch += h.seconds;
     mean_epoch /= static_cast<double>(history.size());
-    log.line(format("epoch %lld/%lld  d_loss %.4f  g_loss %.4f  W %.4f%s  D(real) %.3f  "
-                    "D(fake) %.3f  %.1f img/s  %s/epoch  ETA %s%s",
-                    static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
-                    r.d_loss, r.g_loss, r.wasserstein,
-                    wgan ? format("  gp %.4f", r.penalty).c_str() : "", r.d_real, r.d_fake,
-                    r.images_per_second, format_duration(r.seconds).c_str(),
-                    format_duration(mean_epoch * (o.epochs - epoch - 1)).c_str(),
-                    grid_note.c_str()));
+    log.line(
+        format("epoch %lld/%lld  d_loss %.4f  g_loss %.4f  W %.4f%s  D(real) %.3f  "
+               "D(fake) %.3f  %.1f img/s  %s/epoch  ETA %s%s",
+               static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), r.d_loss,
+               r.g_loss, r.wasserstein, wgan ? format("  gp %.4f", r.penalty).c_str() : "",
+               r.d_real, r.d_fake, r.images_per_second, format_duration(r.seconds).c_str(),
+               format_duration(mean_epoch * (o.epochs - epoch - 1)).c_str(), grid_note.c_str()));
   }
 
   // The generator for apps/generate: EMA weights when kept (BN statistics are the trained

@@ -52,16 +52,16 @@ struct GanTrainOptions {
   std::string loss = "wgan-gp";  // wgan-gp | bce
   int64_t epochs = 10;
   int64_t batch_size = 64;
-  // Adam for both networks; defaults per loss from gan_loss_defaults().
+  // Adam for both networks; defaults per loss from apply_gan_loss_defaults().
   double g_lr = 1e-4, d_lr = 1e-4;
   double beta1 = 0.0, beta2 = 0.9;
-  int64_t n_critic = 5;          // critic steps per generator step (1 for bce)
-  double gp_weight = 10.0;       // WGAN-GP lambda
-  double ema_decay = 0.0;        // 0: no EMA of the generator's weights
-  bool balanced = false;         // class-balanced sampler (datasets/loader.h)
-  int64_t sample_every = 1;      // epochs between sample grids (and always at the end)
-  int64_t sample_cols = 8;       // samples per class in a grid
-  uint64_t seed = 0;             // weights, noise, loader order
+  int64_t n_critic = 5;      // critic steps per generator step (1 for bce)
+  double gp_weight = 10.0;   // WGAN-GP lambda
+  double ema_decay = 0.0;    // 0: no EMA of the generator's weights
+  bool balanced = false;     // class-balanced sampler (datasets/loader.h)
+  int64_t sample_every = 1;  // epochs between sample grids (and always at the end)
+  int64_t sample_cols = 8;   // samples per class in a grid
+  uint64_t seed = 0;         // weights, noise, loader order
   Device device = Device::cpu();
   double explode_threshold = 1e6;  // |loss| above this stops the run
   int64_t progress_every = 20;     // a stdout line every this many critic steps; 0: none
@@ -81,12 +81,12 @@ struct GanTrainOptions {
 void apply_gan_loss_defaults(GanTrainOptions& options);
 
 struct GanEpochRecord {
-  int64_t epoch = 0;  // 1-based
-  double d_loss = 0;       // mean over the epoch's critic steps (penalty included)
-  double g_loss = 0;       // mean over the epoch's generator steps
-  double wasserstein = 0;  // mean D(real) - mean D(fake) (the mean logit gap under bce)
-  double penalty = 0;      // mean unweighted gradient penalty (0 under bce)
-  double d_real = 0, d_fake = 0;  // mean critic scores
+  int64_t epoch = 0;                 // 1-based
+  double d_loss = 0;                 // mean over the epoch's critic steps (penalty included)
+  double g_loss = 0;                 // mean over the epoch's generator steps
+  double wasserstein = 0;            // mean D(real) - mean D(fake) (the mean logit gap under bce)
+  double penalty = 0;                // mean unweighted gradient penalty (0 under bce)
+  double d_real = 0, d_fake = 0;     // mean critic scores
   int64_t d_steps = 0, g_steps = 0;  // in this epoch
   double seconds = 0;
   double images_per_second = 0;  // real images through critic steps per second
