@@ -329,9 +329,11 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
                             .metadata = loop_metadata(state, o.config_key)});
     write_file_atomically((o.out_dir / "history.csv").string(), history_csv(state.history));
 
+    // The ETA uses this process's epochs only: a resumed run may run at another speed.
     double mean_epoch = 0;
-    for (const EpochRecord& r : state.history) mean_epoch += r.seconds;
-    mean_epoch /= static_cast<double>(state.history.size());
+    for (size_t i = static_cast<size_t>(first_epoch); i < state.history.size(); ++i)
+      mean_epoch += state.history[i].seconds;
+    mean_epoch /= static_cast<double>(state.history.size() - first_epoch);
     const int64_t left = state.stopped_early ? 0 : o.epochs - (epoch + 1);
     log.line(format("epoch %lld/%lld  lr %.3g  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f%s"
                     "  %.1f img/s  %s/epoch  ETA %s",
