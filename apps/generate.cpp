@@ -136,6 +136,20 @@ int run(const Flags& f) {
   const fs::path partial = f.out + ".partial";
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
               " already exists and is never overwritten: choose another --out or remove it");
+  // Networks first: a file that does not load leaves nothing behind.
+  models::LoadedGenerator loaded = models::load_generator_file(f.generator);
+  models::ConditionalGenerator& generator = *loaded.generator;
+  const models::GeneratorConfig& config = generator.config();
+  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  EMBER_CHECK(config.num_classes == static_cast<int64_t>(names.size()) &&
+                  config.image_size == datasets::kEuroSatSize &&
+                  config.out_channels == datasets::kEuroSatChannels,
+              "generator ", f.generator, " makes ", config.image_size, "x", config.image_size, "x",
+              config.out_channels, " images of ", config.num_classes,
+              " classes; EuroSAT needs 64x64x3 of 10");
+  LoadedClassifier classifier = load_classifier_file(f.classifier, config.num_classes);
+  generator.to(f.device);
+  classifier.model->to(f.device);
   std::string restart_note;
   if (fs::exists(partial)) {
     EMBER_CHECK(fs::exists(partial / kMarker), partial.string(),
@@ -154,21 +168,6 @@ int run(const Flags& f) {
   log.line(format("== generate: keep %lld per class, batch %lld, seed %llu, device %s -> %s",
                   static_cast<long long>(f.keep), static_cast<long long>(f.batch),
                   static_cast<unsigned long long>(f.seed), f.device.str().c_str(), out.c_str()));
-
-  // Networks.
-  models::LoadedGenerator loaded = models::load_generator_file(f.generator);
-  models::ConditionalGenerator& generator = *loaded.generator;
-  const models::GeneratorConfig& config = generator.config();
-  const std::vector<std::string>& names = datasets::eurosat_class_names();
-  EMBER_CHECK(config.num_classes == static_cast<int64_t>(names.size()) &&
-                  config.image_size == datasets::kEuroSatSize &&
-                  config.out_channels == datasets::kEuroSatChannels,
-              "generator ", f.generator, " makes ", config.image_size, "x", config.image_size, "x",
-              config.out_channels, " images of ", config.num_classes,
-              " classes; EuroSAT needs 64x64x3 of 10");
-  LoadedClassifier classifier = load_classifier_file(f.classifier, config.num_classes);
-  generator.to(f.device);
-  classifier.model->to(f.device);
   log.line(format("generator %s (%lld parameters, latent %lld), classifier %s", f.generator.c_str(),
                   static_cast<long long>(generator.num_trainable_parameters()),
                   static_cast<long long>(config.latent_dim), f.classifier.c_str()));

@@ -6,8 +6,9 @@
 #             (names in kept order), manifest.csv and summary.json, and no .partial folder; a
 #             rerun into it is refused and changes nothing; a class the classifier never
 #             accepts stops with "stopped: ..." (exit 1) and leaves only <out>.partial, which
-#             the next run removes; a foreign <out>.partial is refused. build_augmented: the
-#             first N per class, and --per total split over two classes, a shortfall named.
+#             the next run removes; a foreign <out>.partial and a non-generator file are
+#             refused. build_augmented: the first N per class, and --per total split over two
+#             classes, a shortfall named.
 #   quality   gan_quality on the real test split (fraction 0.01): acceptance 1 and 0, finite
 #             Fréchet distances and diversities, the not-FID note; exit 77 without the data.
 # Usage: generate_smoke.sh generate|quality <gan_fixtures> <generate> <build_augmented> <gan_quality>
@@ -82,6 +83,10 @@ PY
   # The next run removes the incomplete folder and starts again.
   expect_status 0 "removed the incomplete" "$generate" "${G[@]}" --classes Highway --keep 2 --batch 2 --out "$stop"
   [ -e "$stop/Highway/gen_Highway_000001.png" ] && [ ! -e "$stop/River" ] || fail "restarted run output"
+  # A file that is not a generator is named, and nothing is left behind.
+  expect_status 1 "has no 'ember.gan.generator_config' metadata" "$generate" \
+    --generator "$work/c.safetensors" --classifier "$work/c.safetensors" --out "$work/bad"
+  [ ! -e "$work/bad" ] && [ ! -e "$work/bad.partial" ] || fail "a failed load left an output folder"
   # A .partial folder generate did not write is refused.
   mkdir -p "$work/foreign.partial"
   expect_status 1 "was not written by generate" "$generate" "${G[@]}" --out "$work/foreign"
