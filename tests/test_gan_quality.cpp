@@ -3,13 +3,16 @@
 // 4-d case and one from raw feature rows, reference values computed with np.linalg.eigvals of
 // S1 S2, i.e. not through the symmetric form the code uses); feature statistics and pairwise
 // distances by hand; acceptance counts; the noise counters (a candidate's noise does not depend
-// on its batch) and regeneration of one image; the [-1, 1] -> uint8 rounding; the pooled
-// EfficientNet features in batches against one direct call.
+// on its batch) and regeneration of one image, whose PNG decodes to the same pixels; the
+// [-1, 1] -> uint8 rounding; the pooled EfficientNet features in batches against one call.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <vector>
 
+#include "datasets/image_io.h"
 #include "models/efficientnet.h"
 #include "models/gan.h"
 #include "ops/ops.h"
@@ -61,8 +64,12 @@ TEST(GanQuality, FrechetDiagonalCovariances) {
 }
 
 TEST(GanQuality, FrechetOfIdenticalSetsIsZero) {
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27}, {-0.89, -0.45, -0.99}, {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36}, {0.11, -0.93, -0.03}, {0.7, -1.34, -0.46}});
+  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
+                                   {-0.89, -0.45, -0.99},
+                                   {0.06, 1.34, -0.49},
+                                   {-0.62, 0.49, 0.36},
+                                   {0.11, -0.93, -0.03},
+                                   {0.7, -1.34, -0.46}});
   const FeatureStats s = feature_stats(x);
   EXPECT_NEAR(frechet_distance(s, s), 0.0, 1e-12);
   // Fewer samples than dimensions: singular covariances, still 0 for a set against itself.
@@ -72,10 +79,17 @@ TEST(GanQuality, FrechetOfIdenticalSetsIsZero) {
 }
 
 TEST(GanQuality, FrechetIsInvariantUnderARotationOfBothSets) {
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27}, {-0.89, -0.45, -0.99}, {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36}, {0.11, -0.93, -0.03}, {0.7, -1.34, -0.46}});
-  const FeatureMatrix y = rows_of({{-2.55, -1.63, -2.46}, {-0.05, -1.6, 0.71}, {0.54, 0.02, -3.48},
-                                   {-0.51, 0.23, 0.47}, {-2.0, -0.42, -1.17}});
+  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
+                                   {-0.89, -0.45, -0.99},
+                                   {0.06, 1.34, -0.49},
+                                   {-0.62, 0.49, 0.36},
+                                   {0.11, -0.93, -0.03},
+                                   {0.7, -1.34, -0.46}});
+  const FeatureMatrix y = rows_of({{-2.55, -1.63, -2.46},
+                                   {-0.05, -1.6, 0.71},
+                                   {0.54, 0.02, -3.48},
+                                   {-0.51, 0.23, 0.47},
+                                   {-2.0, -0.42, -1.17}});
   // R = Rz(0.7) Rx(-1.1), an orthogonal matrix; rows become R x.
   const double c1 = std::cos(0.7), s1 = std::sin(0.7), c2 = std::cos(-1.1), s2 = std::sin(-1.1);
   const double rz[9] = {c1, -s1, 0, s1, c1, 0, 0, 0, 1};
@@ -102,8 +116,8 @@ TEST(GanQuality, FrechetIsInvariantUnderARotationOfBothSets) {
 
 TEST(GanQuality, FrechetMatchesNumpyOnARandomCase) {
   // S1 = A A^T + 0.1 I, S2 = B B^T + 0.2 I (non-commuting), reference from numpy's eigvals(S1 S2).
-  const std::vector<double> a = {1.053, 1.776, -2.553, -0.138, 1.014, 1.352, 0.654, 1.497,
-                                 0.29,  0.551, 0.179,  -1.074, -0.847, 0.38, -0.58, 1.272};
+  const std::vector<double> a = {1.053, 1.776, -2.553, -0.138, 1.014,  1.352, 0.654, 1.497,
+                                 0.29,  0.551, 0.179,  -1.074, -0.847, 0.38,  -0.58, 1.272};
   const std::vector<double> b = {1.292,  1.799,  -0.026, 1.384,  -0.906, -0.816, 0.081, 0.281,
                                  -1.599, -1.731, 0.355,  -0.862, 1.208,  0.395,  0.307, 0.208};
   const FeatureStats s1 = stats_of({0.895, -0.153, 1.086, -0.526}, gram_plus(a, 4, 0.1));
@@ -126,9 +140,12 @@ TEST(GanQuality, FeatureStatsByHand) {
   EXPECT_EQ(s.mean, (std::vector<double>{3, 4}));
   EXPECT_EQ(s.covariance, (std::vector<double>{4, 6, 6, 12}));
   // A numpy np.cov entry of the 6-row set above.
-  const FeatureStats x = feature_stats(
-      rows_of({{0.0, 0.3, -0.27}, {-0.89, -0.45, -0.99}, {0.06, 1.34, -0.49}, {-0.62, 0.49, 0.36},
-               {0.11, -0.93, -0.03}, {0.7, -1.34, -0.46}}));
+  const FeatureStats x = feature_stats(rows_of({{0.0, 0.3, -0.27},
+                                                {-0.89, -0.45, -0.99},
+                                                {0.06, 1.34, -0.49},
+                                                {-0.62, 0.49, 0.36},
+                                                {0.11, -0.93, -0.03},
+                                                {0.7, -1.34, -0.46}}));
   EXPECT_NEAR(x.covariance[1], -0.18522666666666668, 1e-15);
   EXPECT_NEAR(x.covariance[8], 0.20922666666666664, 1e-15);
 }
@@ -137,8 +154,12 @@ TEST(GanQuality, MeanPairwiseDistance) {
   // (0, 0), (3, 4), (0, 4): distances 5, 3, 4.
   EXPECT_NEAR(mean_pairwise_distance(rows_of({{0, 0}, {3, 4}, {0, 4}})), 4.0, 1e-15);
   EXPECT_NEAR(mean_pairwise_distance(rows_of({{1, 1}, {1, 1}})), 0.0, 0.0);
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27}, {-0.89, -0.45, -0.99}, {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36}, {0.11, -0.93, -0.03}, {0.7, -1.34, -0.46}});
+  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
+                                   {-0.89, -0.45, -0.99},
+                                   {0.06, 1.34, -0.49},
+                                   {-0.62, 0.49, 0.36},
+                                   {0.11, -0.93, -0.03},
+                                   {0.7, -1.34, -0.46}});
   EXPECT_NEAR(mean_pairwise_distance(x), 1.6561673729603894, 1e-14);  // numpy
   EXPECT_ERROR_MENTIONS(mean_pairwise_distance(rows_of({{1.0}})), "at least 2 samples");
 }
@@ -212,6 +233,12 @@ TEST(GanQuality, GeneratedImagesRegenerateOneByOne) {
   int max_diff = 0;
   for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, std::abs(a[i] - b[i]));
   EXPECT_LE(max_diff, 1);
+  // The PNG holds exactly the pixels the classifier is shown (lossless, no second rounding).
+  const std::filesystem::path png = std::filesystem::temp_directory_path() /
+                                    ("ember_gan_quality_" + std::to_string(::getpid()) + ".png");
+  datasets::write_png(png, b, 16, 16, 3);
+  EXPECT_EQ(datasets::decode_image(png, 16, 16, 3), b);
+  std::filesystem::remove(png);
   EXPECT_ERROR_MENTIONS(generate_class_images(g, 7, 3, 0, 1, names), "class 3 is outside [0, 3)");
 }
 

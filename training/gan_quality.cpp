@@ -1,11 +1,10 @@
 // GAN quality measures and shared sampling (see gan_quality.h; formulas in docs/gan.md).
 #include "training/gan_quality.h"
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
-#include <Eigen/Dense>
 
 #include "autograd/grad_mode.h"
 #include "datasets/loader.h"
@@ -172,8 +171,8 @@ AcceptanceRates acceptance_rates(nn::Layer& classifier, const datasets::ImageSet
 // ---- features, Fréchet distance, diversity ----
 
 FeatureMatrix FeatureMatrix::select(const std::vector<int64_t>& labels, int64_t label) const {
-  EMBER_CHECK(static_cast<int64_t>(labels.size()) == rows, "FeatureMatrix::select: ",
-              labels.size(), " labels for ", rows, " rows");
+  EMBER_CHECK(static_cast<int64_t>(labels.size()) == rows, "FeatureMatrix::select: ", labels.size(),
+              " labels for ", rows, " rows");
   FeatureMatrix out;
   out.dim = dim;
   for (int64_t i = 0; i < rows; ++i) {

@@ -18,10 +18,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "datasets/image_set.h"
 #include "models/efficientnet.h"
