@@ -21,6 +21,7 @@
 #include "datasets/derived.h"
 #include "datasets/eurosat.h"
 #include "datasets/image_cache.h"
+#include "training/cli.h"
 
 using namespace ember;
 using namespace ember::datasets;
@@ -31,10 +32,6 @@ const char* kUsage =
     "usage: eurosat_data [--data DIR] [--cache DIR | --no-cache] [--seed S] [--threads N] "
     "[--unbalanced-list FILE]";
 
-struct FlagError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 struct Flags {
   std::string data;
   std::string cache;
@@ -44,50 +41,24 @@ struct Flags {
   std::string unbalanced_list;
 };
 
-int64_t parse_int(const std::string& flag, const std::string& text) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty())
-    throw FlagError(flag + ": expected an integer, got '" + text + "'");
-  return value;
-}
-
 Flags parse_flags(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::printf("%s\n", kUsage);
-      std::exit(0);
-    }
-    if (flag == "--no-cache") {
-      flags.no_cache = true;
-      continue;
-    }
-    if (flag != "--data" && flag != "--cache" && flag != "--seed" && flag != "--threads" &&
-        flag != "--unbalanced-list")
-      throw FlagError("unknown flag '" + flag + "'");
-    if (i + 1 >= argc) throw FlagError(flag + " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--data") flags.data = value;
-    else if (flag == "--cache") flags.cache = value;
-    else if (flag == "--unbalanced-list") flags.unbalanced_list = value;
-    else if (flag == "--seed") {
-      const int64_t seed = parse_int(flag, value);
-      if (seed < 0) throw FlagError("--seed must be >= 0, got " + value);
-      flags.seed = static_cast<uint64_t>(seed);
-    } else {
-      const int64_t threads = parse_int(flag, value);
-      if (threads < 1 || threads > 256) throw FlagError("--threads must be in [1, 256], got " + value);
-      flags.threads = static_cast<int>(threads);
-    }
+  training::FlagReader r(argc, argv);
+  while (r.next()) {
+    if (r.is_switch("--no-cache")) flags.no_cache = true;
+    else if (r.is("--data")) flags.data = r.value();
+    else if (r.is("--cache")) flags.cache = r.value();
+    else if (r.is("--unbalanced-list")) flags.unbalanced_list = r.value();
+    else if (r.is("--seed")) flags.seed = static_cast<uint64_t>(r.int_value(0));
+    else if (r.is("--threads")) flags.threads = static_cast<int>(r.int_value(1, 256));
+    else r.unknown();
   }
-  if (flags.no_cache && !flags.cache.empty()) throw FlagError("--cache and --no-cache conflict");
+  if (r.help_requested()) {
+    std::printf("%s\n", kUsage);
+    std::exit(0);
+  }
+  training::require_flag(!(flags.no_cache && !flags.cache.empty()),
+                         "--cache and --no-cache conflict");
   return flags;
 }
 
@@ -108,46 +79,38 @@ void print_table(const std::vector<std::string>& classes,
   std::printf("\n");
 }
 
+int run(const Flags& flags) {
+  const std::filesystem::path root = resolve_data_root(flags.data);
+  LoadOptions options;
+  options.threads = flags.threads;
+  options.use_cache = !flags.no_cache;
+  options.cache_dir = flags.cache;
+  std::printf("data root: %s\n", root.string().c_str());
+  const EuroSat data = load_eurosat(root, options, flags.seed);
+  const ImageSet unbalanced = make_unbalanced(data.train, flags.seed);
+  if (!flags.unbalanced_list.empty()) write_file_list(flags.unbalanced_list, unbalanced);
+
+  std::printf("split: %s\n", data.fallback_split ? "SEEDED STRATIFIED 60/20/20 (no split lists)"
+                                                 : "standard lists (splits/eurosat-*.txt)");
+  print_table(data.train.class_names, {{"train", &data.train},
+                                       {"val", &data.val},
+                                       {"test", &data.test},
+                                       {"unbalanced", &unbalanced}});
+  const int64_t total = data.train.size() + data.val.size() + data.test.size();
+  std::printf("verified: %lld files present and %s as 64x64x3\n", static_cast<long long>(total),
+              data.stats.from_cache ? "unchanged since they were decoded" : "decoded");
+  std::printf("cache: %s (%s)\n",
+              data.stats.cache_file.empty() ? "off" : data.stats.cache_file.string().c_str(),
+              data.stats.cache_note.c_str());
+  std::printf("load time: %.3f s for %lld images (%s)\n", data.stats.seconds,
+              static_cast<long long>(total), data.stats.from_cache ? "from cache" : "decoded");
+  if (!flags.unbalanced_list.empty())
+    std::printf("unbalanced files written to %s\n", flags.unbalanced_list.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Flags flags;
-  try {
-    flags = parse_flags(argc, argv);
-  } catch (const FlagError& e) {
-    std::fprintf(stderr, "eurosat_data: %s\n%s\n", e.what(), kUsage);
-    return 2;
-  }
-  try {
-    const std::filesystem::path root = resolve_data_root(flags.data);
-    LoadOptions options;
-    options.threads = flags.threads;
-    options.use_cache = !flags.no_cache;
-    options.cache_dir = flags.cache;
-    std::printf("data root: %s\n", root.string().c_str());
-    const EuroSat data = load_eurosat(root, options, flags.seed);
-    const ImageSet unbalanced = make_unbalanced(data.train, flags.seed);
-    if (!flags.unbalanced_list.empty()) write_file_list(flags.unbalanced_list, unbalanced);
-
-    std::printf("split: %s\n", data.fallback_split ? "SEEDED STRATIFIED 60/20/20 (no split lists)"
-                                                   : "standard lists (splits/eurosat-*.txt)");
-    print_table(data.train.class_names, {{"train", &data.train},
-                                         {"val", &data.val},
-                                         {"test", &data.test},
-                                         {"unbalanced", &unbalanced}});
-    const int64_t total = data.train.size() + data.val.size() + data.test.size();
-    std::printf("verified: %lld files present and %s as 64x64x3\n", static_cast<long long>(total),
-                data.stats.from_cache ? "unchanged since they were decoded" : "decoded");
-    std::printf("cache: %s (%s)\n",
-                data.stats.cache_file.empty() ? "off" : data.stats.cache_file.string().c_str(),
-                data.stats.cache_note.c_str());
-    std::printf("load time: %.3f s for %lld images (%s)\n", data.stats.seconds,
-                static_cast<long long>(total), data.stats.from_cache ? "from cache" : "decoded");
-    if (!flags.unbalanced_list.empty())
-      std::printf("unbalanced files written to %s\n", flags.unbalanced_list.c_str());
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eurosat_data: %s\n", e.what());
-    return 1;
-  }
+  return training::run_cli_main("eurosat_data", kUsage, [&] { return run(parse_flags(argc, argv)); });
 }

@@ -19,6 +19,7 @@
 #include "nn/layers.h"
 #include "ops/ops.h"
 #include "optim/sgd.h"
+#include "training/cli.h"
 
 using namespace ember;
 
@@ -63,74 +64,19 @@ struct Flags {
 
 const char* kUsage = "usage: example_cnn [--steps N] [--lr X] [--seed S] [--device cpu|cuda]";
 
-// A mistake in the command line: reported with the usage line and exit status 2.
-struct FlagError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <typename... Parts>
-void require(bool ok, const Parts&... parts) {
-  if (!ok) throw FlagError(detail::concat(parts...));
-}
-
-// Whole-string numeric parses: "12abc" and "" are errors, not 12 and 0.
-int64_t parse_int(const std::string& flag, const std::string& text) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  require(used == text.size() && !text.empty(), flag, ": expected an integer, got '", text, "'");
-  return value;
-}
-
-double parse_double(const std::string& flag, const std::string& text) {
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  require(used == text.size() && !text.empty(), flag, ": expected a number, got '", text, "'");
-  return value;
-}
-
 Flags parse_flags(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::printf("%s\n", kUsage);
-      std::exit(0);
-    }
-    require(flag == "--steps" || flag == "--lr" || flag == "--seed" || flag == "--device",
-            "unknown flag '", flag, "'");
-    require(i + 1 < argc, flag, " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--steps") {
-      flags.steps = parse_int(flag, value);
-      require(flags.steps > 0, "--steps must be positive, got ", flags.steps);
-    } else if (flag == "--lr") {
-      flags.lr = parse_double(flag, value);
-      require(flags.lr > 0, "--lr must be positive, got ", value);
-    } else if (flag == "--seed") {
-      const int64_t seed = parse_int(flag, value);
-      require(seed >= 0, "--seed must be >= 0, got ", seed);
-      flags.seed = static_cast<uint64_t>(seed);
-    } else {
-      require(value == "cpu" || value == "cuda" || value.rfind("cuda:", 0) == 0,
-              "--device must be cpu or cuda, got '", value, "'");
-      try {
-        flags.device = Device::parse(value);
-      } catch (const std::exception&) {
-        require(false, "--device: cannot parse '", value, "'");
-      }
-      require(!flags.device.is_cuda() || cuda_available(), "--device ", value,
-              ": no GPU is visible", built_with_cuda() ? "" : " (this build has no CUDA)");
-    }
+  training::FlagReader r(argc, argv);
+  while (r.next()) {
+    if (r.is("--steps")) flags.steps = r.int_value(1);
+    else if (r.is("--lr")) flags.lr = r.double_value(1e-12);
+    else if (r.is("--seed")) flags.seed = static_cast<uint64_t>(r.int_value(0));
+    else if (r.is("--device")) flags.device = r.device_value();
+    else r.unknown();
+  }
+  if (r.help_requested()) {
+    std::printf("%s\n", kUsage);
+    std::exit(0);
   }
   return flags;
 }
@@ -184,13 +130,5 @@ int run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse_flags(argc, argv));
-  } catch (const FlagError& e) {
-    std::fprintf(stderr, "example_cnn: %s\n%s\n", e.what(), kUsage);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "example_cnn: %s\n", e.what());
-    return 1;
-  }
+  return training::run_cli_main("example_cnn", kUsage, [&] { return run(parse_flags(argc, argv)); });
 }

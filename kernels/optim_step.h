@@ -8,6 +8,10 @@
 
 #ifdef __CUDACC__
 #define EMBER_OPTIM_HOST_DEVICE __host__ __device__
+#elif defined(__GNUC__)
+// always_inline: the CPU loop is compiled as AVX2 and baseline clones (kernels/cpu/optim.cpp),
+// and GCC inlines a plain inline function into a clone of another target only when forced.
+#define EMBER_OPTIM_HOST_DEVICE __attribute__((always_inline))
 #else
 #define EMBER_OPTIM_HOST_DEVICE
 #endif

@@ -1,6 +1,11 @@
 #include "tensor/storage.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <new>
 
@@ -11,6 +16,18 @@ namespace ember {
 namespace {
 class CpuAllocator final : public Allocator {
  public:
+  CpuAllocator() {
+#ifdef __GLIBC__
+    // glibc hands blocks above its mmap threshold (adaptive, 128 KiB .. 32 MiB) fresh mmap()s and
+    // unmaps them on free, and trims the heap top beyond the trim threshold, so every training
+    // step page-faulted and zeroed its activations again: ~20% of a single-threaded
+    // EfficientNetB2 CPU step (docs/cpu_performance.md). Serve blocks up to 32 MiB (glibc's
+    // maximum) from the heap and keep freed memory for reuse. Process-wide, set once, on the
+    // first CPU allocation.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
+  }
   void* allocate(size_t nbytes) override {
     if (nbytes == 0) return nullptr;
     const size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of 64

@@ -32,6 +32,8 @@ std::string parse(std::vector<std::string> args, int64_t* n = nullptr, bool* on 
         if (n) *n = v;
       } else if (r.is("--x")) {
         r.double_value(0.0, 1.0);
+      } else if (r.is("--low")) {
+        r.double_value(0.0);
       } else if (r.is("--mode")) {
         r.choice_value({"a", "b"});
       } else if (r.is_switch("--on")) {
@@ -61,7 +63,8 @@ TEST(TrainingCli, Mistakes) {
   EXPECT_EQ(parse({"--n", ""}), "--n: expected an integer, got ''");
   EXPECT_EQ(parse({"--n", "11"}), "--n must be in [1, 10], got 11");
   EXPECT_EQ(parse({"--x", "abc"}), "--x: expected a number, got 'abc'");
-  EXPECT_NE(parse({"--x", "2"}).find("--x must be in [0, 1]"), std::string::npos);
+  EXPECT_EQ(parse({"--x", "2"}), "--x must be in [0, 1], got 2");
+  EXPECT_EQ(parse({"--low", "-3"}), "--low must be >= 0, got -3");
   EXPECT_EQ(parse({"--mode", "c"}), "--mode must be one of a, b, got 'c'");
   EXPECT_EQ(parse({"stray"}), "unexpected argument 'stray' (flags start with --)");
 }

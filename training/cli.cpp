@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <limits>
 
 #include "tensor/tensor.h"
 
@@ -28,15 +29,34 @@ std::string FlagReader::value() {
   return args_[next_++];
 }
 
+namespace {
+
+// "must be in [a, b]", or "must be >= a" / "must be <= b" when the other side is open.
+template <typename T>
+void check_range(const std::string& flag, T v, T min, T max, const std::string& text) {
+  if (v >= min && v <= max) return;
+  const bool open_low = min == std::numeric_limits<T>::lowest() ||
+                        min == -std::numeric_limits<T>::infinity();
+  const bool open_high = max == std::numeric_limits<T>::max() ||
+                         max == std::numeric_limits<T>::infinity();
+  if (open_high) throw FlagError(detail::concat(flag, " must be >= ", min, ", got ", text));
+  if (open_low) throw FlagError(detail::concat(flag, " must be <= ", max, ", got ", text));
+  throw FlagError(detail::concat(flag, " must be in [", min, ", ", max, "], got ", text));
+}
+
+}  // namespace
+
 int64_t FlagReader::int_value(int64_t min, int64_t max) {
-  const int64_t v = parse_int(flag_, value());
-  require_flag(v >= min && v <= max, flag_, " must be in [", min, ", ", max, "], got ", v);
+  const std::string text = value();
+  const int64_t v = parse_int(flag_, text);
+  check_range(flag_, v, min, max, text);
   return v;
 }
 
 double FlagReader::double_value(double min, double max) {
-  const double v = parse_double(flag_, value());
-  require_flag(v >= min && v <= max, flag_, " must be in [", min, ", ", max, "], got ", v);
+  const std::string text = value();
+  const double v = parse_double(flag_, text);
+  check_range(flag_, v, min, max, text);
   return v;
 }
 

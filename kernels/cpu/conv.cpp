@@ -15,17 +15,16 @@
 //     wgrad    dw_g [Kg, RSCg]  += dy_g^T [Kg, rows] * col  [rows, RSCg]
 //   col2im is written as a gather (each dx pixel sums the column entries that read it), so it
 //   parallelises over pixels with a fixed summation order.
-// GEMMs are OpenBLAS (threaded inside, called from serial code only; its level-3 threading
-// partitions M and N, not the reduction dimension). OpenMP loops write disjoint outputs or reduce
+// GEMMs are OpenBLAS, single-threaded, split over OpenMP threads along M or N (kernels/cpu/blas.h),
+// never along the reduction dimension. OpenMP loops write disjoint outputs or reduce
 // in a fixed order, so every kernel here gives bit-identical results from run to run.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/blas.h"
 
 namespace ember::kernels::cpu {
 
@@ -40,24 +39,12 @@ constexpr int64_t kColumnBudget = int64_t{1} << 24;
 // the OpenMP team costs more than it saves on the tiny shapes of gradient checks.
 constexpr int64_t kParallelWork = int64_t{1} << 15;
 
-int blas_int(int64_t v) {
-  EMBER_CHECK(v <= std::numeric_limits<int>::max(), "conv2d: dimension ", v,
-              " is too large for a BLAS call");
-  return static_cast<int>(v);
-}
-
-// C [M, N] = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when the flag is set.
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              blas_int(M), blas_int(N), blas_int(K), alpha, A, blas_int(lda), B, blas_int(ldb), beta,
-              C, blas_int(ldc));
-}
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              blas_int(M), blas_int(N), blas_int(K), alpha, A, blas_int(lda), B, blas_int(ldb), beta,
-              C, blas_int(ldc));
+// C [M, N] = alpha * op(A) * op(B) + beta * C, row-major (kernels/cpu/blas.h: OpenBLAS calls
+// threaded by OpenMP).
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_rowmajor(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 bool is_pointwise(const Geo& g) {

@@ -1,9 +1,14 @@
 // CPU reference for elementwise kernels: one scalar function per op, applied either over
 // contiguous same-shape buffers (a flat, OpenMP-parallel loop) or through the strided odometer
 // loop (broadcasting, views). Written to be read; the math of each op is a one-liner below.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
+#include "kernels/cpu/fast_exp.h"
 #include "kernels/elementwise.h"
 #include "tensor/strided_loop.h"
 
@@ -11,7 +16,13 @@ namespace ember::kernels::cpu {
 
 namespace {
 
-template <typename T> T sigmoid_of(T x) { return T(1) / (T(1) + std::exp(-x)); }
+// float32 takes the vectorisable exp of fast_exp.h (within 2 ulp of std::exp); float64 std::exp.
+// always_inline, like fast_exp, so that the AVX2 clones below inline them.
+template <typename T> [[gnu::always_inline]] inline T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>) return fast_exp(x);
+  else return std::exp(x);
+}
+template <typename T> [[gnu::always_inline]] inline T sigmoid_of(T x) { return T(1) / (T(1) + exp_of(-x)); }
 
 template <BinaryOp op, typename T>
 T apply_binary(T a, T b, T alpha) {
@@ -83,12 +94,61 @@ void with_op(UnaryOp op, Fn&& fn) {
   }
 }
 
+// float32 silu, sigmoid and silu_grad over contiguous buffers, the swish of every EfficientNet
+// layer: compiled twice, for x86-64-v3 (AVX2 + FMA, 8 lanes) and the baseline (SSE2), and the
+// loader picks the clone the CPU runs (GCC's target_clones); the math is apply_* above, the same
+// as every other path.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define EMBER_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define EMBER_CPU_CLONES
+#endif
+EMBER_CPU_CLONES void silu_f32(float* __restrict o, const float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = x[i] * sigmoid_of(x[i]);
+}
+EMBER_CPU_CLONES void sigmoid_f32(float* __restrict o, const float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = sigmoid_of(x[i]);
+}
+EMBER_CPU_CLONES void silu_grad_f32(float* __restrict o, const float* __restrict g,
+                                    const float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float s = sigmoid_of(x[i]);
+    o[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
+  }
+}
+#undef EMBER_CPU_CLONES
+
+// Runs fn(begin, end) over [0, n) in one contiguous block per OpenMP thread (one thread below
+// the same threshold as the other flat loops).
+template <typename Fn>
+void in_blocks(int64_t n, Fn&& fn) {
+#pragma omp parallel if (n > 32768)
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t block = (n + threads - 1) / threads;
+    const int64_t begin = std::min(n, t * block), end = std::min(n, begin + block);
+    if (begin < end) fn(begin, end);
+  }
+}
+
+// True when a is a contiguous buffer of out's shape and out is contiguous (the callers also rule
+// out in-place use, since the clones promise the compiler no aliasing).
+bool flat_buffers(const Tensor& out, const Tensor& a) {
+  return a.shape() == out.shape() && a.is_contiguous() && out.is_contiguous();
+}
+
 template <BinaryOp op, typename T, typename Out>
 void binary_typed(const Tensor& out, const Tensor& a, const Tensor& b, T alpha) {
   Out* o = static_cast<Out*>(out.raw_data());
   const T* pa = static_cast<const T*>(a.raw_data());
   const T* pb = static_cast<const T*>(b.raw_data());
   const int64_t n = out.numel();
+  if constexpr (op == BinaryOp::SiluGrad && std::is_same_v<T, float>) {
+    if (flat_buffers(out, a) && flat_buffers(out, b) && pa != o && pb != o) {
+      in_blocks(n, [&](int64_t i0, int64_t i1) { silu_grad_f32(o + i0, pa + i0, pb + i0, i1 - i0); });
+      return;
+    }
+  }
   if (a.shape() == out.shape() && b.shape() == out.shape() && a.is_contiguous() && b.is_contiguous()) {
 #pragma omp parallel for if (n > 32768)
     for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_binary<op>(pa[i], pb[i], alpha));
@@ -106,6 +166,16 @@ void unary_typed(const Tensor& out, const Tensor& x, T alpha, T beta) {
   Out* o = static_cast<Out*>(out.raw_data());
   const T* px = static_cast<const T*>(x.raw_data());
   const int64_t n = out.numel();
+  if constexpr ((op == UnaryOp::Silu || op == UnaryOp::Sigmoid) && std::is_same_v<T, float> &&
+                std::is_same_v<Out, float>) {
+    if (flat_buffers(out, x) && px != o) {
+      in_blocks(n, [&](int64_t i0, int64_t i1) {
+        if constexpr (op == UnaryOp::Silu) silu_f32(o + i0, px + i0, i1 - i0);
+        else sigmoid_f32(o + i0, px + i0, i1 - i0);
+      });
+      return;
+    }
+  }
   if (x.is_contiguous()) {
 #pragma omp parallel for if (n > 32768)
     for (int64_t i = 0; i < n; ++i) o[i] = static_cast<Out>(apply_unary<op>(px[i], alpha, beta));

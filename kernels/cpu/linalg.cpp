@@ -1,5 +1,6 @@
-// CPU matrix products through the CBLAS interface (OpenBLAS on Debian).
-#include <cblas.h>
+// CPU matrix products through the CBLAS interface (OpenBLAS on Debian), threaded by OpenMP
+// (kernels/cpu/blas.h).
+#include "kernels/cpu/blas.h"
 
 #include "kernels/linalg.h"
 
@@ -7,8 +8,6 @@ namespace ember::kernels::cpu {
 
 void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
           int64_t batch, int64_t M, int64_t N, int64_t K) {
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
   if (M == 0 || N == 0) return;
   if (K == 0) { fill_(out, 0.0); return; }
@@ -18,13 +17,8 @@ void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, boo
     const T* pb = static_cast<const T*>(b.raw_data());  // [batch, K, N] or [batch, N, K]
     T* po = static_cast<T*>(out.raw_data());            // [batch, M, N]
     for (int64_t i = 0; i < batch; ++i) {
-      if constexpr (std::is_same_v<T, float>) {
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, pa + i * M * K, lda, pb + i * K * N, ldb,
-                    0.0f, po + i * M * N, N);
-      } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, pa + i * M * K, lda, pb + i * K * N, ldb,
-                    0.0, po + i * M * N, N);
-      }
+      gemm_rowmajor(trans_a, trans_b, M, N, K, T(1), pa + i * M * K, lda, pb + i * K * N, ldb, T(0),
+                    po + i * M * N, N);
     }
   });
 }

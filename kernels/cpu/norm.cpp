@@ -1,7 +1,8 @@
 // CPU reference for batch norm and layer norm (contract and formulas: kernels/norm.h).
 // Matches torch.nn.functional.batch_norm / layer_norm (biased variance in the normalisation)
-// and Keras's running-statistics update. Statistics take two passes in double (the mean, then
-// the centred second moment). Per-column sums over rows are taken in fixed blocks of rows whose
+// and Keras's running-statistics update. Statistics take two passes accumulated in double (the
+// mean, then the centred second moment); the elementwise passes (normalise, dx) run in the
+// tensor's dtype on per-channel constants folded in double, so they vectorise. Per-column sums over rows are taken in fixed blocks of rows whose
 // partial sums are added in block order: parallel, yet bit-identical for any thread count.
 // Tested through ops in tests/test_norm.cpp.
 #include <algorithm>
@@ -91,20 +92,30 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
         acc[c] += d * d;
       }
     });
-    std::vector<double> sigma2(C), inv(C), scale(C);
+    std::vector<double> sigma2(C), inv(C);
+    // The per-channel constants of the normalising pass, in T and in plain arrays, so that the
+    // pass is one vectorised multiply-add per element: y = (x - mean) * (invstd * w) + b.
+    std::vector<T> mu_t(C), scale_t(C), shift_t(C);
     for (int64_t c = 0; c < C; ++c) {
       sigma2[c] = squares[c] / static_cast<double>(M);
       inv[c] = 1.0 / std::sqrt(sigma2[c] + eps);
-      scale[c] = inv[c] * w[c];
+      mu_t[c] = static_cast<T>(mu[c]);
+      scale_t[c] = static_cast<T>(inv[c] * w[c]);
+      shift_t[c] = static_cast<T>(b[c]);
     }
     store<T>(mean, mu, 0, C);
     store<T>(var, sigma2, 0, C);
     store<T>(invstd, inv, 0, C);
 
+    const T* pm = mu_t.data();
+    const T* ps = scale_t.data();
+    const T* pb = shift_t.data();
 #pragma omp parallel for if (M * C > kParallelWork)
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < C; ++c)
-        py[r * C + c] = static_cast<T>((px[r * C + c] - mu[c]) * scale[c] + b[c]);
+    for (int64_t r = 0; r < M; ++r) {
+      const T* xr = px + r * C;
+      T* yr = py + r * C;
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - pm[c]) * ps[c] + pb[c];
+    }
   });
 }
 
@@ -143,13 +154,23 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
     const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
     const Param<T> w(weight, 1.0), mu(mean, 0.0), inv(invstd, 1.0);
+    // mean and invstd as plain arrays (Param's lookups in the inner loops keep them scalar).
+    std::vector<T> mu_t(C), inv_t(C);
+    for (int64_t c = 0; c < C; ++c) {
+      mu_t[c] = static_cast<T>(mu[c]);
+      inv_t[c] = static_cast<T>(inv[c]);
+    }
+    const T* pm = mu_t.data();
+    const T* pi = inv_t.data();
 
-    // sums[0, c] = sum dy (= dbias), sums[1, c] = sum dy * xhat (= dweight).
+    // sums[0, c] = sum dy (= dbias), sums[1, c] = sum dy * xhat (= dweight); xhat in T, each
+    // product accumulated in double.
     const std::vector<double> sums = column_sums(M, C, 2, [&](int64_t r, double* acc) {
+      const T* gr = pdy + r * C;
+      const T* xr = px + r * C;
       for (int64_t c = 0; c < C; ++c) {
-        const double g = pdy[r * C + c];
-        acc[c] += g;
-        acc[C + c] += g * (px[r * C + c] - mu[c]) * inv[c];
+        acc[c] += gr[c];
+        acc[C + c] += gr[c] * ((xr[c] - pm[c]) * pi[c]);
       }
     });
     store<T>(dbias, sums, 0, C);
@@ -157,15 +178,26 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
     if (!dx.defined()) return;
 
     T* pdx = static_cast<T*>(dx.raw_data());  // [M, C]
+    // dx = k (n dy - sum dy - xhat sum dy xhat), k = w invstd / n, folded per channel into
+    // dx = a dy - b (x - mean) - d, with a = k n, b = k invstd sum(dy xhat), d = k sum(dy).
     const double n = static_cast<double>(M);
-    std::vector<double> k(C);
-    for (int64_t c = 0; c < C; ++c) k[c] = w[c] * inv[c] / n;
+    std::vector<T> a_t(C), b_t(C), d_t(C);
+    for (int64_t c = 0; c < C; ++c) {
+      const double k = w[c] * inv[c] / n;
+      a_t[c] = static_cast<T>(k * n);
+      b_t[c] = static_cast<T>(k * inv[c] * sums[C + c]);
+      d_t[c] = static_cast<T>(k * sums[c]);
+    }
+    const T* pa = a_t.data();
+    const T* pb = b_t.data();
+    const T* pd = d_t.data();
 #pragma omp parallel for if (M * C > kParallelWork)
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < C; ++c) {
-        const double xhat = (px[r * C + c] - mu[c]) * inv[c];
-        pdx[r * C + c] = static_cast<T>(k[c] * (n * pdy[r * C + c] - sums[c] - xhat * sums[C + c]));
-      }
+    for (int64_t r = 0; r < M; ++r) {
+      const T* gr = pdy + r * C;
+      const T* xr = px + r * C;
+      T* out = pdx + r * C;
+      for (int64_t c = 0; c < C; ++c) out[c] = pa[c] * gr[c] - pb[c] * (xr[c] - pm[c]) - pd[c];
+    }
   });
 }
 

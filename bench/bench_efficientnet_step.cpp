@@ -1,0 +1,110 @@
+// End-to-end benchmark of one EfficientNetB2 training step (models::efficientnet_b2, train mode,
+// 64x64 inputs of uniform 0..255 values, random labels, cross_entropy, backward, optim::Adam):
+// the figure issue 5 compares with PyTorch's CPU step (bench/torch_efficientnet_step.py; both are
+// run side by side by bench/run_efficientnet_step.sh).
+//
+// Cases (all wall-clock time, counter "img/s" = images per second):
+//   cpu_step/32       the full step at batch 32 on the CPU;
+//   cpu_forward/32    forward + loss only (graph recorded as in training, no backward);
+//   cpu_fwd_bwd/32    forward + loss + backward, no optimiser step;
+//   cuda_step/64, /256 the full step on the GPU. Each iteration ends with cuda_synchronize(), so
+//                      the time covers the queued kernels, not just their launches. Without the
+//                      CUDA backend or a visible GPU they are skipped with a message.
+// Two untimed steps run first (allocator caches, OpenBLAS buffers, first-touch page faults).
+// A finite loss is checked once before timing; a NaN aborts the case.
+// Run: ./build/bench/bench_efficientnet_step --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/efficientnet.h"
+#include "ops/ops.h"
+#include "optim/adam.h"
+#include "tensor/device.h"
+#include "tensor/memory.h"
+
+namespace {
+
+using namespace ember;
+
+enum class Part { Forward, ForwardBackward, Step };
+
+// Everything one training step needs, built once per case.
+struct StepSetup {
+  Generator gen{0};
+  std::shared_ptr<models::EfficientNet> model;
+  std::unique_ptr<optim::Adam> adam;
+  Tensor images, labels;
+
+  StepSetup(int64_t batch, Device device) {
+    model = models::efficientnet_b2(gen, 10);
+    model->train();
+    if (device.is_cuda()) model->to(device);
+    adam = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3});
+    images = rand_uniform({batch, 64, 64, 3}, gen, {}, 0.0, 255.0).to(device);
+    std::vector<int64_t> l(static_cast<size_t>(batch));
+    for (int64_t i = 0; i < batch; ++i) l[static_cast<size_t>(i)] = (i * 7 + 3) % 10;
+    labels = from_vector(l, {batch}, {.dtype = DType::Int64}).to(device);
+  }
+
+  // One forward (+ backward (+ Adam step)); returns the loss (not yet read on the host).
+  Tensor run(Part part) {
+    adam->zero_grad();
+    Tensor loss = cross_entropy((*model)(images), labels);
+    if (part != Part::Forward) loss.backward();
+    if (part == Part::Step) adam->step();
+    return loss;
+  }
+};
+
+void sync(Device device) {
+  if (device.is_cuda()) cuda_synchronize();
+}
+
+void run_case(benchmark::State& state, Part part, Device device) {
+  const int64_t batch = state.range(0);
+  if (device.is_cuda() && !cuda_available()) {
+    state.SkipWithError(built_with_cuda() ? "no CUDA device visible"
+                                          : "built without the CUDA backend (-DEMBER_CUDA=ON)");
+    for (auto _ : state) {}
+    return;
+  }
+  StepSetup setup(batch, device);
+  for (int i = 0; i < 2; ++i) {  // warm-up, and a sanity check of the loss
+    const float loss = setup.run(Part::Step).item<float>();
+    if (!std::isfinite(loss)) {
+      state.SkipWithError(("non-finite loss " + std::to_string(loss)).c_str());
+      for (auto _ : state) {}
+      return;
+    }
+  }
+  sync(device);
+  for (auto _ : state) {
+    Tensor loss = setup.run(part);
+    sync(device);
+    benchmark::DoNotOptimize(loss.raw_data());
+  }
+  state.counters["img/s"] = benchmark::Counter(static_cast<double>(batch),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["batch"] = static_cast<double>(batch);
+}
+
+void BM_cpu_step(benchmark::State& s) { run_case(s, Part::Step, Device::cpu()); }
+void BM_cpu_forward(benchmark::State& s) { run_case(s, Part::Forward, Device::cpu()); }
+void BM_cpu_fwd_bwd(benchmark::State& s) { run_case(s, Part::ForwardBackward, Device::cpu()); }
+void BM_cuda_step(benchmark::State& s) { run_case(s, Part::Step, Device::cuda()); }
+
+// Wall-clock time (the kernels are multi-threaded, so process CPU time would overstate it).
+// MinTime 3 s: a CPU step takes about a second, so this averages a few steps.
+BENCHMARK(BM_cpu_step)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cpu_forward)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cpu_fwd_bwd)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cuda_step)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
