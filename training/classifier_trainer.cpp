@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -123,6 +124,25 @@ LoopState loop_state_from(const std::map<std::string, std::string>& m, const std
   return s;
 }
 
+// What differs between two configuration keys: the differing fields when both are JSON
+// objects (as the app's are), else both texts.
+std::string config_difference(const std::string& theirs, const std::string& mine) {
+  const nlohmann::json a = nlohmann::json::parse(theirs, nullptr, false);
+  const nlohmann::json b = nlohmann::json::parse(mine, nullptr, false);
+  if (!a.is_object() || !b.is_object()) return "\n  its:  " + theirs + "\n  this: " + mine;
+  std::string out;
+  auto show = [](const nlohmann::json& j, const std::string& k) {
+    return j.contains(k) ? j.at(k).dump() : std::string("(absent)");
+  };
+  std::set<std::string> keys;
+  for (const auto& [k, _] : a.items()) keys.insert(k);
+  for (const auto& [k, _] : b.items()) keys.insert(k);
+  for (const std::string& k : keys)
+    if (show(a, k) != show(b, k))
+      out += "\n  " + k + ": the checkpoint's " + show(a, k) + ", this run's " + show(b, k);
+  return out;
+}
+
 }  // namespace
 
 std::string history_csv(const std::vector<EpochRecord>& history) {
@@ -179,9 +199,10 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
     // Check the configuration before anything is loaded, so a mismatch changes nothing.
     const auto file = nn::read_safetensors(result.last_path.string());
     const auto key = file.metadata.find("config_key");
-    EMBER_CHECK(key != file.metadata.end() && key->second == o.config_key, "cannot resume from ",
-                result.last_path.string(), ": it was written by a run with another configuration\n  its:  ",
-                key == file.metadata.end() ? "(none)" : key->second, "\n  this: ", o.config_key);
+    const std::string theirs = key == file.metadata.end() ? "(none)" : key->second;
+    EMBER_CHECK(theirs == o.config_key, "cannot resume from ", result.last_path.string(),
+                ": it was written by a run with another configuration: ",
+                config_difference(theirs, o.config_key));
     const optim::CheckpointInfo info = optim::load_checkpoint(result.last_path.string(), parts);
     state = loop_state_from(info.metadata, result.last_path.string());
     first_epoch = info.epoch;
