@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # python3-torch/-torchvision/-h5py/-numpy: the weight converters (tools/) and the PyTorch
 # comparison tests (tests/interop/), run with /usr/bin/python3.
 packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libstb-dev nlohmann-json3-dev
+          libbenchmark-dev libstb-dev nlohmann-json3-dev libeigen3-dev
           python3-torch python3-torchvision python3-h5py python3-numpy)
 missing=()
 for p in "${packages[@]}"; do

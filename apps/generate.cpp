@@ -1,0 +1,262 @@
+// generate: samples a trained conditional generator for the chosen classes, shows every image
+// to a classifier, and keeps only those it predicts as the intended class, until --keep images
+// are kept per class (issue 6, "Generation and augmented sets"; the seed filtered with its
+// unbalanced classifier).
+//
+//   ./build/apps/generate --generator runs/gan-full/generator.safetensors
+//       --classifier runs/unbalanced-1/best.safetensors --keep 500 --out gen/kept
+//
+// What the classifier sees is exactly what is written: the generator's [-1, 1] output rounded
+// to uint8 (training/gan_quality.h, to_uint8_images), fed as 0..255 (EfficientNet's convention).
+// Output (--out), in the class-folder layout that train_classifier --variant generated reads:
+//   <Class>/gen_<Class>_<kept index, 6 digits>.png   names sort in the order they were kept, so
+//                                                    "the first N" = the first N file names
+//   manifest.csv   file,class,label,confidence,candidate,noise_seed,noise_offset: each image's
+//                  classifier confidence and the noise that made it (z = the Philox stream
+//                  noise_seed at counters [noise_offset, noise_offset + latent_dim), i.e.
+//                  class_noise(noise_seed, label, candidate, 1, latent_dim)), so it can be
+//                  regenerated
+//   summary.json   acceptance rate per class, settings, files
+//   generate.log   every line printed
+// Restart-safe: the images go to <out>.partial, renamed to <out> only when every class is
+// complete. An existing <out> is never touched (exit 1); a <out>.partial left by a killed run
+// is removed and generation restarts (it is deterministic, so the result is the same).
+// A class whose acceptance is too low to reach --keep in --max-batches batches stops the run
+// with a message saying so (exit 1) and leaves <out>.partial for inspection.
+// Exit status: 0 done, 1 an error or a stopped run, 2 a bad flag. Tested by
+// tests/apps/generate_smoke.sh (CTest GenerateApps).
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/eurosat.h"
+#include "datasets/image_io.h"
+#include "models/gan_io.h"
+#include "tensor/atomic_file.h"
+#include "training/cli.h"
+#include "training/evaluate.h"
+#include "training/gan_quality.h"
+#include "training/run_log.h"
+
+using namespace ember;
+using namespace ember::training;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kUsage = R"(usage: generate --generator FILE --classifier FILE [flags]
+  --generator FILE    generator.safetensors written by train_gan (its config is in the file)
+  --classifier FILE   a train_classifier best.safetensors (EfficientNetB2, 10 classes): an
+                      image is kept when this classifier predicts its intended class
+  --classes A,B       classes to generate (default Highway,River)
+  --keep N            images to keep per class (default 500)
+  --batch N           candidates generated and classified at once (default 64)
+  --seed S            noise seed (default 0); the manifest records each image's noise
+  --max-batches N     stop (with an error) when a class has not reached --keep after N
+                      batches (default 1000)
+  --device cpu|cuda|cuda:N (cpu)
+  --out DIR           output folder (default gen/kept); must not exist, never overwritten
+)";
+
+const char* kMarker = "GENERATING";  // in <out>.partial while it is being written
+
+struct Flags {
+  std::string generator, classifier, out = "gen/kept";
+  std::vector<std::string> classes = {"Highway", "River"};
+  int64_t keep = 500, batch = 64, max_batches = 1000;
+  uint64_t seed = 0;
+  Device device = Device::cpu();
+};
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+Flags parse_flags(int argc, char** argv) {
+  Flags f;
+  FlagReader r(argc, argv);
+  while (r.next()) {
+    if (r.is("--generator")) f.generator = r.value();
+    else if (r.is("--classifier")) f.classifier = r.value();
+    else if (r.is("--classes")) f.classes = split_list(r.value());
+    else if (r.is("--keep")) f.keep = r.int_value(1, 1000000);
+    else if (r.is("--batch")) f.batch = r.int_value(1, 1 << 16);
+    else if (r.is("--seed")) f.seed = static_cast<uint64_t>(r.int_value(0));
+    else if (r.is("--max-batches")) f.max_batches = r.int_value(1);
+    else if (r.is("--device")) f.device = r.device_value();
+    else if (r.is("--out")) f.out = r.value();
+    else r.unknown();
+  }
+  if (r.help_requested()) {
+    std::printf("%s", kUsage);
+    std::exit(0);
+  }
+  require_flag(!f.generator.empty(), "--generator FILE is required");
+  require_flag(!f.classifier.empty(), "--classifier FILE is required");
+  require_flag(fs::is_regular_file(f.generator), "--generator: no such file '", f.generator, "'");
+  require_flag(fs::is_regular_file(f.classifier), "--classifier: no such file '", f.classifier,
+               "'");
+  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  require_flag(!f.classes.empty(), "--classes: no class given");
+  for (size_t i = 0; i < f.classes.size(); ++i) {
+    bool known = false;
+    for (const std::string& n : names) known = known || n == f.classes[i];
+    require_flag(known, "--classes: unknown class '", f.classes[i], "' (EuroSAT classes: ",
+                 nlohmann::json(names).dump(), ")");
+    for (size_t j = 0; j < i; ++j)
+      require_flag(f.classes[j] != f.classes[i], "--classes: '", f.classes[i], "' given twice");
+  }
+  while (!f.out.empty() && f.out.back() == '/') f.out.pop_back();
+  require_flag(!f.out.empty(), "--out: empty folder name");
+  return f;
+}
+
+int64_t class_index(const std::string& name) {
+  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<int64_t>(i);
+  EMBER_FAIL("unknown class ", name);
+}
+
+// Writes manifest.csv and summary.json into `dir` (atomically).
+void write_records(const fs::path& dir, const std::string& manifest, const nlohmann::json& summary) {
+  write_file_atomically((dir / "manifest.csv").string(), manifest);
+  write_file_atomically((dir / "summary.json").string(), summary.dump(2) + "\n");
+}
+
+int run(const Flags& f) {
+  const fs::path out = f.out;
+  const fs::path partial = f.out + ".partial";
+  EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
+              " already exists and is never overwritten: choose another --out or remove it");
+  // Networks first: a file that does not load leaves nothing behind.
+  models::LoadedGenerator loaded = models::load_generator_file(f.generator);
+  models::ConditionalGenerator& generator = *loaded.generator;
+  const models::GeneratorConfig& config = generator.config();
+  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  EMBER_CHECK(config.num_classes == static_cast<int64_t>(names.size()) &&
+                  config.image_size == datasets::kEuroSatSize &&
+                  config.out_channels == datasets::kEuroSatChannels,
+              "generator ", f.generator, " makes ", config.image_size, "x", config.image_size, "x",
+              config.out_channels, " images of ", config.num_classes,
+              " classes; EuroSAT needs 64x64x3 of 10");
+  LoadedClassifier classifier = load_classifier_file(f.classifier, config.num_classes);
+  generator.to(f.device);
+  classifier.model->to(f.device);
+  std::string restart_note;
+  if (fs::exists(partial)) {
+    EMBER_CHECK(fs::exists(partial / kMarker), partial.string(),
+                " exists but was not written by generate (no ", kMarker,
+                " marker): move it away or choose another --out");
+    fs::remove_all(partial);
+    restart_note = "removed the incomplete " + partial.string() +
+                   " of an earlier run; generation is deterministic and starts again";
+  }
+  fs::create_directories(partial);
+  write_file_atomically((partial / kMarker).string(),
+                        "generate is writing this folder; it becomes " + out.string() +
+                            " when complete\n");
+  RunLog log(partial / "generate.log");
+  if (!restart_note.empty()) log.line(restart_note);
+  log.line(format("== generate: keep %lld per class, batch %lld, seed %llu, device %s -> %s",
+                  static_cast<long long>(f.keep), static_cast<long long>(f.batch),
+                  static_cast<unsigned long long>(f.seed), f.device.str().c_str(), out.c_str()));
+  log.line(format("generator %s (%lld parameters, latent %lld), classifier %s", f.generator.c_str(),
+                  static_cast<long long>(generator.num_trainable_parameters()),
+                  static_cast<long long>(config.latent_dim), f.classifier.c_str()));
+
+  std::string manifest = "file,class,label,confidence,candidate,noise_seed,noise_offset\n";
+  nlohmann::json per_class = nlohmann::json::object();
+  nlohmann::json summary = {{"format", "ember.generate.v1"},
+                            {"generator", f.generator},
+                            {"classifier", f.classifier},
+                            {"keep", f.keep},
+                            {"batch", f.batch},
+                            {"seed", f.seed},
+                            {"max_batches", f.max_batches},
+                            {"latent_dim", config.latent_dim},
+                            {"noise", "z of candidate i of class c: Philox stream noise_seed at "
+                                      "counters [(c * 2^40 + i) * latent_dim, + latent_dim)"},
+                            {"complete", false}};
+  std::string stopped;
+  for (const std::string& name : f.classes) {
+    const int64_t label = class_index(name);
+    fs::create_directories(partial / name);
+    int64_t kept = 0, candidates = 0, batches = 0, accepted = 0;
+    while (kept < f.keep && batches < f.max_batches) {
+      const datasets::ImageSet set =
+          generate_class_images(generator, f.seed, label, candidates, f.batch, names, f.device);
+      const EvalResult eval = evaluate_classifier(*classifier.model, set,
+                                                  {.batch_size = f.batch, .device = f.device});
+      const uint8_t* pixels = set.images.data<uint8_t>();
+      const size_t image_bytes = static_cast<size_t>(set.images.numel() / set.size());
+      for (int64_t i = 0; i < set.size() && kept < f.keep; ++i) {
+        if (eval.predictions[i] != label) continue;
+        const std::string file = format("%s/gen_%s_%06lld.png", name.c_str(), name.c_str(),
+                                        static_cast<long long>(kept));
+        const uint8_t* p = pixels + i * image_bytes;
+        datasets::write_png(partial / file, std::vector<uint8_t>(p, p + image_bytes),
+                            static_cast<int>(config.image_size), static_cast<int>(config.image_size),
+                            static_cast<int>(config.out_channels));
+        const int64_t candidate = candidates + i;
+        manifest += format("%s,%s,%lld,%.6f,%lld,%llu,%llu\n", file.c_str(), name.c_str(),
+                           static_cast<long long>(label), eval.confidence[i],
+                           static_cast<long long>(candidate),
+                           static_cast<unsigned long long>(f.seed),
+                           static_cast<unsigned long long>(
+                               noise_offset(label, candidate, config.latent_dim)));
+        ++kept;
+      }
+      // The rate counts every candidate classified, also accepted ones beyond --keep.
+      for (int64_t i = 0; i < set.size(); ++i) accepted += eval.predictions[i] == label;
+      candidates += set.size();
+      ++batches;
+      log.progress(format("%s: batch %lld, kept %lld of %lld", name.c_str(),
+                          static_cast<long long>(batches), static_cast<long long>(kept),
+                          static_cast<long long>(f.keep)));
+    }
+    const double rate = static_cast<double>(accepted) / static_cast<double>(candidates);
+    per_class[name] = {{"generated", candidates}, {"accepted", accepted}, {"rate", rate},
+                       {"kept", kept}, {"batches", batches}};
+    log.line(format("%s: acceptance rate %.4f (%lld of %lld candidates predicted %s), kept %lld",
+                    name.c_str(), rate, static_cast<long long>(accepted),
+                    static_cast<long long>(candidates), name.c_str(), static_cast<long long>(kept)));
+    if (kept < f.keep) {
+      stopped = format("stopped: class %s kept only %lld of %lld images after %lld batches "
+                       "(--max-batches %lld; %lld candidates, acceptance rate %.4f): raise "
+                       "--max-batches, lower --keep, or train the generator longer",
+                       name.c_str(), static_cast<long long>(kept), static_cast<long long>(f.keep),
+                       static_cast<long long>(batches), static_cast<long long>(f.max_batches),
+                       static_cast<long long>(candidates), rate);
+      break;
+    }
+  }
+  summary["acceptance"] = per_class;
+  if (!stopped.empty()) {
+    summary["stopped"] = stopped;
+    write_records(partial, manifest, summary);
+    log.line(stopped);
+    EMBER_FAIL(stopped, ". The incomplete output stays in ", partial.string(),
+               " (not usable as a training set; the next run removes it)");
+  }
+  summary["complete"] = true;
+  write_records(partial, manifest, summary);
+  fs::remove(partial / kMarker);
+  log.line("wrote " + out.string() + " (manifest.csv, summary.json)");
+  fs::rename(partial, out);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_cli_main("generate", "(generate --help lists the flags)",
+                      [&] { return run(parse_flags(argc, argv)); });
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# End-to-end checks of apps/generate, apps/build_augmented and apps/gan_quality on fixtures from
+# gan_fixtures: a small untrained generator and an EfficientNetB2 that predicts Highway for
+# every image, so Highway's acceptance rate is 1 and River's 0.
+#   generate  bad flags exit 2 naming the flag; a finished run writes the class-folder PNGs
+#             (names in kept order), manifest.csv and summary.json, and no .partial folder; a
+#             rerun into it is refused and changes nothing; a class the classifier never
+#             accepts stops with "stopped: ..." (exit 1) and leaves only <out>.partial, which
+#             the next run removes; a foreign <out>.partial and a non-generator file are
+#             refused. build_augmented: the first N per class, and --per total split over two
+#             classes, a shortfall named.
+#   quality   gan_quality on the real test split (fraction 0.01): acceptance 1 and 0, finite
+#             Fréchet distances and diversities, the not-FID note; exit 77 without the data.
+# Usage: generate_smoke.sh generate|quality <gan_fixtures> <generate> <build_augmented> <gan_quality>
+set -uo pipefail
+mode=$1 fixtures=$2 generate=$3 augment=$4 quality=$5
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+py=/usr/bin/python3; [ -x "$py" ] || py=python3
+
+"$fixtures" generator "$work/g.safetensors" 1 || fail "gan_fixtures generator"
+"$fixtures" classifier "$work/c.safetensors" 3 || fail "gan_fixtures classifier (Highway)"
+G=(--generator "$work/g.safetensors" --classifier "$work/c.safetensors")
+
+expect_status() {  # <status> <text the output must hold> <program> <args...>
+  local want_rc=$1 want=$2; shift 2
+  "$@" >"$work/out" 2>&1
+  local rc=$?
+  [ $rc -eq "$want_rc" ] || fail "'$*' exited $rc, not $want_rc: $(cat "$work/out")"
+  grep -qF -- "$want" "$work/out" || fail "'$*' did not say '$want': $(cat "$work/out")"
+}
+
+if [ "$mode" = generate ]; then
+  expect_status 2 "unknown flag '--bogus'" "$generate" "${G[@]}" --bogus
+  expect_status 2 "--generator FILE is required" "$generate" --classifier "$work/c.safetensors"
+  expect_status 2 "--generator: no such file" "$generate" --generator "$work/none" --classifier "$work/c.safetensors"
+  expect_status 2 "--keep must be in" "$generate" "${G[@]}" --keep 0
+  expect_status 2 "--classes: unknown class 'Nowhere'" "$generate" "${G[@]}" --classes Highway,Nowhere
+  expect_status 2 "--max-batches: expected an integer" "$generate" "${G[@]}" --max-batches lots
+  "$generate" --help | grep -q -- "--max-batches" || fail "--help does not list the flags"
+
+  # A finished run.
+  out=$work/gen
+  "$generate" "${G[@]}" --classes Highway --keep 6 --batch 4 --max-batches 3 --out "$out" \
+    >"$work/run.out" 2>&1 || fail "generate failed: $(cat "$work/run.out")"
+  grep -q "Highway: acceptance rate 1.0000 (8 of 8 candidates" "$work/run.out" ||
+    fail "acceptance not reported: $(cat "$work/run.out")"
+  [ ! -e "$out.partial" ] || fail "$out.partial left behind"
+  [ ! -e "$out/GENERATING" ] || fail "the GENERATING marker is left in a finished folder"
+  [ "$(ls "$out/Highway" | tr '\n' ' ')" = "gen_Highway_000000.png gen_Highway_000001.png gen_Highway_000002.png gen_Highway_000003.png gen_Highway_000004.png gen_Highway_000005.png " ] ||
+    fail "unexpected files: $(ls "$out/Highway")"
+  $py - "$out" <<'PY' || fail "manifest.csv or summary.json is malformed"
+import csv, json, os, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(os.path.join(out, "manifest.csv"))))
+assert len(rows) == 6, rows
+for i, r in enumerate(rows):
+    assert r["file"] == "Highway/gen_Highway_%06d.png" % i and r["class"] == "Highway"
+    assert r["label"] == "3" and r["candidate"] == str(i) and r["noise_seed"] == "0"
+    assert int(r["noise_offset"]) == ((3 << 40) + i) * 8
+    assert abs(float(r["confidence"]) - 1.0) < 1e-6
+    with open(os.path.join(out, r["file"]), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+s = json.load(open(os.path.join(out, "summary.json")))
+assert s["complete"] is True and s["format"] == "ember.generate.v1"
+assert s["acceptance"]["Highway"] == {"generated": 8, "accepted": 8, "rate": 1.0, "kept": 6, "batches": 2}
+PY
+  # A second run into it is refused and changes nothing.
+  before=$(cd "$out" && md5sum manifest.csv Highway/*)
+  expect_status 1 "already exists and is never overwritten" "$generate" "${G[@]}" --classes Highway --keep 6 --out "$out"
+  [ "$before" = "$(cd "$out" && md5sum manifest.csv Highway/*)" ] || fail "refused rerun changed files"
+
+  # River is never accepted: the run stops, says so, and leaves only the .partial folder.
+  stop=$work/stop
+  expect_status 1 "stopped: class River kept only 0 of 3 images after 2 batches" \
+    "$generate" "${G[@]}" --classes Highway,River --keep 3 --batch 2 --max-batches 2 --out "$stop"
+  grep -qF "incomplete output stays in $stop.partial" "$work/out" || fail "partial folder not named"
+  [ ! -e "$stop" ] || fail "a stopped run created $stop"
+  [ -e "$stop.partial/GENERATING" ] || fail "no marked partial folder"
+  $py -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['complete'] is False and s['acceptance']['River']['rate'] == 0.0" \
+    "$stop.partial/summary.json" || fail "the stopped run's summary.json"
+  # The next run removes the incomplete folder and starts again.
+  expect_status 0 "removed the incomplete" "$generate" "${G[@]}" --classes Highway --keep 2 --batch 2 --out "$stop"
+  [ -e "$stop/Highway/gen_Highway_000001.png" ] && [ ! -e "$stop/River" ] || fail "restarted run output"
+  # A file that is not a generator is named, and nothing is left behind.
+  expect_status 1 "has no 'ember.gan.generator_config' metadata" "$generate" \
+    --generator "$work/c.safetensors" --classifier "$work/c.safetensors" --out "$work/bad"
+  [ ! -e "$work/bad" ] && [ ! -e "$work/bad.partial" ] || fail "a failed load left an output folder"
+  # A .partial folder generate did not write is refused.
+  mkdir -p "$work/foreign.partial"
+  expect_status 1 "was not written by generate" "$generate" "${G[@]}" --out "$work/foreign"
+
+  # build_augmented: the first N per class.
+  expect_status 2 "--per must be one of" "$augment" --generated "$out" --out "$work/aug" --per half
+  expect_status 2 "--generated: no such folder" "$augment" --generated "$work/none" --out "$work/aug"
+  expect_status 0 "augmented2 (--per class): Highway 2" "$augment" --generated "$out" --out "$work/aug" --sizes 2,4
+  [ "$(ls "$work/aug/augmented4/Highway" | tr '\n' ' ')" = "gen_Highway_000000.png gen_Highway_000001.png gen_Highway_000002.png gen_Highway_000003.png " ] ||
+    fail "augmented4 holds $(ls "$work/aug/augmented4/Highway")"
+  [ "$(wc -l <"$work/aug/augmented2/manifest.csv")" -eq 3 ] || fail "augmented2 manifest"
+  cmp -s "$work/aug/augmented2/Highway/gen_Highway_000001.png" "$out/Highway/gen_Highway_000001.png" ||
+    fail "augmented2 image differs from the source"
+  expect_status 1 "already exists" "$augment" --generated "$out" --out "$work/aug"
+  expect_status 1 "needs 100 images of Highway but" "$augment" --generated "$out" --out "$work/aug100" --sizes 100
+  # --per total over two classes: River from a run whose classifier favours River.
+  "$fixtures" classifier "$work/river.safetensors" 8 || fail "gan_fixtures classifier (River)"
+  "$generate" --generator "$work/g.safetensors" --classifier "$work/river.safetensors" \
+    --classes River --keep 4 --batch 4 --out "$work/river" >"$work/out" 2>&1 || fail "River run: $(cat "$work/out")"
+  both=$work/both
+  mkdir -p "$both" && cp -r "$out/Highway" "$work/river/River" "$both/"
+  { cat "$out/manifest.csv"; tail -n +2 "$work/river/manifest.csv"; } >"$both/manifest.csv"
+  expect_status 0 "augmented5 (--per total): Highway 3, River 2" "$augment" --generated "$both" --out "$work/total" --sizes 5 --per total
+  [ "$(ls "$work/total/augmented5/River" | wc -l)" -eq 2 ] || fail "--per total River count"
+  echo "generate / build_augmented smoke test passed"
+  exit 0
+fi
+
+# quality: gan_quality on the real test split.
+q=$work/q.json
+if ! "$quality" --generator "$work/g.safetensors" --features-classifier "$work/c.safetensors" \
+     --classes Highway,River --count 4 --batch 4 --fraction 0.01 --baseline --out "$q" \
+     --data "${EMBER_DATA:-}" >"$work/q.out" 2>&1; then
+  if grep -q "EuroSAT_RGB" "$work/q.out"; then
+    echo "SKIP: no EuroSAT data found: $(tail -1 "$work/q.out")"
+    exit 77
+  fi
+  fail "gan_quality failed: $(cat "$work/q.out")"
+fi
+grep -q "NOT the Inception-v3 FID" "$work/q.out" || fail "the output does not say it is not FID"
+grep -qE "^Highway +4 +1.0000" "$work/q.out" || fail "no Highway row in the table: $(cat "$work/q.out")"
+$py - "$q" <<'PY' || fail "gan_quality JSON is malformed: $(cat "$q")"
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+assert r["format"] == "ember.gan_quality.v1" and "NOT" in r["note"] and r["feature_dim"] == 1408
+h, v = r["classes"]["Highway"], r["classes"]["River"]
+assert h["acceptance_rate"] == 1.0 and v["acceptance_rate"] == 0.0
+for c in (h, v):
+    for k in ("frechet", "diversity_generated", "diversity_real", "frechet_real_val_vs_test"):
+        assert math.isfinite(c[k]) and c[k] > -1e-6, (k, c[k])
+    assert c["real_test_images"] >= 2 and c["generated"] == 4
+PY
+expect_status 1 "never overwritten" "$quality" --generator "$work/g.safetensors" --features-classifier "$work/c.safetensors" --out "$q"
+expect_status 2 "--features-classifier FILE is required" "$quality" --generator "$work/g.safetensors"
+echo "gan_quality smoke test passed"
