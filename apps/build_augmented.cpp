@@ -82,10 +82,7 @@ Flags parse_flags(int argc, char** argv) {
       r.unknown();
     }
   }
-  if (r.help_requested()) {
-    std::printf("%s", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   require_flag(!f.generated.empty(), "--generated DIR is required");
   require_flag(!f.out.empty(), "--out DIR is required");
   require_flag(fs::is_directory(f.generated), "--generated: no such folder '", f.generated, "'");

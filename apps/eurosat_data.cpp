@@ -53,10 +53,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--threads")) flags.threads = static_cast<int>(r.int_value(1, 256));
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s\n", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   training::require_flag(!(flags.no_cache && !flags.cache.empty()),
                          "--cache and --no-cache conflict");
   return flags;

@@ -74,10 +74,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--device")) flags.device = r.device_value();
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s\n", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   return flags;
 }
 

@@ -97,10 +97,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--out")) f.out = r.value();
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   require_flag(!f.generator.empty(), "--generator FILE is required");
   require_flag(!f.features.empty(), "--features-classifier FILE is required");
   if (f.acceptance.empty()) f.acceptance = f.features;

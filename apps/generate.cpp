@@ -94,10 +94,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--out")) f.out = r.value();
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   require_flag(!f.generator.empty(), "--generator FILE is required");
   require_flag(!f.classifier.empty(), "--classifier FILE is required");
   require_flag(fs::is_regular_file(f.generator), "--generator: no such file '", f.generator, "'");

@@ -138,10 +138,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is_switch("--summary")) f.summary = true;
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   require_flag(f.freeze == "backbone" || parse_int(kFreezeWhat, f.freeze) >= 0,
                "--freeze must be a layer count >= 0 or 'backbone', got '", f.freeze, "'");
   require_flag((f.variant == "generated") == !f.generated.empty(),

@@ -142,10 +142,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
     else r.unknown();
   }
-  if (r.help_requested()) {
-    std::printf("%s", kUsage);
-    std::exit(0);
-  }
+  r.exit_if_help(kUsage);
   apply_gan_loss_defaults(t);
   if (lr) t.g_lr = t.d_lr = *lr;
   if (g_lr) t.g_lr = *g_lr;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 
@@ -81,6 +83,12 @@ Device FlagReader::device_value() {
   require_flag(!device.is_cuda() || cuda_available(), flag_, " ", v, ": no GPU is visible",
                built_with_cuda() ? "" : " (this build has no CUDA backend)");
   return device;
+}
+
+void FlagReader::exit_if_help(const char* usage) const {
+  if (!help_) return;
+  std::printf("%s%s", usage, *usage && usage[std::strlen(usage) - 1] == '\n' ? "" : "\n");
+  std::exit(0);
 }
 
 void FlagReader::unknown() const { throw FlagError(detail::concat("unknown flag '", flag_, "'")); }

@@ -41,6 +41,8 @@ class FlagReader {
   bool next();
   const std::string& flag() const { return flag_; }
   bool help_requested() const { return help_; }
+  // After the loop: when --help was given, prints `usage` to stdout and exits with status 0.
+  void exit_if_help(const char* usage) const;
 
   // True when the current flag is `name` (and then it takes a value).
   bool is(const std::string& name) const { return flag_ == name; }

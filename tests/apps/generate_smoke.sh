@@ -16,7 +16,7 @@ set -uo pipefail
 mode=$1 fixtures=$2 generate=$3 augment=$4 quality=$5
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/smoke_lib.sh"
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
 
 "$fixtures" generator "$work/g.safetensors" 1 || fail "gan_fixtures generator"

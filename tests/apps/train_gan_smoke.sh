@@ -9,15 +9,7 @@ set -uo pipefail
 app=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-expect_flag_error() {  # <text the message must hold> <args...>
-  local want=$1; shift
-  "$app" "$@" >"$work/out" 2>&1
-  local rc=$?
-  [ $rc -eq 2 ] || fail "'$*' exited $rc, not 2: $(cat "$work/out")"
-  grep -qF -- "$want" "$work/out" || fail "'$*' did not say '$want': $(cat "$work/out")"
-}
+source "$(dirname "$0")/smoke_lib.sh"
 expect_flag_error "unknown flag '--bogus'" --bogus
 expect_flag_error "--epochs: expected an integer" --epochs ten
 expect_flag_error "--variant must be one of" --variant weighted
