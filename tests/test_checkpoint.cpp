@@ -27,6 +27,7 @@
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "tests/expect_error.h"
+#include "tests/temp_dir.h"
 
 namespace ember {
 namespace {
@@ -34,17 +35,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::expect_error;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("ember_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// Temporary folders named after this file's tests (tests/temp_dir.h).
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("checkpoint") {}
 };
 
 std::string read_bytes(const std::string& path) {

@@ -13,6 +13,7 @@
 #include "models/pretrained.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
+#include "tests/temp_dir.h"
 
 namespace ember::models {
 namespace {
@@ -20,17 +21,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::expect_error;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("ember_pretrained_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// Temporary folders named after this file's tests (tests/temp_dir.h).
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("pretrained") {}
 };
 
 EfficientNetConfig tiny_config() {

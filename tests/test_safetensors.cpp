@@ -16,6 +16,7 @@
 #include "ops/ops.h"
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
+#include "tests/temp_dir.h"
 
 namespace ember {
 namespace {
@@ -24,18 +25,9 @@ namespace fs = std::filesystem;
 using nn::NamedTensors;
 using testing::expect_error;
 
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("ember_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// Temporary folders named after this file's tests (tests/temp_dir.h).
+struct TempDir : testing::TempDir {
+  TempDir() : testing::TempDir("safetensors") {}
 };
 
 std::string bytes_of(const Tensor& t) {
