@@ -9,9 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-torch/-torchvision/-h5py/-numpy: the weight converters (tools/) and the PyTorch
-# comparison tests (tests/interop/), run with /usr/bin/python3.
+# comparison tests (tests/interop/), run with /usr/bin/python3. libcairo2-dev and fonts-dejavu-core:
+# the report's figures (report/figures.h); chromium: the report's check in a real browser.
 packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libstb-dev nlohmann-json3-dev libeigen3-dev
+          libbenchmark-dev libstb-dev nlohmann-json3-dev libeigen3-dev libcairo2-dev
+          fonts-dejavu-core chromium
           python3-torch python3-torchvision python3-h5py python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
