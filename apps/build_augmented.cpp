@@ -20,7 +20,8 @@
 // link cannot be made) and <out>/augmented<N>/manifest.csv (the source manifest's rows for the
 // chosen files). Checks: the source manifest's header and rows, every listed file present, the
 // files of each class in manifest order = file-name order, enough images for each N (an error
-// names the class and the shortfall). An existing --out is never touched. Built in
+// names the class and the shortfall; with --allow-short a set takes what there is and its
+// manifest and the log say so). An existing --out is never touched. Built in
 // <out>.partial and renamed when complete.
 // Exit status: 0 done, 1 an error, 2 a bad flag. Tested by tests/apps/generate_smoke.sh.
 #include <algorithm>
@@ -49,12 +50,14 @@ const char* kUsage = R"(usage: build_augmented --generated DIR --out DIR [flags]
   --sizes A,B,...   the N of each set (default 100,300,500)
   --per class|total N images of each class (default) or N in all, split evenly over classes
   --classes A,B     the classes to take (default: every class in the manifest)
+  --allow-short     a set takes what there is when a class has fewer images (quick runs)
 )";
 
 const char* kHeader = "file,class,label,confidence,candidate,noise_seed,noise_offset";
 
 struct Flags {
   std::string generated, out, per = "class";
+  bool allow_short = false;
   std::vector<int64_t> sizes = {100, 300, 500};
   std::vector<std::string> classes;
 };
@@ -65,6 +68,7 @@ Flags parse_flags(int argc, char** argv) {
   while (r.next()) {
     if (r.is("--generated")) f.generated = r.value();
     else if (r.is("--out")) f.out = r.value();
+    else if (r.is_switch("--allow-short")) f.allow_short = true;
     else if (r.is("--per")) f.per = r.choice_value({"class", "total"});
     else if (r.is("--sizes")) {
       f.sizes.clear();
@@ -138,7 +142,7 @@ int run(const Flags& f) {
   });
   EMBER_CHECK(!classes.empty(), manifest_path.string(), " lists no images");
   for (const std::string& c : classes)
-    EMBER_CHECK(by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
+    EMBER_CHECK(f.allow_short || by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
 
   RunLog log;
   fs::create_directories(partial);
@@ -149,9 +153,11 @@ int run(const Flags& f) {
     const int64_t k = static_cast<int64_t>(classes.size());
     for (int64_t c = 0; c < k; ++c) {
       const std::string& cls = classes[c];
-      const int64_t take = f.per == "class" ? n : n / k + (c < n % k ? 1 : 0);
+      const int64_t wanted = f.per == "class" ? n : n / k + (c < n % k ? 1 : 0);
       const std::vector<Row>& rows = by_class[cls];
-      EMBER_CHECK(static_cast<int64_t>(rows.size()) >= take, "augmented", n, " (--per ", f.per,
+      const int64_t have = static_cast<int64_t>(rows.size());
+      const int64_t take = f.allow_short ? std::min(wanted, have) : wanted;
+      EMBER_CHECK(have >= take, "augmented", n, " (--per ", f.per,
                   ") needs ", take, " images of ", cls, " but ", src.string(), " has only ",
                   rows.size(), ": generate more (--keep)");
       fs::create_directories(set_dir / cls);
@@ -162,6 +168,8 @@ int run(const Flags& f) {
         manifest += rows[i].line + "\n";
       }
       counts += format("%s%s %lld", c ? ", " : "", cls.c_str(), static_cast<long long>(take));
+      if (take < wanted)
+        counts += format(" (SHORT: %lld wanted, --allow-short)", static_cast<long long>(wanted));
     }
     write_file_atomically((set_dir / "manifest.csv").string(), manifest);
     log.line(format("augmented%lld (--per %s): %s -> %s", static_cast<long long>(n),

@@ -22,7 +22,9 @@
 // complete. An existing <out> is never touched (exit 1); a <out>.partial left by a killed run
 // is removed and generation restarts (it is deterministic, so the result is the same).
 // A class whose acceptance is too low to reach --keep in --max-batches batches stops the run
-// with a message saying so (exit 1) and leaves <out>.partial for inspection.
+// with a message saying so (exit 1) and leaves <out>.partial for inspection; with --allow-short
+// the class keeps what it reached, the summary records the shortfall, and the run goes on (for
+// quick runs, where an undertrained generator or classifier may accept almost nothing).
 // Exit status: 0 done, 1 an error or a stopped run, 2 a bad flag. Tested by
 // tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cstdio>
@@ -57,6 +59,7 @@ const char* kUsage = R"(usage: generate --generator FILE --classifier FILE [flag
   --batch N           candidates generated and classified at once (default 64)
   --seed S            noise seed (default 0); the manifest records each image's noise
   --max-batches N     stop (with an error) when a class has not reached --keep after N
+  --allow-short       ... or keep what it reached and go on (summary.json: "short")
                       batches (default 1000)
   --device cpu|cuda|cuda:N (cpu)
   --out DIR           output folder (default gen/kept); must not exist, never overwritten
@@ -68,6 +71,7 @@ struct Flags {
   std::string generator, classifier, out = "gen/kept";
   std::vector<std::string> classes = {"Highway", "River"};
   int64_t keep = 500, batch = 64, max_batches = 1000;
+  bool allow_short = false;
   uint64_t seed = 0;
   Device device = Device::cpu();
 };
@@ -90,6 +94,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--batch")) f.batch = r.int_value(1, 1 << 16);
     else if (r.is("--seed")) f.seed = static_cast<uint64_t>(r.int_value(0));
     else if (r.is("--max-batches")) f.max_batches = r.int_value(1);
+    else if (r.is_switch("--allow-short")) f.allow_short = true;
     else if (r.is("--device")) f.device = r.device_value();
     else if (r.is("--out")) f.out = r.value();
     else r.unknown();
@@ -178,6 +183,7 @@ int run(const Flags& f) {
                             {"batch", f.batch},
                             {"seed", f.seed},
                             {"max_batches", f.max_batches},
+                            {"allow_short", f.allow_short},
                             {"latent_dim", config.latent_dim},
                             {"noise", "z of candidate i of class c: Philox stream noise_seed at "
                                       "counters [(c * 2^40 + i) * latent_dim, + latent_dim)"},
@@ -225,7 +231,11 @@ int run(const Flags& f) {
     log.line(format("%s: acceptance rate %.4f (%lld of %lld candidates predicted %s), kept %lld",
                     name.c_str(), rate, static_cast<long long>(accepted),
                     static_cast<long long>(candidates), name.c_str(), static_cast<long long>(kept)));
-    if (kept < f.keep) {
+    if (kept < f.keep && f.allow_short) {
+      per_class[name]["short"] = true;
+      log.line(format("%s: kept only %lld of %lld (--allow-short: going on)", name.c_str(),
+                      static_cast<long long>(kept), static_cast<long long>(f.keep)));
+    } else if (kept < f.keep) {
       stopped = format("stopped: class %s kept only %lld of %lld images after %lld batches "
                        "(--max-batches %lld; %lld candidates, acceptance rate %.4f): raise "
                        "--max-batches, lower --keep, or train the generator longer",

@@ -80,6 +80,16 @@ PY
   [ -e "$stop.partial/GENERATING" ] || fail "no marked partial folder"
   $py -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['complete'] is False and s['acceptance']['River']['rate'] == 0.0" \
     "$stop.partial/summary.json" || fail "the stopped run's summary.json"
+  # --allow-short: River keeps what it reached (nothing), the run completes and says so.
+  short=$work/short
+  expect_status 0 "River: kept only 0 of 3 (--allow-short: going on)" \
+    "$generate" "${G[@]}" --classes Highway,River --keep 3 --batch 2 --max-batches 2 --allow-short --out "$short"
+  $py -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['complete'] is True and s['acceptance']['River']['short'] is True and s['acceptance']['Highway']['kept'] == 3" \
+    "$short/summary.json" || fail "the short run's summary.json"
+  expect_status 1 "class 'River' has no images" "$augment" --generated "$short" --out "$work/shortaug" --sizes 2 --classes Highway,River
+  expect_status 0 "augmented5 (--per class): Highway 3 (SHORT: 5 wanted, --allow-short), River 0 (SHORT" \
+    "$augment" --generated "$short" --out "$work/shortaug" --sizes 5 --classes Highway,River --allow-short
+  [ "$(ls "$work/shortaug/augmented5/Highway" | wc -l)" -eq 3 ] || fail "--allow-short set size"
   # The next run removes the incomplete folder and starts again.
   expect_status 0 "removed the incomplete" "$generate" "${G[@]}" --classes Highway --keep 2 --batch 2 --out "$stop"
   [ -e "$stop/Highway/gen_Highway_000001.png" ] && [ ! -e "$stop/River" ] || fail "restarted run output"
