@@ -1,0 +1,374 @@
+// The experiment runner's scheduling loop (experiment/runner.h).
+#include "experiment/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include "experiment/process.h"
+#include "tensor/atomic_file.h"
+#include "tensor/device.h"
+#include "tensor/error.h"
+#include "training/run_log.h"
+
+namespace ember::experiment {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using training::format;
+
+namespace {
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string replace_out(const std::string& text, const fs::path& out) {
+  const std::string key = "{out}";
+  std::string s = text;
+  for (size_t at = s.find(key); at != std::string::npos; at = s.find(key, at))
+    s.replace(at, key.size(), out.string());
+  return s;
+}
+
+// Holds an exclusive lock on <out>/.lock for the runner's lifetime: two runners in one folder
+// would redo each other's units.
+class FolderLock {
+ public:
+  explicit FolderLock(const fs::path& out) {
+    const fs::path path = out / ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    EMBER_CHECK(fd_ >= 0, "cannot open ", path.string());
+    EMBER_CHECK(::flock(fd_, LOCK_EX | LOCK_NB) == 0, "another experiment runner is working in ",
+                out.string(), " (", path.string(), " is locked): wait for it or stop it");
+  }
+  ~FolderLock() { ::close(fd_); }
+
+ private:
+  int fd_ = -1;
+};
+
+// Whether the app left state that its --resume continues.
+bool has_resumable_state(const Unit& u, const fs::path& out) {
+  const fs::path dir = replace_out(u.output, out);
+  if (u.kind == UnitKind::kClassifier) return fs::exists(dir / "last.safetensors");
+  if (u.kind == UnitKind::kGan) return fs::exists(dir / "checkpoint.json");
+  return false;
+}
+
+struct Running {
+  const Unit* unit;
+  int gpu;
+  Clock::time_point started;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const RunnerOptions& options, const InProcessSteps& steps)
+      : options_(options), steps_(steps), config_(parse_config(options.config)),
+        out_(fs::absolute(config_.out)), plan_(build_plan(config_)) {}
+
+  int run();
+
+ private:
+  bool done(const Unit& u) const { return ledger_->is_done(u.id, out_ / u.done_file); }
+  bool selected(const Unit& u) const {
+    return options_.stages.empty() || options_.stages.count(u.stage);
+  }
+  std::vector<int> slots() const;
+  void check_dependencies() const;
+  void start(const Unit& u, int gpu);
+  void run_in_process(const Unit& u);
+  void finish(pid_t pid, int exit_code);
+  void print_progress();
+  double estimate(const Unit& u) const;
+
+  const RunnerOptions& options_;
+  const InProcessSteps& steps_;
+  ExperimentConfig config_;
+  fs::path out_;
+  std::vector<Unit> plan_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<training::RunLog> log_;
+  std::map<pid_t, Running> running_;
+  std::vector<std::string> failures_;
+  size_t slot_count_ = 1;
+  Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now();
+};
+
+std::vector<int> Scheduler::slots() const {
+  if (config_.device == "cpu") return {-1};
+  const int visible = cuda_device_count();
+  EMBER_CHECK(visible > 0, "device cuda: no GPU is visible",
+              built_with_cuda() ? "" : " (this build has no CUDA backend: configure with "
+                                       "-DEMBER_CUDA=ON)");
+  const int n = config_.gpus > 0 ? static_cast<int>(std::min<int64_t>(config_.gpus, visible)) : visible;
+  std::vector<int> gpus;
+  for (int i = 0; i < n; ++i) gpus.push_back(i);
+  return gpus;
+}
+
+void Scheduler::check_dependencies() const {
+  std::map<std::string, const Unit*> by_id;
+  for (const Unit& u : plan_) by_id[u.id] = &u;
+  for (const Unit& u : plan_) {
+    if (!selected(u) || done(u)) continue;
+    for (const std::string& need : u.needs) {
+      const Unit& d = *by_id.at(need);
+      EMBER_CHECK(selected(d) || done(d), "unit ", u.id, " (stage ", u.stage, ") needs ", d.id,
+                  " (stage ", d.stage, "), which is not done and not among the stages to run: add "
+                  "stage '", d.stage, "' or run the earlier stages first");
+    }
+  }
+}
+
+double Scheduler::estimate(const Unit& u) const {
+  // Seconds per unit of cost, measured on finished units of the same kind, else of any kind.
+  double kind_seconds = 0, kind_cost = 0, all_seconds = 0, all_cost = 0;
+  for (const Unit& v : plan_) {
+    const LedgerEntry* e = ledger_->find(v.id);
+    if (!e || e->status != "done" || v.program.empty()) continue;
+    all_seconds += e->seconds;
+    all_cost += v.cost;
+    if (v.kind == u.kind) kind_seconds += e->seconds, kind_cost += v.cost;
+  }
+  const double rate = kind_cost > 0 ? kind_seconds / kind_cost : all_cost > 0 ? all_seconds / all_cost : 1.0;
+  return u.cost * rate;
+}
+
+void Scheduler::print_progress() {
+  last_progress_ = Clock::now();
+  size_t total = 0, finished = 0;
+  double remaining = 0;
+  std::string stage;
+  for (const Unit& u : plan_) {
+    if (!selected(u)) continue;
+    ++total;
+    if (done(u)) {
+      ++finished;
+      continue;
+    }
+    double left = estimate(u);
+    for (const auto& [pid, r] : running_)
+      if (r.unit == &u) left = std::max(0.0, left - since(r.started));
+    remaining += left;
+    if (stage.empty()) stage = u.stage;
+  }
+  const double parallel = static_cast<double>(std::max<size_t>(1, slot_count_));
+  const auto& stages = stage_names();
+  const size_t stage_index =
+      std::find(stages.begin(), stages.end(), stage) - stages.begin() + 1;
+  log_->line(format("[experiment] stage %s (%zu/%zu) | %zu/%zu units done | %s elapsed | ETA %s",
+                    stage.empty() ? "done" : stage.c_str(), std::min(stage_index, stages.size()),
+                    stages.size(), finished, total, format_duration(since(start_)).c_str(),
+                    format_duration(remaining / parallel).c_str()));
+  for (const auto& [pid, r] : running_) {
+    const std::string tail = last_line(out_ / "units" / r.unit->id / "log.txt");
+    log_->line(format("  %s (%s, %s): %s", r.unit->id.c_str(),
+                      r.gpu >= 0 ? ("GPU " + std::to_string(r.gpu)).c_str() : "cpu",
+                      format_duration(since(r.started)).c_str(), tail.substr(0, 140).c_str()));
+  }
+}
+
+void Scheduler::start(const Unit& u, int gpu) {
+  const fs::path dir = out_ / "units" / u.id;
+  std::vector<std::string> args;
+  for (const std::string& a : u.args) args.push_back(replace_out(a, out_));
+  if (u.uses_device) args.insert(args.end(), {"--device", config_.device == "cpu" ? "cpu" : "cuda"});
+  const bool resume = u.resumable && has_resumable_state(u, out_);
+  if (!resume) {
+    fs::remove_all(dir);  // a unit interrupted before any saved state starts afresh
+  }
+  fs::create_directories(dir);
+  if (!u.out_flag.empty()) args.insert(args.end(), {u.out_flag, replace_out(u.output, out_)});
+  if (resume) args.push_back("--resume");
+  const std::string device = gpu >= 0 ? "cuda (GPU " + std::to_string(gpu) + ")" : "cpu";
+  ledger_->mark_running(u.id, device);
+  std::string command = u.program;
+  for (const std::string& a : args) command += " " + a;
+  write_file_atomically((dir / "command.txt").string(), command + "\n");
+  log_->line(format("[experiment] start %s on %s%s", u.id.c_str(), device.c_str(),
+                    resume ? " (resuming its saved state)" : ""));
+  const fs::path apps = options_.apps_dir.empty() ? executable_dir() : options_.apps_dir;
+  const pid_t pid = start_child({apps / u.program, args, dir / "log.txt", gpu});
+  running_[pid] = {&u, gpu, Clock::now()};
+}
+
+void Scheduler::run_in_process(const Unit& u) {
+  const auto t0 = Clock::now();
+  log_->line("[experiment] " + u.id);
+  ledger_->mark_running(u.id, "cpu");
+  try {
+    if (u.kind == UnitKind::kPrepare) steps_.prepare(config_, out_);
+    else steps_.report(config_, options_.config, out_, plan_, *ledger_);
+  } catch (const std::exception& e) {
+    ledger_->mark_failed(u.id, since(t0), e.what());
+    throw;
+  }
+  ledger_->mark_done(u.id, since(t0));
+}
+
+void Scheduler::finish(pid_t pid, int exit_code) {
+  auto it = running_.find(pid);
+  if (it == running_.end()) return;  // not ours
+  const Running r = it->second;
+  running_.erase(it);
+  const double seconds = since(r.started);
+  const fs::path log = out_ / "units" / r.unit->id / "log.txt";
+  if (exit_code == 0 && fs::exists(out_ / r.unit->done_file)) {
+    ledger_->mark_done(r.unit->id, seconds);
+    log_->line(format("[experiment] done %s in %s", r.unit->id.c_str(),
+                      format_duration(seconds).c_str()));
+    return;
+  }
+  const std::string why = exit_code == 0 ? "exited 0 but wrote no " + r.unit->done_file
+                                         : "exit status " + std::to_string(exit_code) + ": " +
+                                               last_line(log);
+  ledger_->mark_failed(r.unit->id, seconds, why);
+  failures_.push_back(r.unit->id + " failed (" + why + "); its log: " + log.string());
+  log_->line("[experiment] FAILED " + failures_.back());
+}
+
+int Scheduler::run() {
+  fs::create_directories(out_);
+  FolderLock lock(out_);
+  const fs::path saved = out_ / "config.json";
+  if (fs::exists(saved)) {
+    const json before = json::parse(read_file(saved.string()), nullptr, false);
+    EMBER_CHECK(!before.is_discarded(), saved.string(), " is not valid JSON");
+    const std::string diff = config_difference(before, options_.config);
+    EMBER_CHECK(diff.empty(), out_.string(), " holds an experiment with another configuration (",
+                diff, " differ): resume it with the same settings (--config ", saved.string(),
+                "), or choose another --out");
+  }
+  write_file_atomically(saved.string(), options_.config.dump(2) + "\n");
+  ledger_ = std::make_unique<Ledger>(out_ / "ledger.json");
+  log_ = std::make_unique<training::RunLog>(out_ / "experiment.log");
+  check_dependencies();
+
+  size_t todo = 0;
+  for (const Unit& u : plan_) todo += selected(u) && !done(u);
+  log_->line(format("[experiment] preset %s -> %s: %zu units, %zu to run (%zu done before)",
+                    config_.preset.c_str(), out_.c_str(), plan_.size(), todo,
+                    static_cast<size_t>(std::count_if(plan_.begin(), plan_.end(),
+                                                      [&](const Unit& u) { return done(u); }))));
+  if (options_.dry_run) {
+    for (const Unit& u : plan_) {
+      std::string line = format("  %-40s %-12s %s", u.id.c_str(), u.stage.c_str(),
+                                done(u) ? "done" : selected(u) ? "to run" : "not selected");
+      log_->line(line);
+    }
+    return 0;
+  }
+
+  const std::vector<int> gpu_slots = slots();
+  slot_count_ = gpu_slots.size();
+  if (gpu_slots.size() > 1)
+    log_->line(format("[experiment] %zu GPUs: independent units run at once, one process per GPU",
+                      gpu_slots.size()));
+  std::vector<int> free_slots = gpu_slots;
+  const Unit* report = nullptr;
+  for (;;) {
+    // Start every ready unit while a slot is free (in-process ones only when nothing runs).
+    bool started = false;
+    if (failures_.empty()) {
+      for (const Unit& u : plan_) {
+        if (!selected(u) || done(u) || u.kind == UnitKind::kReport) {
+          if (u.kind == UnitKind::kReport && selected(u)) report = &u;
+          continue;
+        }
+        bool is_running = false;
+        for (const auto& [pid, r] : running_) is_running |= r.unit == &u;
+        if (is_running) continue;
+        const bool ready = std::all_of(u.needs.begin(), u.needs.end(), [&](const std::string& id) {
+          const auto d = std::find_if(plan_.begin(), plan_.end(),
+                                      [&](const Unit& v) { return v.id == id; });
+          return done(*d);
+        });
+        if (!ready) continue;
+        if (u.program.empty()) {
+          if (!running_.empty()) continue;
+          run_in_process(u);
+          started = true;
+          break;  // the ledger changed: look again from the start
+        }
+        if (free_slots.empty()) break;
+        const int gpu = free_slots.front();
+        free_slots.erase(free_slots.begin());
+        start(u, gpu);
+        started = true;
+        print_progress();
+      }
+    }
+    if (running_.empty() && !started) break;
+    int exit_code = 0;
+    const pid_t pid = poll_children(&exit_code);
+    if (pid > 0) {
+      const auto it = running_.find(pid);
+      if (it != running_.end()) free_slots.push_back(it->second.gpu);
+      std::sort(free_slots.begin(), free_slots.end());
+      finish(pid, exit_code);
+      continue;
+    }
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (since(last_progress_) >= options_.progress_seconds && !running_.empty()) print_progress();
+  }
+
+  size_t left = 0;
+  for (const Unit& u : plan_) left += selected(u) && !done(u) && u.kind != UnitKind::kReport;
+  // The report, also after a failure: it shows what is finished and names what is missing.
+  if (report) {
+    try {
+      run_in_process(*report);
+    } catch (const std::exception& e) {
+      failures_.push_back(std::string("the report failed: ") + e.what());
+      log_->line("[experiment] FAILED " + failures_.back());
+    }
+  }
+  print_progress();
+  if (!failures_.empty()) {
+    log_->line(format("[experiment] stopped: %zu unit(s) failed; finished units are kept, rerun "
+                      "the same command to continue after fixing the cause:",
+                      failures_.size()));
+    for (const std::string& f : failures_) log_->line("  " + f);
+    return 1;
+  }
+  EMBER_CHECK(left == 0, left, " selected unit(s) could not run (their dependencies are not done)");
+  log_->line(format("[experiment] finished in %s", format_duration(since(start_)).c_str()));
+  return 0;
+}
+
+}  // namespace
+
+std::string config_difference(const json& saved, const json& now) {
+  json a = saved, b = now;
+  for (json* j : {&a, &b})
+    for (const char* key : {"device", "gpus", "data", "out", "report"}) j->erase(key);
+  std::string keys;
+  for (const json& op : json::diff(a, b)) {
+    const std::string path = op.at("path").get<std::string>();
+    keys += (keys.empty() ? "" : ", ") + path;
+  }
+  return keys;
+}
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  if (s >= 3600) return format("%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return format("%ldm%02lds", s / 60, s % 60);
+  return format("%lds", s);
+}
+
+int run_experiment(const RunnerOptions& options, const InProcessSteps& steps) {
+  Scheduler scheduler(options, steps);
+  return scheduler.run();
+}
+
+}  // namespace ember::experiment
