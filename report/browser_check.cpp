@@ -213,6 +213,9 @@ void check_in(BrowserCheck& check, const std::string& html_path,
 
   // 1. The DOM after load, with the page's own verdict on <body>.
   std::vector<std::string> argv = chromium_args(check.browser, work / "profile-dom");
+  // The same width as the screenshot, so that the page height measured here (the layout
+  // reflows below 1000 px) is the height the screenshot needs.
+  argv.push_back("--window-size=1280,900");
   argv.push_back("--dump-dom");
   argv.push_back(url);
   const ChildResult dom = run_child(argv, work, "dom", timeout);

@@ -75,7 +75,7 @@ table { border-collapse: collapse; font-size: 0.92rem; font-variant-numeric: tab
 th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); text-align: left;
   vertical-align: top; }
 thead th { background: var(--soft); border-bottom: 2px solid var(--line); font-weight: 600; }
-tbody tr:nth-child(even) td { background: #fbfcfd; }
+tbody tr:nth-child(even) td, tbody tr:nth-child(even) th { background: #fbfcfd; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 table.compare { width: 100%; }
 table.compare td:first-child { font-weight: 600; white-space: nowrap; }
