@@ -227,7 +227,10 @@ CategoryLabels layout_category_labels(const Measure& m, const std::vector<std::s
   bool single = true;
   for (const std::string& label : labels) single = single && m.width(label, font) <= room;
   if (single) {
-    for (const std::string& label : labels) out.lines.push_back({label});
+    for (const std::string& label : labels) {
+      out.lines.push_back({label});
+      out.left_reach.push_back(m.width(label, font) / 2);
+    }
     out.height = line;
     return out;
   }
@@ -240,6 +243,7 @@ CategoryLabels layout_category_labels(const Measure& m, const std::vector<std::s
   }
   if (wrapped_fits && most_lines <= 3) {
     out.height = line * static_cast<double>(most_lines);
+    out.left_reach.assign(labels.size(), room / 2);
     return out;
   }
   out.lines.clear();
@@ -247,7 +251,11 @@ CategoryLabels layout_category_labels(const Measure& m, const std::vector<std::s
   double widest = 0;
   for (const std::string& label : labels) {
     out.lines.push_back({label});
-    widest = std::max(widest, m.width(label, font));
+    const double w = m.width(label, font);
+    widest = std::max(widest, w);
+    // The text runs down-left from its anchor (0.3 line right of the centre), and its lower
+    // edge sticks out a little further left.
+    out.left_reach.push_back(w * std::cos(kLabelAngle) - line * 0.3 + line * std::sin(-kLabelAngle));
   }
   out.height = widest * std::sin(-kLabelAngle) + line * std::cos(kLabelAngle);
   return out;
@@ -332,7 +340,7 @@ void draw_legend_row(cairo_t* cr, const std::vector<LegendEntry>& entries, doubl
 }
 
 FigureFiles render_figure(const std::string& stem, double width, double height,
-                          const std::function<void(cairo_t*)>& draw) {
+                          const std::function<void(cairo_t*)>& draw, bool pixelated) {
   EMBER_CHECK(!stem.empty(), "figure: the file stem is empty");
   const std::filesystem::path parent = std::filesystem::path(stem).parent_path();
   EMBER_CHECK(parent.empty() || std::filesystem::is_directory(parent), "figure '", stem,
@@ -351,6 +359,13 @@ FigureFiles render_figure(const std::string& stem, double width, double height,
     draw_on(surface.get(), 1.0, width, height, draw, files.svg);
     cairo_surface_finish(surface.get());
     check_status(cairo_surface_status(surface.get()), files.svg, "writing the SVG");
+  }
+  if (pixelated) {
+    // "image-rendering" is inherited, so the images inside <defs> patterns get it too;
+    // optimizeSpeed first for viewers that do not know "pixelated".
+    const size_t root = svg.find("<svg ");
+    EMBER_CHECK(root != std::string::npos, "figure '", files.svg, "': cairo wrote no <svg> element");
+    svg.insert(root + 5, "style=\"image-rendering:optimizeSpeed;image-rendering:pixelated\" ");
   }
   std::string png;
   {

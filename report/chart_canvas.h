@@ -102,6 +102,7 @@ struct CategoryLabels {
   std::vector<std::vector<std::string>> lines;  // per label
   bool rotated = false;
   double height = 0;  // the space they need below the axis
+  std::vector<double> left_reach;  // how far label i reaches left of its centre x
 };
 CategoryLabels layout_category_labels(const Measure& m, const std::vector<std::string>& labels,
                                       Font font, double slot_width);
@@ -125,9 +126,11 @@ inline constexpr double kLegendMarkWidth = 22.0;
 
 // Draws the figure twice with `draw` (user units: pixels of a width x height canvas; the
 // background is already white) and writes <stem>.svg and <stem>.png atomically. `stem` must
-// name a file in an existing folder. Errors name the file and cairo's status.
+// name a file in an existing folder. Errors name the file and cairo's status. `pixelated`:
+// raster images in the SVG are scaled by browsers without smoothing, as in the PNG (cairo 1.16
+// does not carry CAIRO_FILTER_NEAREST into its SVG, so the root element gets the CSS property).
 FigureFiles render_figure(const std::string& stem, double width, double height,
-                          const std::function<void(cairo_t*)>& draw);
+                          const std::function<void(cairo_t*)>& draw, bool pixelated = false);
 
 }  // namespace canvas
 }  // namespace ember::report

@@ -73,7 +73,7 @@ Axis make_axis(double data_lo, double data_hi, std::optional<double> fixed_lo,
                 *fixed_hi);
   double lo = fixed_lo.value_or(data_lo);
   double hi = fixed_hi.value_or(data_hi);
-  if (lo >= hi) {  // one fixed end beyond the data: a range of one unit of the data's scale
+  if (lo >= hi && (fixed_lo || fixed_hi)) {  // one fixed end beyond the data: a range of one unit of the data's scale
     const double span = std::max(std::abs(data_hi - data_lo), std::max(std::abs(lo), 1.0) * 0.1);
     if (fixed_lo)
       hi = lo + span;
@@ -142,6 +142,17 @@ void draw_x_axis_line(cairo_t* cr, const Rect& plot) {
 void clip_to(cairo_t* cr, const Rect& r, double margin) {
   cairo_rectangle(cr, r.x - margin, r.y - margin, r.width + 2 * margin, r.height + 2 * margin);
   cairo_clip(cr);
+}
+
+// How much further left than `room` the category labels reach (0 when they fit), for labels
+// centred at first_centre + i * slot.
+double label_overflow(const canvas::CategoryLabels& labels, double first_centre, double slot,
+                      double room) {
+  double overflow = 0;
+  for (size_t i = 0; i < labels.left_reach.size(); ++i)
+    overflow = std::max(overflow, labels.left_reach[i] - first_centre -
+                                      static_cast<double>(i) * slot - room);
+  return std::ceil(overflow);
 }
 
 std::string value_text(double v, const Axis& a) {
@@ -216,6 +227,10 @@ FigureFiles bar_chart_with_errors(const std::string& stem, const std::string& ti
   for (const BarGroup& b : bars) names.push_back(b.label);
   const canvas::CategoryLabels labels =
       canvas::layout_category_labels(m, names, kLabelFont, slot);
+  // Long rotated labels under the first bars: shift the plot right rather than cut them.
+  const double overflow = label_overflow(labels, plot.x + slot / 2, slot, plot.x - kPad / 2);
+  plot.x += overflow;
+  width += overflow;
   plot.y = std::ceil(header_height(m, true) + m.height(kValueFont) + 10);
   plot.height = 300;
   const double height = std::ceil(plot.y + plot.height + 8 + labels.height + kPad);
@@ -353,6 +368,9 @@ FigureFiles grouped_bar_chart(const std::string& stem, const std::string& title,
   slot = plot.width / static_cast<double>(categories.size());
   const canvas::CategoryLabels labels =
       canvas::layout_category_labels(m, categories, kLabelFont, slot);
+  const double overflow = label_overflow(labels, plot.x + slot / 2, slot, plot.x - kPad / 2);
+  plot.x += overflow;
+  width += overflow;
   const double headroom = vertical_values ? widest_value + 8 : m.height(kValueFont) + 8;
   plot.y = std::ceil(header_height(m, true) + headroom);
   plot.height = 300;
@@ -425,8 +443,8 @@ FigureFiles line_chart(const std::string& stem, const std::string& title,
   const Axis y_axis = make_axis(y_lo, y_hi, options.y_min, options.y_max, options.percent, what);
   // The x axis spans the data exactly (curves start at the first epoch), ticks inside it.
   Axis x_axis;
-  x_axis.lo = x_lo;
-  x_axis.hi = x_hi > x_lo ? x_hi : x_lo + 1;
+  x_axis.lo = x_hi > x_lo ? x_lo : x_lo - 0.5;  // one x: centred
+  x_axis.hi = x_hi > x_lo ? x_hi : x_lo + 0.5;
   x_axis.ticks = canvas::nice_ticks(x_axis.lo, x_axis.hi, 6);
   if (integral_x && x_axis.ticks.step < 1) x_axis.ticks = canvas::nice_ticks(x_axis.lo, x_axis.hi, 1);
   {
@@ -574,6 +592,7 @@ ConfusionGeometry confusion_geometry(const Measure& m, const std::vector<std::st
   l.matrix.y = std::ceil(header_height(m, false) + 8);
   l.matrix.width = l.matrix.height = n * l.cell;
   g.column_labels = canvas::layout_category_labels(m, classes, kLabelFont, l.cell);
+  l.matrix.x += label_overflow(g.column_labels, l.matrix.x + l.cell / 2, l.cell, l.matrix.x - kPad / 2);
   g.legend_x = l.matrix.x + l.matrix.width + 18;
   const double right = g.legend_x + 14 + 6 + m.width("100%", kTickFont) + kPad;
   // Wide rotated column labels run left below the row labels, never beyond the canvas.
@@ -820,7 +839,7 @@ FigureFiles sample_grid(const std::string& stem, const std::string& title,
       for (size_t k = 0; k < rows[i].generated.size(); ++k)
         draw_image(cr, rows[i].generated[k], l.generated[i][k], scale);
     }
-  });
+  }, /*pixelated=*/true);
 }
 
 }  // namespace ember::report
