@@ -142,6 +142,43 @@ TEST(ReportFigures, ColoursByHand) {
   EXPECT_EQ(canvas::series_colour(7).r, canvas::series_colour(0).r);  // wraps
 }
 
+TEST(ReportFigures, CategoryLabelsFitTheirSlots) {
+  const canvas::Measure m;
+  const canvas::Font font{12.0, false};
+  const std::vector<std::string> labels = {"full", "unbalanced + class weights"};
+  const double long_width = m.width(labels[1], font);
+  const double line = m.height(font);
+  // Wide slots: one line each, centred (reaching half their width left).
+  const canvas::CategoryLabels one = canvas::layout_category_labels(m, labels, font, long_width + 20);
+  EXPECT_FALSE(one.rotated);
+  EXPECT_EQ(one.lines[1].size(), 1u);
+  EXPECT_DOUBLE_EQ(one.height, line);
+  EXPECT_DOUBLE_EQ(one.left_reach[1], long_width / 2);
+  // Room for "unbalanced +" but not the whole label: wrapped at spaces into two lines.
+  const double room = m.width("unbalanced + class", font) / 0.94 - 1;
+  const canvas::CategoryLabels wrapped = canvas::layout_category_labels(m, labels, font, room);
+  EXPECT_FALSE(wrapped.rotated);
+  ASSERT_EQ(wrapped.lines[1].size(), 2u);
+  EXPECT_EQ(wrapped.lines[1][0], "unbalanced +");
+  EXPECT_EQ(wrapped.lines[1][1], "class weights");
+  EXPECT_DOUBLE_EQ(wrapped.height, 2 * line);
+  // Narrower than the word "unbalanced": written at an angle, taller than one line.
+  const canvas::CategoryLabels rotated = canvas::layout_category_labels(m, labels, font, 20);
+  EXPECT_TRUE(rotated.rotated);
+  EXPECT_GT(rotated.height, long_width * 0.5);
+}
+
+TEST(ReportFigures, CairoErrorsNameTheFile) {
+  testing::TempDir dir("figures_cairo_error");
+  // Not UTF-8: cairo's text functions refuse it and the context keeps the error.
+  auto bars = three_bars();
+  bars[0].label = "bad \xff label";
+  testing::expect_error(
+      [&] { report::bar_chart_with_errors(dir.file("bad"), "t", "y", bars); },
+      {"bad.svg", "cairo failed while drawing"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad.svg")));
+}
+
 TEST(ReportFigures, BarChartWritesBothFilesWithHighlightAndReference) {
   testing::TempDir dir("figures_bar");
   BarChartOptions percent;
