@@ -105,6 +105,7 @@ class Scheduler {
 
 std::vector<int> Scheduler::slots() const {
   if (config_.device == "cpu") return {-1};
+  if (!options_.assume_gpus.empty()) return options_.assume_gpus;
   const int visible = cuda_device_count();
   EMBER_CHECK(visible > 0, "device cuda: no GPU is visible",
               built_with_cuda() ? "" : " (this build has no CUDA backend: configure with "
@@ -275,15 +276,14 @@ int Scheduler::run() {
                       gpu_slots.size()));
   std::vector<int> free_slots = gpu_slots;
   const Unit* report = nullptr;
+  for (const Unit& u : plan_)
+    if (u.kind == UnitKind::kReport && selected(u)) report = &u;
   for (;;) {
     // Start every ready unit while a slot is free (in-process ones only when nothing runs).
     bool started = false;
     if (failures_.empty()) {
       for (const Unit& u : plan_) {
-        if (!selected(u) || done(u) || u.kind == UnitKind::kReport) {
-          if (u.kind == UnitKind::kReport && selected(u)) report = &u;
-          continue;
-        }
+        if (!selected(u) || done(u) || u.kind == UnitKind::kReport) continue;
         bool is_running = false;
         for (const auto& [pid, r] : running_) is_running |= r.unit == &u;
         if (is_running) continue;

@@ -35,6 +35,8 @@ struct RunnerOptions {
   std::filesystem::path apps_dir;     // where train_classifier etc. are; empty: beside us
   double progress_seconds = 20;       // a progress line at least this often while units run
   bool dry_run = false;               // print the plan and what would run, run nothing
+  std::vector<int> assume_gpus;       // tests: with device cuda, schedule over these GPU numbers
+                                      // instead of asking CUDA which are visible
 };
 
 // The in-process steps, given to the runner so that it can be tested without them.

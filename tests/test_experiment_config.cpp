@@ -1,0 +1,167 @@
+// The experiment's configuration (experiment/config.h) and plan (experiment/plan.h): presets,
+// merging and overrides, checked keys, and the units with their arguments and dependencies.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+
+#include "experiment/config.h"
+#include "experiment/plan.h"
+#include "expect_error.h"
+#include "temp_dir.h"
+
+namespace ember {
+namespace {
+
+using experiment::apply_override;
+using experiment::build_plan;
+using experiment::parse_config;
+using experiment::preset_json;
+using experiment::resolve_config;
+using experiment::Unit;
+using nlohmann::json;
+
+const Unit& unit(const std::vector<Unit>& plan, const std::string& id) {
+  const auto it = std::find_if(plan.begin(), plan.end(), [&](const Unit& u) { return u.id == id; });
+  EXPECT_NE(it, plan.end()) << id;
+  return *it;
+}
+
+bool has_args(const Unit& u, const std::vector<std::string>& seq) {
+  return std::search(u.args.begin(), u.args.end(), seq.begin(), seq.end()) != u.args.end();
+}
+
+TEST(ExperimentConfig, PresetsDifferWhereTheyShould) {
+  const auto quick = parse_config(preset_json("quick"));
+  const auto full = parse_config(preset_json("full"));
+  EXPECT_EQ(quick.preset, "quick");
+  EXPECT_EQ(quick.device, "cpu");
+  EXPECT_LT(quick.fraction, 0.1);
+  EXPECT_TRUE(quick.generation.allow_short);
+  EXPECT_EQ(full.device, "cuda");
+  EXPECT_EQ(full.fraction, 1.0);
+  EXPECT_EQ(full.seeds, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(full.augmented_sizes, (std::vector<int64_t>{100, 300, 500}));
+  EXPECT_EQ(full.augmented_per, "class");
+  EXPECT_FALSE(full.generation.allow_short);
+  EXPECT_TRUE(full.gan.g_widths.empty());  // the issue's networks
+  EXPECT_EQ(quick.seeds.size(), 3u);       // quick keeps 3 seeds: the pooled variance needs them
+  EXPECT_ERROR_MENTIONS(preset_json("medium"), "unknown preset 'medium'");
+}
+
+TEST(ExperimentConfig, OverridesParseJsonOrTakeAString) {
+  json c = preset_json("quick");
+  apply_override(c, "classifier.epochs=7");
+  apply_override(c, "seeds=[3,4]");
+  apply_override(c, "classifier.schedule=cosine");
+  apply_override(c, "groups.oversampled=true");
+  const auto parsed = parse_config(c);
+  EXPECT_EQ(parsed.classifier.epochs, 7);
+  EXPECT_EQ(parsed.seeds, (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(parsed.classifier.schedule, "cosine");
+  EXPECT_TRUE(parsed.group_oversampled);
+  EXPECT_ERROR_MENTIONS(apply_override(c, "classifier.epoch=7"), "unknown key 'classifier.epoch'");
+  EXPECT_ERROR_MENTIONS(apply_override(c, "epochs"), "expected key.path=value");
+}
+
+TEST(ExperimentConfig, BadValuesNameTheKey) {
+  auto bad = [](const std::string& assignment) {
+    json c = preset_json("quick");
+    apply_override(c, assignment);
+    return testing::error_of([&] { parse_config(c); });
+  };
+  EXPECT_NE(bad("classifier.epochs=0").find("'classifier.epochs' must be positive"), std::string::npos);
+  EXPECT_NE(bad("classifier.epochs=\"ten\"").find("'classifier.epochs' has the wrong type"), std::string::npos);
+  EXPECT_NE(bad("seeds=[1,1]").find("lists a seed twice"), std::string::npos);
+  EXPECT_NE(bad("fraction=1.5").find("'fraction' must be in (0, 1]"), std::string::npos);
+  EXPECT_NE(bad("device=tpu").find("'device' must be cpu or cuda"), std::string::npos);
+  EXPECT_NE(bad("gan.loss=hinge").find("'gan.loss' must be wgan-gp or bce"), std::string::npos);
+  EXPECT_NE(bad("augmented.per=half").find("'augmented.per' must be class or total"), std::string::npos);
+}
+
+TEST(ExperimentConfig, FileIsMergedOverThePresetAndChecked) {
+  testing::TempDir dir("experiment_config");
+  std::ofstream(dir.file("a.json")) << R"({"classifier": {"epochs": 5}, "seeds": [0, 1]})";
+  const json c = resolve_config("quick", dir.file("a.json"), {"classifier.lr=0.01"});
+  const auto parsed = parse_config(c);
+  EXPECT_EQ(parsed.classifier.epochs, 5);
+  EXPECT_EQ(parsed.classifier.batch, 32);  // from the preset
+  EXPECT_DOUBLE_EQ(parsed.classifier.lr, 0.01);
+  EXPECT_EQ(parsed.seeds.size(), 2u);
+  std::ofstream(dir.file("typo.json")) << R"({"clasifier": {"epochs": 5}})";
+  EXPECT_ERROR_MENTIONS(resolve_config("quick", dir.file("typo.json"), {}), "unknown key 'clasifier'");
+  std::ofstream(dir.file("broken.json")) << "{";
+  EXPECT_ERROR_MENTIONS(resolve_config("quick", dir.file("broken.json"), {}), "is not valid JSON");
+  EXPECT_ERROR_MENTIONS(resolve_config("quick", dir.file("none.json"), {}), "none.json");
+}
+
+TEST(ExperimentPlan, FullPresetHasEveryStageAndGroup) {
+  const auto config = parse_config(preset_json("full"));
+  const std::vector<Unit> plan = build_plan(config);
+  // prepare + 4 base groups x 3 seeds + per GAN (full, balanced): gan, generate, augment,
+  // 3 sizes x 3 seeds, quality + report.
+  EXPECT_EQ(plan.size(), 1u + 12u + 2u * (3u + 9u + 1u) + 1u);
+  std::map<std::string, int> ids;
+  for (const Unit& u : plan) ids[u.id] += 1;
+  for (const auto& [id, n] : ids) EXPECT_EQ(n, 1) << id;
+  // Every dependency comes earlier in the plan.
+  for (size_t i = 0; i < plan.size(); ++i)
+    for (const std::string& need : plan[i].needs) {
+      const auto at = std::find_if(plan.begin(), plan.end(), [&](const Unit& u) { return u.id == need; });
+      ASSERT_NE(at, plan.end()) << plan[i].id << " needs unknown " << need;
+      EXPECT_LT(at - plan.begin(), static_cast<long>(i)) << plan[i].id << " before " << need;
+    }
+  const std::vector<std::string> groups = experiment::classifier_groups(config);
+  EXPECT_EQ(groups, (std::vector<std::string>{"original", "unbalanced", "weighted", "oversampled",
+                                              "augmented100", "augmented300", "augmented500",
+                                              "augmented100-balanced-gan", "augmented300-balanced-gan",
+                                              "augmented500-balanced-gan"}));
+}
+
+TEST(ExperimentPlan, UnitsCarryTheRightArguments) {
+  auto config = parse_config(preset_json("full"));
+  const std::vector<Unit> plan = build_plan(config);
+  const Unit& weighted = unit(plan, "classifier-weighted-seed2");
+  EXPECT_TRUE(has_args(weighted, {"--variant", "weighted"}));
+  EXPECT_TRUE(has_args(weighted, {"--seed", "2"}));
+  EXPECT_TRUE(has_args(weighted, {"--augment"}));
+  EXPECT_EQ(weighted.done_file, "units/classifier-weighted-seed2/run/result.json");
+  EXPECT_TRUE(weighted.resumable);
+  EXPECT_TRUE(has_args(unit(plan, "classifier-oversampled-seed0"), {"--variant", "unbalanced", "--balanced"}));
+
+  const Unit& generate = unit(plan, "generate-full");
+  EXPECT_EQ(generate.needs, (std::vector<std::string>{"gan-full", "classifier-unbalanced-seed0"}));
+  EXPECT_TRUE(has_args(generate, {"--classifier", "{out}/units/classifier-unbalanced-seed0/run/best.safetensors"}));
+  EXPECT_TRUE(has_args(generate, {"--keep", "500"}));
+  EXPECT_TRUE(has_args(unit(plan, "gan-balanced"), {"--variant", "balanced"}));
+
+  const Unit& aug = unit(plan, "classifier-augmented300-balanced-gan-seed1");
+  EXPECT_EQ(aug.stage, "augmented");
+  EXPECT_EQ(aug.needs, (std::vector<std::string>{"augment-balanced"}));
+  EXPECT_TRUE(has_args(aug, {"--variant", "generated", "--generated", "{out}/units/augment-balanced/sets/augmented300"}));
+
+  const Unit& quality = unit(plan, "quality-full");
+  EXPECT_TRUE(has_args(quality, {"--features-classifier", "{out}/units/classifier-original-seed0/run/best.safetensors"}));
+  EXPECT_TRUE(has_args(quality, {"--acceptance-classifier", "{out}/units/classifier-unbalanced-seed0/run/best.safetensors"}));
+
+  config.group_balanced_gan = false;
+  config.group_weighted = false;
+  config.quality.enabled = false;
+  config.seeds = {5};
+  const std::vector<Unit> small = build_plan(config);
+  EXPECT_EQ(small.size(), 1u + 3u + 3u + 3u + 1u);
+  EXPECT_TRUE(has_args(unit(small, "generate-full"), {"--classifier", "{out}/units/classifier-unbalanced-seed5/run/best.safetensors"}));
+}
+
+TEST(ExperimentPlan, QuickPresetPassesTheSubsetAndShortFlags) {
+  const std::vector<Unit> plan = build_plan(parse_config(preset_json("quick")));
+  EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--fraction", "0.04"}));
+  EXPECT_TRUE(has_args(unit(plan, "gan-full"), {"--g-widths", "64,32,16,8"}));
+  EXPECT_TRUE(has_args(unit(plan, "generate-full"), {"--allow-short"}));
+  EXPECT_TRUE(has_args(unit(plan, "augment-full"), {"--sizes", "10,30,50"}));
+  EXPECT_TRUE(has_args(unit(plan, "generate-full"), {"--keep", "50"}));
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,230 @@
+// The experiment runner's scheduling (experiment/runner.h) with stand-in apps: a shell script
+// under each app's name that logs its call, writes the file that marks its unit done, and fails
+// or sleeps when told to. Checks: every unit runs once, a rerun skips done units, a failure
+// keeps finished units and a rerun continues, an interrupted training resumes, a changed
+// configuration is refused, missing earlier stages are named, and with several GPUs units run
+// at once, one per GPU. The real apps end to end: tests/apps/experiment_smoke.sh.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "experiment/config.h"
+#include "experiment/runner.h"
+#include "expect_error.h"
+#include "temp_dir.h"
+
+namespace ember {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace ember::experiment;
+using nlohmann::json;
+
+const char* kFakeApp = R"SH(#!/bin/bash
+prog=$(basename "$0")
+out="" resume=0 sizes=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$2; shift ;;
+    --sizes) sizes=$2; shift ;;
+    --resume) resume=1 ;;
+  esac
+  shift
+done
+echo "start $prog $out resume=$resume gpu=${CUDA_VISIBLE_DEVICES:-none}" >> "$FAKE_APPS_LOG"
+if [ -n "${FAKE_FAIL:-}" ] && [[ "$out" == *"$FAKE_FAIL"* ]]; then
+  echo "fake failure of $out" >&2
+  exit 3
+fi
+sleep "${FAKE_SLEEP:-0}"
+case $prog in
+  train_classifier)
+    mkdir -p "$out" && touch "$out/last.safetensors" "$out/best.safetensors"
+    echo '{"format": "ember.train_classifier.v1"}' > "$out/result.json" ;;
+  train_gan) mkdir -p "$out" && echo '{}' > "$out/checkpoint.json" && touch "$out/generator.safetensors" ;;
+  generate) mkdir -p "$out" && echo '{}' > "$out/summary.json" ;;
+  build_augmented) for n in ${sizes//,/ }; do mkdir -p "$out/augmented$n" && touch "$out/augmented$n/manifest.csv"; done ;;
+  gan_quality) mkdir -p "$(dirname "$out")" && echo '{}' > "$out" ;;
+esac
+echo "end $prog $out" >> "$FAKE_APPS_LOG"
+)SH";
+
+class ExperimentRunner : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    apps_ = dir_.path / "apps";
+    fs::create_directories(apps_);
+    std::ofstream(apps_ / "fake_app.sh") << kFakeApp;
+    ::chmod((apps_ / "fake_app.sh").c_str(), 0755);
+    for (const char* name : {"train_classifier", "train_gan", "generate", "build_augmented", "gan_quality"})
+      fs::create_symlink(apps_ / "fake_app.sh", apps_ / name);
+    ::setenv("FAKE_APPS_LOG", (dir_.path / "calls.log").c_str(), 1);
+    ::unsetenv("FAKE_FAIL");
+    ::unsetenv("FAKE_SLEEP");
+    config_ = preset_json("quick");
+    config_["out"] = (dir_.path / "out").string();
+    config_["seeds"] = {0, 1};
+    steps_.prepare = [this](const ExperimentConfig&, const fs::path& out) {
+      ++prepares_;
+      fs::create_directories(out / "units/prepare");
+      std::ofstream(out / "units/prepare/data_summary.json") << "{}";
+    };
+    steps_.report = [this](const ExperimentConfig&, const json&, const fs::path& out,
+                           const std::vector<Unit>&, const Ledger&) {
+      ++reports_;
+      fs::create_directories(out / "report");
+      std::ofstream(out / "report/report.html") << "<html></html>";
+    };
+  }
+  void TearDown() override {
+    ::unsetenv("FAKE_FAIL");
+    ::unsetenv("FAKE_SLEEP");
+  }
+
+  int run(std::set<std::string> stages = {}, std::vector<int> gpus = {}) {
+    RunnerOptions options;
+    options.config = config_;
+    options.apps_dir = apps_;
+    options.stages = std::move(stages);
+    options.assume_gpus = std::move(gpus);
+    options.progress_seconds = 1000;
+    return run_experiment(options, steps_);
+  }
+  std::vector<std::string> calls(const std::string& prefix = "start ") const {
+    std::vector<std::string> lines;
+    std::ifstream in(dir_.path / "calls.log");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(prefix, 0) == 0) lines.push_back(line);
+    return lines;
+  }
+  size_t calls_for(const std::string& unit_id) const {
+    const auto c = calls();
+    return std::count_if(c.begin(), c.end(), [&](const std::string& l) {
+      return l.find("/units/" + unit_id + "/") != std::string::npos;
+    });
+  }
+  json ledger() const {
+    std::ifstream in(dir_.path / "out/ledger.json");
+    return json::parse(in);
+  }
+
+  testing::TempDir dir_{"experiment_runner"};
+  fs::path apps_;
+  json config_;
+  InProcessSteps steps_;
+  int prepares_ = 0, reports_ = 0;
+};
+
+TEST_F(ExperimentRunner, RunsEveryUnitOnceAndARerunSkipsThem) {
+  ASSERT_EQ(run(), 0);
+  const size_t units = build_plan(parse_config(config_)).size();
+  // 2 seeds x 3 groups + gan + generate + augment + 2 seeds x 3 sizes + quality = 16 apps.
+  EXPECT_EQ(calls().size(), 16u);
+  EXPECT_EQ(calls("end ").size(), 16u);
+  EXPECT_EQ(prepares_, 1);
+  EXPECT_EQ(reports_, 1);
+  const json l = ledger();
+  EXPECT_EQ(l["units"].size(), units);
+  for (auto it = l["units"].begin(); it != l["units"].end(); ++it)
+    EXPECT_EQ(it.value()["status"], "done") << it.key();
+  // Each unit wrote its command line and a log.
+  EXPECT_TRUE(fs::exists(dir_.path / "out/units/generate-full/command.txt"));
+  EXPECT_TRUE(fs::exists(dir_.path / "out/units/generate-full/log.txt"));
+  EXPECT_TRUE(fs::exists(dir_.path / "out/config.json"));
+
+  ASSERT_EQ(run(), 0);
+  EXPECT_EQ(calls().size(), 16u);  // nothing ran again...
+  EXPECT_EQ(prepares_, 1);
+  EXPECT_EQ(reports_, 2);          // ...but the report is always rebuilt
+
+  // A done unit whose output file was deleted is redone (and nothing else).
+  fs::remove(dir_.path / "out/units/classifier-weighted-seed1/run/result.json");
+  ASSERT_EQ(run(), 0);
+  EXPECT_EQ(calls().size(), 17u);
+  EXPECT_EQ(calls_for("classifier-weighted-seed1"), 2u);
+}
+
+TEST_F(ExperimentRunner, AFailureKeepsFinishedUnitsAndARerunContinues) {
+  ::setenv("FAKE_FAIL", "classifier-unbalanced-seed0", 1);
+  EXPECT_EQ(run(), 1);
+  const json l = ledger();
+  EXPECT_EQ(l["units"]["classifier-unbalanced-seed0"]["status"], "failed");
+  EXPECT_NE(l["units"]["classifier-unbalanced-seed0"]["note"].get<std::string>().find("exit status 3"),
+            std::string::npos);
+  EXPECT_EQ(l["units"]["classifier-original-seed0"]["status"], "done");
+  EXPECT_FALSE(l["units"].contains("generate-full"));  // it needs the failed unit
+  EXPECT_EQ(reports_, 1);                              // a partial report is still written
+  const size_t before = calls().size();
+
+  ::unsetenv("FAKE_FAIL");
+  ASSERT_EQ(run(), 0);
+  EXPECT_EQ(calls_for("classifier-original-seed0"), 1u);
+  EXPECT_EQ(calls_for("classifier-unbalanced-seed0"), 2u);
+  EXPECT_EQ(calls().size(), 16u + 1u);
+  EXPECT_GT(calls().size(), before);
+  EXPECT_EQ(ledger()["units"]["classifier-unbalanced-seed0"]["attempts"], 2);
+}
+
+TEST_F(ExperimentRunner, AnInterruptedTrainingResumesAndOtherUnitsStartAfresh) {
+  // What a kill leaves behind: a training with saved state, a generation half written.
+  fs::create_directories(dir_.path / "out/units/classifier-original-seed1/run");
+  std::ofstream(dir_.path / "out/units/classifier-original-seed1/run/last.safetensors") << "state";
+  fs::create_directories(dir_.path / "out/units/generate-full/kept.partial");
+  std::ofstream(dir_.path / "out/units/generate-full/kept.partial/junk") << "x";
+  ASSERT_EQ(run(), 0);
+  for (const std::string& c : calls()) {
+    const bool resumed = c.find("resume=1") != std::string::npos;
+    EXPECT_EQ(resumed, c.find("classifier-original-seed1") != std::string::npos) << c;
+  }
+  EXPECT_FALSE(fs::exists(dir_.path / "out/units/generate-full/kept.partial"));
+}
+
+TEST_F(ExperimentRunner, AChangedConfigurationIsRefused) {
+  ASSERT_EQ(run(), 0);
+  config_["classifier"]["epochs"] = 9;
+  EXPECT_ERROR_MENTIONS(run(), "/classifier/epochs");
+  // Settings that do not change results may differ.
+  config_["classifier"]["epochs"] = preset_json("quick")["classifier"]["epochs"];
+  config_["report"]["browser_check"] = false;
+  EXPECT_EQ(run(), 0);
+}
+
+TEST_F(ExperimentRunner, LaterStagesNeedTheEarlierOnes) {
+  EXPECT_ERROR_MENTIONS(run({"augmented"}), "needs augment-full");
+  ASSERT_EQ(run({"prepare", "classifiers"}), 0);
+  EXPECT_EQ(calls().size(), 6u);
+  ASSERT_EQ(run({"gan", "generation"}), 0);
+  EXPECT_EQ(calls().size(), 9u);
+  ASSERT_EQ(run(), 0);
+  EXPECT_EQ(calls().size(), 16u);
+}
+
+TEST_F(ExperimentRunner, SeveralGpusRunUnitsAtOnceOnePerGpu) {
+  config_["device"] = "cuda";
+  ::setenv("FAKE_SLEEP", "0.3", 1);
+  ASSERT_EQ(run({}, {0, 1}), 0);
+  // Walk the log: never more than 2 apps at once, 2 at some point, and both GPUs used.
+  int running = 0, most = 0;
+  std::map<std::string, int> gpus;
+  std::ifstream in(dir_.path / "calls.log");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("start ", 0) == 0) {
+      most = std::max(most, ++running);
+      gpus[line.substr(line.find("gpu="))] += 1;
+    } else {
+      --running;
+    }
+  }
+  EXPECT_EQ(most, 2);
+  EXPECT_EQ(gpus.size(), 2u);
+  EXPECT_GT(gpus["gpu=0"], 0);
+  EXPECT_GT(gpus["gpu=1"], 0);
+}
+
+}  // namespace
+}  // namespace ember
