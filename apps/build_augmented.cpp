@@ -160,7 +160,8 @@ int run(const Flags& f) {
       EMBER_CHECK(have >= take, "augmented", n, " (--per ", f.per,
                   ") needs ", take, " images of ", cls, " but ", src.string(), " has only ",
                   rows.size(), ": generate more (--keep)");
-      fs::create_directories(set_dir / cls);
+      fs::create_directories(set_dir);
+      if (take > 0) fs::create_directories(set_dir / cls);  // no empty class folders
       for (int64_t i = 0; i < take; ++i) {
         std::error_code ec;
         fs::create_hard_link(src / rows[i].file, set_dir / rows[i].file, ec);

@@ -185,6 +185,18 @@ datasets::ImageSet training_set(const Flags& f, const datasets::ImageSet& train,
   if (f.variant == "full") return train;
   datasets::ImageSet unbalanced = datasets::make_unbalanced(train, f.subset_seed);
   if (f.variant != "generated") return unbalanced;
+  // A set from `build_augmented --allow-short` whose generation kept nothing has a manifest and
+  // no class folders: it is the unbalanced set alone, said in the log (and so in result.json's
+  // train_images), not an error.
+  EMBER_CHECK(fs::is_directory(f.generated), "generated images: ", f.generated, " is not a folder");
+  const fs::path manifest = fs::path(f.generated) / "manifest.csv";
+  bool any_class_folder = false;
+  for (const auto& e : fs::directory_iterator(f.generated)) any_class_folder |= e.is_directory();
+  if (!any_class_folder && fs::exists(manifest)) {
+    log.line("generated images from " + f.generated +
+             ": 0 (the generation kept none): training on the unbalanced set alone");
+    return unbalanced;
+  }
   datasets::ImageSet generated = datasets::load_generated(f.generated, train.class_names);
   if (f.generated_per_class >= 0)
     generated = datasets::first_per_class(generated, f.generated_per_class);

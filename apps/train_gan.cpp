@@ -63,6 +63,7 @@ networks (models/gan.h; defaults are the issue's):
 training:
   --epochs N (20)  --batch N (64)  --seed S (0)
   --ema DECAY              keep an EMA of the generator's weights for samples and the output
+                           (with TensorFlow's warm-up: min(DECAY, (1 + n) / (10 + n)))
   --sample-every N         a sample grid every N epochs and at the end (default 1)
   --sample-cols N          samples per class in a grid (default 8)
   --device cpu|cuda|cuda:N (cpu)

@@ -149,6 +149,7 @@ TEST(GanTrainer, LogsFiniteLossesAndWritesGridsAndGenerator) {
   const models::LoadedGenerator g = models::load_generator_file(r.generator_path.string());
   EXPECT_EQ(g.generator->config().image_size, kSize);
   EXPECT_EQ(g.metadata.at("ema"), "1");
+  EXPECT_EQ(g.metadata.at("ema_warmup"), "1");
   EXPECT_EQ(g.metadata.at("loss"), "wgan-gp");
   EXPECT_EQ(g.metadata.at("generator_steps"), "3");
   EXPECT_TRUE(fs::exists(dir.path / "checkpoint.json"));

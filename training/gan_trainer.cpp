@@ -185,7 +185,10 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
   optim::Adam g_opt(g_params, {.lr = o.g_lr, .beta1 = o.beta1, .beta2 = o.beta2});
   optim::Adam d_opt(d_params, {.lr = o.d_lr, .beta1 = o.beta1, .beta2 = o.beta2});
   std::optional<optim::ExponentialMovingAverage> ema;
-  if (o.ema_decay > 0) ema.emplace(*generator, o.ema_decay);
+  // TensorFlow's num_updates warm-up (decay_t = min(decay, (1 + n) / (10 + n))): without it a
+  // decay of 0.999 keeps 70% of the random initial weights after 350 generator steps, and a
+  // short run's samples are a flat colour (seen on the CPU machine).
+  if (o.ema_decay > 0) ema.emplace(*generator, o.ema_decay, /*num_updates_warmup=*/true);
 
   const fs::path manifest_path = o.out_dir / "checkpoint.json";
   auto slot_dir = [&](const std::string& slot) { return o.out_dir / ("checkpoint_" + slot); };
@@ -402,6 +405,7 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
   nn::SafetensorsMetadata meta = o.generator_metadata;
   meta["ema"] = ema ? "1" : "0";
   if (ema) meta["ema_decay"] = format("%g", o.ema_decay);
+  if (ema) meta["ema_warmup"] = "1";
   meta["epochs"] = std::to_string(history.empty() ? 0 : history.back().epoch);
   meta["loss"] = o.loss;
   meta["generator_steps"] = std::to_string(g_opt.step_count());

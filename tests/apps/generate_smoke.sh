@@ -90,6 +90,7 @@ PY
   expect_status 0 "augmented5 (--per class): Highway 3 (SHORT: 5 wanted, --allow-short), River 0 (SHORT" \
     "$augment" --generated "$short" --out "$work/shortaug" --sizes 5 --classes Highway,River --allow-short
   [ "$(ls "$work/shortaug/augmented5/Highway" | wc -l)" -eq 3 ] || fail "--allow-short set size"
+  [ ! -e "$work/shortaug/augmented5/River" ] || fail "--allow-short made an empty River folder"
   # The next run removes the incomplete folder and starts again.
   expect_status 0 "removed the incomplete" "$generate" "${G[@]}" --classes Highway --keep 2 --batch 2 --out "$stop"
   [ -e "$stop/Highway/gen_Highway_000001.png" ] && [ ! -e "$stop/River" ] || fail "restarted run output"
