@@ -15,7 +15,10 @@ constexpr double kTrainImages = 16200, kValTestImages = 10800, kUnbalancedTrain 
 
 std::string join(const std::vector<int64_t>& values) {
   std::string s;
-  for (size_t i = 0; i < values.size(); ++i) s += (i ? "," : "") + std::to_string(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(values[i]);
+  }
   return s;
 }
 
@@ -46,19 +49,29 @@ std::vector<GanSpec> gans(const ExperimentConfig& c) {
   return g;
 }
 
-Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_t seed) {
+// A unit that runs `program` with `--out {out}/units/<id>/<output>`, done when
+// units/<id>/<done> exists.
+Unit app_unit(const std::string& id, const char* stage, UnitKind kind, const char* program,
+              const std::string& output, const std::string& done, bool uses_device) {
   Unit u;
-  u.id = classifier_id(group, seed);
-  u.stage = group.rfind("augmented", 0) == 0 ? "augmented" : "classifiers";
-  u.kind = UnitKind::kClassifier;
+  u.id = id;
+  u.stage = stage;
+  u.kind = kind;
+  u.program = program;
+  u.uses_device = uses_device;
+  u.out_flag = "--out";
+  u.output = "{out}/units/" + id + "/" + output;
+  u.done_file = "units/" + id + "/" + done;
+  return u;
+}
+
+Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_t seed) {
+  Unit u = app_unit(classifier_id(group, seed),
+                    group.rfind("augmented", 0) == 0 ? "augmented" : "classifiers",
+                    UnitKind::kClassifier, "train_classifier", "run", "run/result.json", true);
   u.group = group;
   u.seed = seed;
-  u.program = "train_classifier";
   u.resumable = true;
-  u.uses_device = true;
-  u.out_flag = "--out";
-  u.output = "{out}/units/" + u.id + "/run";
-  u.done_file = "units/" + u.id + "/run/result.json";
   const ClassifierSettings& s = c.classifier;
   if (group == "original") u.args = {"--variant", "full"};
   else if (group == "unbalanced") u.args = {"--variant", "unbalanced"};
@@ -134,16 +147,9 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
   const std::string filter = classifier_id("unbalanced", c.seeds.front());
   const std::string features = classifier_id("original", c.seeds.front());
   for (const GanSpec& g : gans(c)) {
-    Unit gan;
-    gan.id = "gan-" + g.name;
-    gan.stage = "gan";
-    gan.kind = UnitKind::kGan;
-    gan.program = "train_gan";
+    Unit gan = app_unit("gan-" + g.name, "gan", UnitKind::kGan, "train_gan", "run",
+                        "run/generator.safetensors", true);
     gan.resumable = true;
-    gan.uses_device = true;
-    gan.out_flag = "--out";
-    gan.output = "{out}/units/" + gan.id + "/run";
-    gan.done_file = "units/" + gan.id + "/run/generator.safetensors";
     gan.needs = {"prepare"};
     const GanSettings& s = c.gan;
     gan.args = {"--variant", g.variant, "--loss", s.loss, "--epochs", std::to_string(s.epochs),
@@ -163,15 +169,8 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
 
     int64_t keep = 0;
     for (int64_t n : c.augmented_sizes) keep = std::max(keep, n);
-    Unit gen;
-    gen.id = "generate-" + g.name;
-    gen.stage = "generation";
-    gen.kind = UnitKind::kGenerate;
-    gen.program = "generate";
-    gen.uses_device = true;
-    gen.out_flag = "--out";
-    gen.output = "{out}/units/" + gen.id + "/kept";
-    gen.done_file = "units/" + gen.id + "/kept/summary.json";
+    Unit gen = app_unit("generate-" + g.name, "generation", UnitKind::kGenerate, "generate",
+                        "kept", "kept/summary.json", true);
     gen.needs = {gan.id, filter};
     gen.args = {"--generator", "{out}/" + gan.done_file,
                 "--classifier", "{out}/units/" + filter + "/run/best.safetensors",
@@ -183,15 +182,9 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
     gen.cost = static_cast<double>(keep * c.generation.classes.size()) / 50.0 + 5.0;
     plan.push_back(gen);
 
-    Unit aug;
-    aug.id = "augment-" + g.name;
-    aug.stage = "generation";
-    aug.kind = UnitKind::kAugment;
-    aug.program = "build_augmented";
-    aug.out_flag = "--out";
-    aug.output = "{out}/units/" + aug.id + "/sets";
-    aug.done_file = "units/" + aug.id + "/sets/augmented" +
-                    std::to_string(c.augmented_sizes.back()) + "/manifest.csv";
+    Unit aug = app_unit("augment-" + g.name, "generation", UnitKind::kAugment, "build_augmented",
+                        "sets", "sets/augmented" + std::to_string(c.augmented_sizes.back()) +
+                                    "/manifest.csv", false);
     aug.needs = {gen.id};
     aug.args = {"--generated", "{out}/units/" + gen.id + "/kept", "--sizes",
                 join(c.augmented_sizes), "--per", c.augmented_per,
@@ -212,15 +205,8 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
       }
 
     if (c.quality.enabled) {
-      Unit q;
-      q.id = "quality-" + g.name;
-      q.stage = "evaluation";
-      q.kind = UnitKind::kQuality;
-      q.program = "gan_quality";
-      q.uses_device = true;
-      q.out_flag = "--out";
-      q.output = "{out}/units/" + q.id + "/gan_quality.json";
-      q.done_file = "units/" + q.id + "/gan_quality.json";
+      Unit q = app_unit("quality-" + g.name, "evaluation", UnitKind::kQuality, "gan_quality",
+                        "gan_quality.json", "gan_quality.json", true);
       q.needs = {gan.id, features, filter};
       q.args = {"--generator", "{out}/" + gan.done_file,
                 "--features-classifier", "{out}/units/" + features + "/run/best.safetensors",
