@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "experiment/process.h"
@@ -238,8 +239,12 @@ void Scheduler::finish(pid_t pid, int exit_code) {
 }
 
 int Scheduler::run() {
-  fs::create_directories(out_);
-  FolderLock lock(out_);
+  // A dry run reads what is there and writes nothing.
+  std::optional<FolderLock> lock;
+  if (!options_.dry_run) {
+    fs::create_directories(out_);
+    lock.emplace(out_);
+  }
   const fs::path saved = out_ / "config.json";
   if (fs::exists(saved)) {
     const json before = json::parse(read_file(saved.string()), nullptr, false);
@@ -249,9 +254,10 @@ int Scheduler::run() {
                 diff, " differ): resume it with the same settings (--config ", saved.string(),
                 "), or choose another --out");
   }
-  write_file_atomically(saved.string(), options_.config.dump(2) + "\n");
+  if (!options_.dry_run) write_file_atomically(saved.string(), options_.config.dump(2) + "\n");
   ledger_ = std::make_unique<Ledger>(out_ / "ledger.json");
-  log_ = std::make_unique<training::RunLog>(out_ / "experiment.log");
+  log_ = options_.dry_run ? std::make_unique<training::RunLog>()
+                          : std::make_unique<training::RunLog>(out_ / "experiment.log");
   check_dependencies();
 
   size_t todo = 0;

@@ -26,6 +26,9 @@ expect_flag_error "unknown key 'classifier.epoch'" --set classifier.epoch=3
 expect_flag_error "unknown stage 'train'" --stages train
 expect_flag_error "'fraction' must be in (0, 1]" --set fraction=2
 "$exe" --help | grep -q -- "--resume DIR" || fail "--help does not list the flags"
+"$exe" --dry-run --out "$work/dry" "${tiny[@]}" | grep -q "classifier-augmented4-seed1 .*to run" ||
+  fail "--dry-run does not list the units"
+[ ! -e "$work/dry" ] || fail "--dry-run wrote $work/dry"
 "$exe" --preset full --print-config | grep -q '"device": "cuda"' || fail "--print-config"
 "$exe" --data "$work/nowhere" --out "$work/bad" "${tiny[@]}" >"$work/bad.out" 2>&1
 [ $? -eq 1 ] && grep -q "$work/nowhere" "$work/bad.out" || fail "a bad --data: $(cat "$work/bad.out")"
