@@ -61,6 +61,8 @@ model:
   --freeze N|backbone      freeze the first N layers with weights (Keras order: stem_conv,
                            stem_bn, block1a_dwconv, ...) or the whole backbone; frozen batch
                            norms run in inference mode, as in Keras (default 0)
+  --bn-momentum X          BatchNorm running-statistics momentum, Keras convention (0.99);
+                           0.9 settles the statistics within tens of steps (very short runs)
 training:
   --seed S                 model initialisation, dropout, shuffling (default 0)
   --epochs N (10)  --batch N (32)  --eval-batch N (128)
@@ -88,6 +90,7 @@ struct Flags {
   int64_t generated_per_class = -1, threads = 0;
   uint64_t subset_seed = 0;
   double fraction = 1.0;
+  double bn_momentum = 0.99;
   bool no_cache = false, summary = false;
   ClassifierTrainOptions train;
 };
@@ -109,6 +112,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
     else if (r.is("--weights")) f.weights = r.value();
     else if (r.is("--freeze")) f.freeze = r.value();
+    else if (r.is("--bn-momentum")) f.bn_momentum = r.double_value(0.0, 0.999999);
     else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
     else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
     else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
@@ -163,7 +167,7 @@ nlohmann::json training_config(const Flags& f) {
   return {{"variant", f.variant}, {"generated", f.generated},
           {"generated_per_class", f.generated_per_class}, {"subset_seed", f.subset_seed},
           {"fraction", f.fraction}, {"weights", f.weights},
-          {"freeze", f.freeze}, {"seed", t.seed}, {"batch", t.batch_size},
+          {"freeze", f.freeze}, {"bn_momentum", f.bn_momentum}, {"seed", t.seed}, {"batch", t.batch_size},
           {"optimizer", t.optimizer}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
           {"momentum", t.momentum}, {"nesterov", t.nesterov}, {"schedule", t.schedule},
           {"warmup", t.warmup_epochs}, {"min_lr", t.min_lr}, {"step_size", t.step_size},
@@ -286,8 +290,10 @@ int run(const Flags& f) {
 
   // Model.
   Generator gen(f.train.seed);
+  models::EfficientNetOptions model_options = options_for_weights(f.weights, log);
+  model_options.bn_momentum = f.bn_momentum;
   auto model = models::efficientnet_b2(gen, static_cast<int64_t>(train.class_names.size()),
-                                       options_for_weights(f.weights, log));
+                                       model_options);
   if (f.summary) log.line(model->summary(datasets::kEuroSatSize, datasets::kEuroSatSize));
   if (!f.weights.empty())
     log.line("--weights: " + models::load_pretrained_backbone(*model, f.weights).describe());

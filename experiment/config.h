@@ -30,6 +30,7 @@ struct ClassifierSettings {
   int64_t patience = 0;
   std::string weights;                 // pretrained backbone (tools/convert_*.py); empty: scratch
   std::string freeze = "0";
+  double bn_momentum = 0.99;           // Keras's; the quick preset's 0.9 settles in few steps
   std::vector<std::string> extra_args; // passed to train_classifier as they are
 };
 

@@ -85,6 +85,7 @@ Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_
   if (s.patience > 0) u.args.insert(u.args.end(), {"--patience", std::to_string(s.patience)});
   if (!s.weights.empty()) u.args.insert(u.args.end(), {"--weights", s.weights});
   if (s.freeze != "0") u.args.insert(u.args.end(), {"--freeze", s.freeze});
+  if (s.bn_momentum != 0.99) u.args.insert(u.args.end(), {"--bn-momentum", number(s.bn_momentum)});
   if (c.fraction < 1) u.args.insert(u.args.end(), {"--fraction", number(c.fraction)});
   if (!c.data.empty()) u.args.insert(u.args.end(), {"--data", c.data});
   u.args.insert(u.args.end(), s.extra_args.begin(), s.extra_args.end());

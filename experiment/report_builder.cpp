@@ -263,10 +263,12 @@ void Builder::curve_figures() {
     }
     val.push_back(s);
   }
+  report::LineChartOptions percent_axis;
+  percent_axis.percent = true;
   add_figure("training-curves", "Validation accuracy during training",
              "One line per run, coloured by group: the validation accuracy after each epoch.",
              report::line_chart(stem("training_curves"), "Validation accuracy per epoch", "epoch",
-                                "validation accuracy", val, {.percent = true}));
+                                "validation accuracy", val, percent_axis));
 }
 
 void Builder::gan_sections() {
@@ -468,9 +470,9 @@ void Builder::tables_and_notes() {
                     {}};
     for (auto c = info["quality"]["classes"].begin(); c != info["quality"]["classes"].end(); ++c) {
       const json& v = c.value();
-      q.rows.push_back({c.key(), pct(v.value("acceptance_rate", NAN)), format("%.1f", v.value("frechet", NAN)),
-                        format("%.1f", v.value("frechet_real_val_vs_test", NAN)),
-                        format("%.2f", v.value("diversity_generated", NAN)), format("%.2f", v.value("diversity_real", NAN))});
+      q.rows.push_back({c.key(), pct(v.value("acceptance_rate", NAN)), format("%.3g", v.value("frechet", NAN)),
+                        format("%.3g", v.value("frechet_real_val_vs_test", NAN)),
+                        format("%.3g", v.value("diversity_generated", NAN)), format("%.3g", v.value("diversity_real", NAN))});
     }
     data_.tables.push_back(q);
   }

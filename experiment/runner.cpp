@@ -173,9 +173,10 @@ void Scheduler::print_progress() {
                     format_duration(remaining / parallel).c_str()));
   for (const auto& [pid, r] : running_) {
     const std::string tail = last_line(out_ / "units" / r.unit->id / "log.txt");
-    log_->line(format("  %s (%s, %s): %s", r.unit->id.c_str(),
+    log_->line(format("  %s (%s, %s)%s%s", r.unit->id.c_str(),
                       r.gpu >= 0 ? ("GPU " + std::to_string(r.gpu)).c_str() : "cpu",
-                      format_duration(since(r.started)).c_str(), tail.substr(0, 140).c_str()));
+                      format_duration(since(r.started)).c_str(), tail.empty() ? "" : ": ",
+                      tail.substr(0, 140).c_str()));
   }
 }
 

@@ -86,7 +86,7 @@ TEST(ExperimentConfig, FileIsMergedOverThePresetAndChecked) {
   const json c = resolve_config("quick", dir.file("a.json"), {"classifier.lr=0.01"});
   const auto parsed = parse_config(c);
   EXPECT_EQ(parsed.classifier.epochs, 5);
-  EXPECT_EQ(parsed.classifier.batch, 32);  // from the preset
+  EXPECT_EQ(parsed.classifier.batch, 16);  // from the preset
   EXPECT_DOUBLE_EQ(parsed.classifier.lr, 0.01);
   EXPECT_EQ(parsed.seeds.size(), 2u);
   std::ofstream(dir.file("typo.json")) << R"({"clasifier": {"epochs": 5}})";
@@ -157,6 +157,8 @@ TEST(ExperimentPlan, UnitsCarryTheRightArguments) {
 TEST(ExperimentPlan, QuickPresetPassesTheSubsetAndShortFlags) {
   const std::vector<Unit> plan = build_plan(parse_config(preset_json("quick")));
   EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--fraction", "0.04"}));
+  EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--bn-momentum", "0.9"}));
+  EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--batch", "16"}));
   EXPECT_TRUE(has_args(unit(plan, "gan-full"), {"--g-widths", "64,32,16,8"}));
   EXPECT_TRUE(has_args(unit(plan, "generate-full"), {"--allow-short"}));
   EXPECT_TRUE(has_args(unit(plan, "augment-full"), {"--sizes", "10,30,50"}));
