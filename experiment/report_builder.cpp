@@ -496,6 +496,19 @@ void Builder::tables_and_notes() {
   if (config_.classifier.weights.empty())
     data_.notes.push_back("The classifiers are trained from scratch (no pretrained ImageNet weights were given: "
                           "classifier.weights); the seed fine-tuned a pretrained EfficientNetB2.");
+  // A short generation (allow_short) leaves the augmented sets smaller than their names.
+  for (auto it = gan_json_.begin(); it != gan_json_.end(); ++it) {
+    if (!it.value().contains("acceptance")) continue;
+    std::string shortfall;
+    for (auto c = it.value()["acceptance"].begin(); c != it.value()["acceptance"].end(); ++c)
+      if (c.value().value("short", false))
+        shortfall += format("%s%s kept %lld", shortfall.empty() ? "" : ", ", c.key().c_str(),
+                            static_cast<long long>(c.value().value("kept", 0)));
+    if (!shortfall.empty())
+      data_.notes.push_back("The " + it.key() + "-set GAN's generation fell short (" + shortfall +
+                            " images): each augmented<N> set holds at most that many generated images "
+                            "per class, and one with none is the unbalanced set itself (identical runs).");
+  }
   if (!missing_.empty()) {
     std::string list;
     for (const std::string& m : missing_) list += (list.empty() ? "" : ", ") + m;
