@@ -21,13 +21,13 @@ tiny=(--set fraction=0.01 --set 'seeds=[0,1]' --set classifier.epochs=1 --set cl
       --progress-seconds 5)
 
 # Bad input.
-expect_flag_error "unknown preset" --preset medium
+expect_flag_error "--preset must be one of quick, full" --preset medium
 expect_flag_error "unknown key 'classifier.epoch'" --set classifier.epoch=3
 expect_flag_error "unknown stage 'train'" --stages train
 expect_flag_error "'fraction' must be in (0, 1]" --set fraction=2
 "$exe" --help | grep -q -- "--resume DIR" || fail "--help does not list the flags"
-"$exe" --dry-run --out "$work/dry" "${tiny[@]}" | grep -q "classifier-augmented4-seed1 .*to run" ||
-  fail "--dry-run does not list the units"
+"$exe" --dry-run --out "$work/dry" "${tiny[@]}" >"$work/dry.out" 2>&1 || fail "--dry-run: $(cat "$work/dry.out")"
+grep -q "classifier-augmented4-seed1 .*to run" "$work/dry.out" || fail "--dry-run does not list the units"
 [ ! -e "$work/dry" ] || fail "--dry-run wrote $work/dry"
 "$exe" --preset full --print-config | grep -q '"device": "cuda"' || fail "--print-config"
 "$exe" --data "$work/nowhere" --out "$work/bad" "${tiny[@]}" >"$work/bad.out" 2>&1
