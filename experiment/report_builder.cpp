@@ -231,7 +231,9 @@ void Builder::accuracy_figures() {
     for (const GroupSummary& g : groups_) {
       const GroupStats& s = minority ? g.minority : g.overall;
       const bool interval = std::isfinite(s.ci_low);
-      bars.push_back({g.group, s.mean, interval ? s.ci_low : s.mean, interval ? s.ci_high : s.mean,
+      // An accuracy lies in [0, 1]: the whiskers stop there (the tables keep the raw t-interval).
+      bars.push_back({g.group, s.mean, interval ? std::max(0.0, s.ci_low) : s.mean,
+                      interval ? std::min(1.0, s.ci_high) : s.mean,
                       minority ? g.minority_values : g.overall_values});
     }
     report::BarChartOptions options;
@@ -244,8 +246,8 @@ void Builder::accuracy_figures() {
     const std::string what = minority ? "minority classes (Highway, River)" : "all classes";
     add_figure(minority ? "accuracy-minority" : "accuracy-overall",
                std::string("Test accuracy per group: ") + what,
-               "Bars: the mean over seeds; whiskers: the 95% t-interval of the mean; dots: the "
-               "individual runs. The dashed line is the unbalanced baseline's mean. With few runs "
+               "Bars: the mean over seeds; whiskers: the 95% t-interval of the mean, cut at 0% and "
+               "100%; dots: the individual runs. The dashed line is the unbalanced baseline's mean. With few runs "
                "per group the intervals are wide.",
                report::bar_chart_with_errors(stem(minority ? "accuracy_minority" : "accuracy_overall"),
                                              "Test accuracy: " + what, "test accuracy", bars, options));

@@ -446,7 +446,15 @@ FigureFiles line_chart(const std::string& stem, const std::string& title,
   x_axis.lo = x_hi > x_lo ? x_lo : x_lo - 0.5;  // one x: centred
   x_axis.hi = x_hi > x_lo ? x_hi : x_lo + 0.5;
   x_axis.ticks = canvas::nice_ticks(x_axis.lo, x_axis.hi, 6);
-  if (integral_x && x_axis.ticks.step < 1) x_axis.ticks = canvas::nice_ticks(x_axis.lo, x_axis.hi, 1);
+  if (integral_x && x_axis.ticks.step < 1) {
+    // Few whole x values (e.g. epochs 1..3): a tick at each of them, not a rounder step that
+    // would leave only the middle one.
+    canvas::Ticks whole;
+    whole.lo = std::floor(x_axis.lo);
+    whole.hi = std::ceil(x_axis.hi);
+    for (double v = whole.lo; v <= whole.hi + 1e-9; v += 1) whole.values.push_back(v);
+    x_axis.ticks = whole;
+  }
   {
     std::vector<double> inside;
     for (double v : x_axis.ticks.values)
