@@ -65,6 +65,17 @@ Unit app_unit(const std::string& id, const char* stage, UnitKind kind, const cha
   return u;
 }
 
+// A step the runner does itself (no program), named after its stage.
+Unit in_process_unit(const char* id, UnitKind kind, const std::string& done_file, double cost) {
+  Unit u;
+  u.id = id;
+  u.stage = id;
+  u.kind = kind;
+  u.done_file = done_file;
+  u.cost = cost;
+  return u;
+}
+
 Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_t seed) {
   Unit u = app_unit(classifier_id(group, seed),
                     group.rfind("augmented", 0) == 0 ? "augmented" : "classifiers",
@@ -127,13 +138,7 @@ std::vector<std::string> classifier_groups(const ExperimentConfig& c) {
 
 std::vector<Unit> build_plan(const ExperimentConfig& c) {
   std::vector<Unit> plan;
-  Unit prepare;
-  prepare.id = "prepare";
-  prepare.stage = "prepare";
-  prepare.kind = UnitKind::kPrepare;
-  prepare.done_file = "units/prepare/data_summary.json";
-  prepare.cost = 10;
-  plan.push_back(prepare);
+  plan.push_back(in_process_unit("prepare", UnitKind::kPrepare, "units/prepare/data_summary.json", 10));
 
   std::vector<std::string> base = {"original", "unbalanced"};
   if (c.group_weighted) base.push_back("weighted");
@@ -221,14 +226,8 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
     }
   }
 
-  Unit report;
-  report.id = "report";
-  report.stage = "report";
-  report.kind = UnitKind::kReport;
-  report.done_file = "report/report.html";
-  report.cost = 15;
   // No needs: the report is built from whatever is finished, also after a failure.
-  plan.push_back(report);
+  plan.push_back(in_process_unit("report", UnitKind::kReport, "report/report.html", 15));
   return plan;
 }
 
