@@ -34,6 +34,7 @@ using training::format;
 namespace {
 
 constexpr const char* kBaseline = "unbalanced";
+constexpr int kSamplesShown = 6;  // images per row and side in the sample grids
 
 std::string pct(double fraction) {
   return std::isfinite(fraction) ? format("%.1f%%", 100.0 * fraction) : "n/a";
@@ -99,6 +100,16 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& exten
     if (e.path().extension() == extension) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// The first `n` PNGs of a folder in name order (none when the folder is missing).
+std::vector<report::RgbImage> first_images(const fs::path& dir, int n) {
+  std::vector<report::RgbImage> images;
+  for (const fs::path& f : sorted_files(dir, ".png")) {
+    if (static_cast<int>(images.size()) == n) break;
+    images.push_back(read_rgb(f));
+  }
+  return images;
 }
 
 std::string cpu_model() {
@@ -317,9 +328,8 @@ void Builder::gan_sections() {
       std::vector<report::SampleRow> rows;
       for (size_t c = 0; c < classes.size() && static_cast<int>(c) * (tile + gap) < grid.height; ++c) {
         report::SampleRow row{classes[c], {}, {}};
-        for (const fs::path& f : sorted_files(out_ / "units/prepare/real" / classes[c], ".png"))
-          if (row.real.size() < 6) row.real.push_back(read_rgb(f));
-        for (int k = 0; k < std::min(cols, 6); ++k) row.generated.push_back(grid_tile(grid, static_cast<int>(c), k, tile, gap));
+        row.real = first_images(out_ / "units/prepare/real" / classes[c], kSamplesShown);
+        for (int k = 0; k < std::min(cols, kSamplesShown); ++k) row.generated.push_back(grid_tile(grid, static_cast<int>(c), k, tile, gap));
         rows.push_back(row);
       }
       add_figure("samples-" + gan, "Real and generated images (" + gan + "-set GAN)",
@@ -334,10 +344,8 @@ void Builder::gan_sections() {
       std::vector<report::SampleRow> rows;
       for (const std::string& cls : config_.generation.classes) {
         report::SampleRow row{cls, {}, {}};
-        for (const fs::path& f : sorted_files(out_ / "units/prepare/real" / cls, ".png"))
-          if (row.real.size() < 6) row.real.push_back(read_rgb(f));
-        for (const fs::path& f : sorted_files(kept / cls, ".png"))
-          if (row.generated.size() < 6) row.generated.push_back(read_rgb(f));
+        row.real = first_images(out_ / "units/prepare/real" / cls, kSamplesShown);
+        row.generated = first_images(kept / cls, kSamplesShown);
         rows.push_back(row);
       }
       add_figure("kept-" + gan, "Generated images the unbalanced classifier accepted (" + gan + "-set GAN)",

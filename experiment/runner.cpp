@@ -74,7 +74,9 @@ class Scheduler {
  public:
   Scheduler(const RunnerOptions& options, const InProcessSteps& steps)
       : options_(options), steps_(steps), config_(parse_config(options.config)),
-        out_(fs::absolute(config_.out)), plan_(build_plan(config_)) {}
+        out_(fs::absolute(config_.out)), plan_(build_plan(config_)) {
+    for (const Unit& u : plan_) by_id_[u.id] = &u;
+  }
 
   int run();
 
@@ -96,6 +98,7 @@ class Scheduler {
   ExperimentConfig config_;
   fs::path out_;
   std::vector<Unit> plan_;
+  std::map<std::string, const Unit*> by_id_;  // into plan_
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<training::RunLog> log_;
   std::map<pid_t, Running> running_;
@@ -118,12 +121,10 @@ std::vector<int> Scheduler::slots() const {
 }
 
 void Scheduler::check_dependencies() const {
-  std::map<std::string, const Unit*> by_id;
-  for (const Unit& u : plan_) by_id[u.id] = &u;
   for (const Unit& u : plan_) {
     if (!selected(u) || done(u)) continue;
     for (const std::string& need : u.needs) {
-      const Unit& d = *by_id.at(need);
+      const Unit& d = *by_id_.at(need);
       EMBER_CHECK(selected(d) || done(d), "unit ", u.id, " (stage ", u.stage, ") needs ", d.id,
                   " (stage ", d.stage, "), which is not done and not among the stages to run: add "
                   "stage '", d.stage, "' or run the earlier stages first");
@@ -295,9 +296,7 @@ int Scheduler::run() {
         for (const auto& [pid, r] : running_) is_running |= r.unit == &u;
         if (is_running) continue;
         const bool ready = std::all_of(u.needs.begin(), u.needs.end(), [&](const std::string& id) {
-          const auto d = std::find_if(plan_.begin(), plan_.end(),
-                                      [&](const Unit& v) { return v.id == id; });
-          return done(*d);
+          return done(*by_id_.at(id));
         });
         if (!ready) continue;
         if (u.program.empty()) {
