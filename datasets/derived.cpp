@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <fstream>
+#include <string>
 
 #include "datasets/eurosat.h"
 #include "ops/random.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace ember::datasets {
@@ -85,11 +86,9 @@ ImageSet first_per_class(const ImageSet& set, int64_t limit) {
 }
 
 void write_file_list(const std::filesystem::path& path, const ImageSet& set) {
-  std::ofstream out(path, std::ios::trunc);
-  EMBER_CHECK(out.good(), "cannot write file list ", path.string());
-  for (const std::string& f : set.files) out << f << '\n';
-  out.flush();
-  EMBER_CHECK(out.good(), "cannot write file list ", path.string(), " (disk full?)");
+  std::string text;
+  for (const std::string& f : set.files) text += f + '\n';
+  write_file_atomically(path.string(), text);
 }
 
 std::vector<double> balanced_class_weights(const ImageSet& set) {

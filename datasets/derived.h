@@ -30,7 +30,8 @@ ImageSet stratified_fraction(const ImageSet& set, double fraction, uint64_t seed
 // images kept per class for augmented100).
 ImageSet first_per_class(const ImageSet& set, int64_t limit);
 
-// Writes set.files, one per line, to `path` (for auditing which images a run trained on).
+// Writes set.files, one per line, to `path` (for auditing which images a run trained on);
+// atomically, and a failed write is an error naming the file.
 void write_file_list(const std::filesystem::path& path, const ImageSet& set);
 
 // 'balanced' class weights (scikit-learn's formula): n_samples / (n_classes * count_c).

@@ -174,6 +174,15 @@ ImageSet load_images(const fs::path& image_dir,
   LoadStats local;
   const fs::path cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
   if (options.use_cache) {
+    // A writer killed mid-write (hundreds of MB) leaves its temporary file: removed here, the
+    // next time anyone loads through this cache folder (failing to is a note, as for the cache).
+    try {
+      for (const std::string& leftover : remove_stale_cache_files(cache_dir))
+        if (options.verbose)
+          std::cerr << "ember: decoded cache: removed " << leftover << ", left by a killed writer\n";
+    } catch (const Error& e) {
+      if (options.verbose) std::cerr << "ember: decoded cache: " << e.what() << "\n";
+    }
     local.cache_file = cache_path(cache_dir, image_dir, entries);
     if (auto cached = read_image_cache(local.cache_file, entries, height, width, channels,
                                        &local.cache_note)) {

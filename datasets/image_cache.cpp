@@ -3,13 +3,12 @@
 // tests/test_datasets_eurosat.cpp.
 #include "datasets/image_cache.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace ember::datasets {
@@ -174,27 +173,19 @@ void write_image_cache(const std::filesystem::path& path, const std::vector<Cach
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   EMBER_CHECK(!ec, "cannot create cache folder ", path.parent_path().string(), ": ", ec.message());
-  const std::filesystem::path temp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    EMBER_CHECK(out.good(), "cannot write cache ", temp.string());
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(images.data<uint8_t>()),
-              static_cast<std::streamsize>(pixels));
-    out.write(reinterpret_cast<const char*>(digests), sizeof digests);
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::filesystem::remove(temp, ec);
-      EMBER_FAIL("cannot write cache ", temp.string(), " (disk full?)");
-    }
-  }
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
-    EMBER_FAIL("cannot rename ", temp.string(), " to ", path.string(), ": ", ec.message());
-  }
+  // Through the checked atomic writer: a full disk is an error naming the file, and a killed
+  // writer's temporary file is one remove_stale_cache_files recognises. Not fsynced: the
+  // digests catch a cache damaged by a power cut, and it is rebuilt.
+  write_file_atomically(
+      path.string(),
+      {std::string_view(header),
+       std::string_view(reinterpret_cast<const char*>(images.data<uint8_t>()), pixels),
+       std::string_view(reinterpret_cast<const char*>(digests), sizeof digests)},
+      {.sync = false});
+}
+
+std::vector<std::string> remove_stale_cache_files(const std::filesystem::path& cache_dir) {
+  return remove_leftover_temp_files(cache_dir.string());
 }
 
 }  // namespace ember::datasets

@@ -8,8 +8,9 @@
 //   n * height * width * channels pixel bytes (NHWC)
 //   u64 digest of everything before the pixels | u64 digest of the pixels
 // Digests are FNV-1a 64 run over 8-byte words in 4 interleaved lanes (fast enough that checking
-// 332 MB costs a fraction of reading it). The file is written to "<name>.tmp.<pid>" and renamed,
-// so an interrupted write never leaves a broken cache under the real name.
+// 332 MB costs a fraction of reading it). The file is written to "<name>.tmp.<pid>.<n>" and
+// renamed (tensor/atomic_file.h), so an interrupted write never leaves a broken cache under the
+// real name; what a killed writer left is removed by the next load (remove_stale_cache_files).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -53,5 +54,10 @@ std::optional<Tensor> read_image_cache(const std::filesystem::path& path,
 // Writes images (uint8 [n, h, w, c], contiguous) for `entries` atomically (temp file + rename).
 void write_image_cache(const std::filesystem::path& path, const std::vector<CacheEntry>& entries,
                        const Tensor& images);
+
+// Removes the temporary files of cache writers that were killed (a cache is hundreds of MB), in
+// `cache_dir` only, never those of a live writer: several runs may share one cache folder.
+// Returns the removed paths.
+std::vector<std::string> remove_stale_cache_files(const std::filesystem::path& cache_dir);
 
 }  // namespace ember::datasets

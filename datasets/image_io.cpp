@@ -1,7 +1,9 @@
 // Single-image decode/encode on top of stb (see image_io.h). stb_image is lenient with damaged
 // JPEGs (a truncated scan decodes to grey rows without an error), so the file is read whole
 // first and a JPEG must end with its EOI marker; everything else stb rejects is reported with
-// stbi_failure_reason(). Tested in tests/test_datasets_eurosat.cpp.
+// stbi_failure_reason(). Images are encoded into memory and written through the checked atomic
+// writer (tensor/atomic_file.h). Tested in tests/test_datasets_eurosat.cpp and
+// tests/test_file_safety.cpp (a full disk).
 #include "datasets/image_io.h"
 
 #include <stb/stb_image.h>
@@ -11,7 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace ember::datasets {
@@ -28,6 +32,14 @@ std::vector<unsigned char> read_whole_file(const std::filesystem::path& path) {
   while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
   if (std::ferror(file)) EMBER_FAIL("cannot read image ", path.string(), ": ", std::strerror(errno));
   return bytes;
+}
+
+// stb's *_to_func writers hand the encoded file over in pieces: collected in memory, so the
+// file itself goes through the checked writer (stb's own file writers ignore fwrite errors and
+// report success on a full disk).
+void append_bytes(void* context, void* data, int size) {
+  static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                             static_cast<size_t>(size));
 }
 
 bool is_jpeg(const std::vector<unsigned char>& b) {
@@ -83,8 +95,11 @@ void write_jpeg(const std::filesystem::path& path, const std::vector<uint8_t>& p
   EMBER_CHECK(pixels.size() == static_cast<size_t>(height) * width * channels, "write_jpeg ",
               path.string(), ": ", pixels.size(), " bytes for a ", height, "x", width, "x",
               channels, " image");
-  EMBER_CHECK(stbi_write_jpg(path.c_str(), width, height, channels, pixels.data(), quality),
-              "cannot write JPEG ", path.string());
+  std::string bytes;
+  EMBER_CHECK(stbi_write_jpg_to_func(&append_bytes, &bytes, width, height, channels,
+                                     pixels.data(), quality) && !bytes.empty(),
+              "cannot encode JPEG ", path.string());
+  write_file_atomically(path.string(), bytes, {.sync = false});
 }
 
 void write_png(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
@@ -92,8 +107,11 @@ void write_png(const std::filesystem::path& path, const std::vector<uint8_t>& pi
   EMBER_CHECK(pixels.size() == static_cast<size_t>(height) * width * channels, "write_png ",
               path.string(), ": ", pixels.size(), " bytes for a ", height, "x", width, "x",
               channels, " image");
-  EMBER_CHECK(stbi_write_png(path.c_str(), width, height, channels, pixels.data(), width * channels),
-              "cannot write PNG ", path.string());
+  std::string bytes;
+  EMBER_CHECK(stbi_write_png_to_func(&append_bytes, &bytes, width, height, channels,
+                                     pixels.data(), width * channels) && !bytes.empty(),
+              "cannot encode PNG ", path.string());
+  write_file_atomically(path.string(), bytes, {.sync = false});
 }
 
 }  // namespace ember::datasets

@@ -1,6 +1,7 @@
 // Reading and writing single image files (stb_image / stb_image_write, compiled in
 // stb_impl.cpp): file -> uint8 HWC pixels with the expected size checked, and the writers the
-// tests and the data tools use. Tested in tests/test_datasets_eurosat.cpp.
+// tests and the data tools use. Tested in tests/test_datasets_eurosat.cpp and
+// tests/test_file_safety.cpp.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -18,7 +19,9 @@ void decode_image_into(const std::filesystem::path& path, int height, int width,
 std::vector<uint8_t> decode_image(const std::filesystem::path& path, int height, int width,
                                   int channels);
 
-// Writers for HWC uint8 pixels (pixels.size() == height * width * channels); throw on failure.
+// Writers for HWC uint8 pixels (pixels.size() == height * width * channels). The file appears
+// whole or not at all (temporary file + rename, not fsynced: images come in hundreds), and any
+// failure, a full disk included, throws an ember::Error naming the file.
 void write_jpeg(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,
                 int width, int channels, int quality = 95);
 void write_png(const std::filesystem::path& path, const std::vector<uint8_t>& pixels, int height,

@@ -9,5 +9,9 @@
 // Only the formats ember reads: EuroSAT JPEGs and generated PNGs.
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
+// stb's file writers ignore fwrite errors (a full disk gives an empty image and success), so
+// they are not compiled: image_io.cpp encodes into memory and writes through
+// tensor/atomic_file.h, and a new call to stbi_write_png(filename, ...) fails to link.
+#define STBI_WRITE_NO_STDIO
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>

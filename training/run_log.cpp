@@ -25,14 +25,30 @@ RunLog::~RunLog() {
 void RunLog::line(const std::string& text) {
   std::printf("%s\n", text.c_str());
   std::fflush(stdout);
-  if (!file_) return;
+  if (file_ && !append(text))
+    EMBER_FAIL("writing the log file ", path_.string(), " failed: ", std::strerror(errno));
+}
+
+bool RunLog::append(const std::string& text) {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   gmtime_r(&now, &utc);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  std::fprintf(file_, "%s %s\n", stamp, text.c_str());
-  std::fflush(file_);
+  // Flushed at once, and both steps checked: a buffered error would only show at fclose.
+  const bool ok = std::fprintf(file_, "%s %s\n", stamp, text.c_str()) >= 0 && std::fflush(file_) == 0;
+  if (!ok) std::clearerr(file_);
+  return ok;
+}
+
+int RunLog::logging_errors(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    // Best effort: when the file itself is what failed, the caller still reports the error.
+    if (file_) append(std::string("error: ") + e.what());
+    throw;
+  }
 }
 
 void RunLog::progress(const std::string& text) {
