@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -72,19 +75,44 @@ TEST(CpuFastPaths, GemmSplitByRowsAndColumnsMatchesNaive) {
     }
 }
 
-TEST(CpuFastPaths, GemmIsBitIdenticalForOneAndTwoThreads) {
-  const int64_t M = 256, N = 200, K = 300;
-  const std::vector<float> A = random_floats(M * K, 4), B = random_floats(K * N, 5);
-  std::vector<float> one(M * N), two(M * N);
+// The promise of kernels/cpu/blas.h: the same bits for any thread count, under whichever
+// OpenBLAS core type runs (CTest repeats this under each one the CPU supports:
+// tests/openblas_core_types.sh sets EMBER_EXPECT_OPENBLAS_CORE so a core type that OpenBLAS
+// ignored cannot pass unnoticed). Shapes split by rows and by columns, with tails that are not
+// whole register tiles, every transpose.
+TEST(CpuFastPaths, GemmIsBitIdenticalForAnyThreadCount) {
+  if (const char* expected = std::getenv("EMBER_EXPECT_OPENBLAS_CORE")) {
+    std::string core = kernels::cpu::blas_core_name(), want = expected;
+    for (auto* s : {&core, &want})
+      for (char& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ASSERT_EQ(core, want) << "OpenBLAS runs another core type than OPENBLAS_CORETYPE asks for";
+  }
+  const GemmCase cases[] = {{false, false, 256, 200, 300}, {false, true, 301, 37, 64},
+                            {true, false, 29, 211, 96},    {true, true, 517, 130, 75},
+                            {false, false, 1000, 9, 40}};
   const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  kernels::cpu::gemm_rowmajor(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f,
-                              one.data(), N);
-  omp_set_num_threads(2);
-  kernels::cpu::gemm_rowmajor(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f,
-                              two.data(), N);
+  for (const GemmCase& g : cases) {
+    const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+    const std::vector<float> A = random_floats((g.ta ? g.K : g.M) * lda, 4),
+                             B = random_floats((g.tb ? g.N : g.K) * ldb, 5);
+    std::vector<float> reference;
+    for (int threads : {1, 2, 3, 4, 7}) {
+      std::vector<float> C(static_cast<size_t>(g.M * g.N));
+      omp_set_num_threads(threads);
+      kernels::cpu::gemm_rowmajor(g.ta, g.tb, g.M, g.N, g.K, 1.0f, A.data(), lda, B.data(), ldb,
+                                  0.0f, C.data(), g.N);
+      if (reference.empty()) {
+        reference = C;
+        continue;
+      }
+      size_t differing = 0;
+      for (size_t i = 0; i < C.size(); ++i) differing += C[i] != reference[i];
+      EXPECT_EQ(differing, 0u) << threads << " threads vs 1, ta " << g.ta << " tb " << g.tb
+                               << " M " << g.M << " N " << g.N << " K " << g.K
+                               << " (OpenBLAS core " << kernels::cpu::blas_core_name() << ")";
+    }
+  }
   omp_set_num_threads(saved);
-  EXPECT_EQ(one, two);
 }
 
 TEST(CpuFastPaths, FastExpWithinTwoUlp) {
