@@ -1,14 +1,21 @@
 // Finite-difference checks used by every op test.
 //
 // gradcheck: for f(inputs) -> Tensor, projects the output on a fixed random tensor R
-// (L = sum(f * R)), computes dL/dx by backward and by central differences
-// (L(x + h e_i) - L(x - h e_i)) / 2h in float64, and compares them element by element.
+// (L = sum(f * R)), computes dL/dx by central differences (L(x + h e_i) - L(x - h e_i)) / 2h in
+// float64, and compares them element by element with dL/dx computed by backward twice:
+//   - "fast" backward (create_graph off): the fused kernels an op may take as a shortcut;
+//   - "composite" backward (create_graph on): the gradient built from differentiable ops, the
+//     one a double backward (the WGAN-GP penalty) differentiates.
+// Both are checked because an op may compute them differently (ops/activation.cpp, ops/loss.cpp,
+// ops/norm.cpp): checking only one leaves the other blind.
 //
 // gradgradcheck: checks the derivative of the gradient. With V random, the scalar
-// H(inputs, R) = sum_i <dL/dx_i, V_i> is built with create_graph; its gradient (which runs the
-// backward of the backward) is compared with central differences of H, which only needs first
-// derivatives. R is an input too, so the backward's dependence on the output gradient is
-// checked as well.
+// H(inputs, R) = sum_i <dL/dx_i, V_i> is built with create_graph. First, H's value is compared
+// with the same sum over the fast first-order gradient, which ties the graph being
+// differentiated to the first-order kernels. Then H goes through gradcheck: its gradient (the
+// backward of the backward, fast and composite) against central differences of H, which only
+// need first derivatives. R is an input too, so the backward's dependence on the output gradient
+// is checked as well.
 #pragma once
 #include <functional>
 #include <string>
@@ -25,6 +32,9 @@ struct GradcheckOptions {
   double atol = 1e-6;
   double rtol = 1e-5;
   uint64_t seed = 1234;
+  // Which backward paths gradcheck compares with the central differences (see above).
+  bool check_fast = true;
+  bool check_composite = true;
 };
 
 // Returns an empty string when the check passes, else a description of the worst mismatch.

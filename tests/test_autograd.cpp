@@ -177,6 +177,48 @@ TEST(Autograd, GradcheckCatchesAWrongGradient) {
   EXPECT_NE(testing::gradcheck(wrong, {testing::random_input({3}, 5)}), "");
 }
 
+// y = x^2 with a fast backward and a composite one (as ops/activation.cpp and ops/loss.cpp
+// have), one of them scaled by `wrong` (1.25: 25% off), the other right.
+Tensor square_with_two_backwards(const Tensor& x, double fast_scale, double composite_scale) {
+  Tensor out;
+  {
+    NoGradGuard guard;
+    out = mul(x, x);
+  }
+  record("two_backwards_square", {x}, out,
+         [sx = save(x), fast_scale, composite_scale](const BackwardContext& ctx) {
+           const Tensor& v = sx.get("two_backwards_square");
+           const double scale = ctx.create_graph() ? composite_scale : fast_scale;
+           return TensorList{mul(ctx.grad(), mul_scalar(v, 2.0 * scale))};
+         });
+  return out;
+}
+
+TEST(Autograd, GradcheckChecksTheCompositeBackwardAgainstFiniteDifferences) {
+  // The composite (create_graph) gradient 25% wrong while the fast one is right: the blind spot
+  // of a check that differentiates the composite graph only against itself.
+  auto f = [](const TensorList& t) { return square_with_two_backwards(t[0], 1.0, 1.25); };
+  const Tensor x = testing::random_input({4}, 7);
+  const std::string first = testing::gradcheck(f, {x});
+  EXPECT_NE(first.find("composite"), std::string::npos) << first;
+  EXPECT_EQ(first.find("fast"), std::string::npos) << first;
+  const std::string second = testing::gradgradcheck(f, {x});
+  EXPECT_NE(second.find("differs from the fast one"), std::string::npos) << second;
+}
+
+TEST(Autograd, GradcheckChecksTheFastBackwardAgainstFiniteDifferences) {
+  auto f = [](const TensorList& t) { return square_with_two_backwards(t[0], 1.25, 1.0); };
+  const Tensor x = testing::random_input({4}, 8);
+  const std::string first = testing::gradcheck(f, {x});
+  EXPECT_NE(first.find("fast"), std::string::npos) << first;
+  EXPECT_EQ(first.find("composite"), std::string::npos) << first;
+  EXPECT_NE(testing::gradgradcheck(f, {x}), "");
+  // Both right: both checks pass (so the failures above are the scale, not the set-up).
+  auto right = [](const TensorList& t) { return square_with_two_backwards(t[0], 1.0, 1.0); };
+  EXPECT_GRADCHECK(right, {x});
+  EXPECT_GRADGRADCHECK(right, {x});
+}
+
 TEST(Autograd, GradRunsOnlyTheNodesOnAPathToItsInputs) {
   // A node whose backward throws stands on a branch that does not lead to x: grad() w.r.t. x
   // must not run it (as a gradient penalty w.r.t. x_hat must not run the generator's backward),
