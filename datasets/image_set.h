@@ -19,4 +19,10 @@ struct ImageSet {
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
 };
 
+// What a set was made of, as one line for a checkpoint: "<N> images, lists crc32 <8 hex>", the
+// CRC-32 (tensor/checksum.h) running over the class names, then every file name with its label.
+// A resumed training compares it with its checkpoint's, so a changed data folder, split list or
+// subset seed is refused instead of silently continuing on other data.
+std::string list_digest(const ImageSet& set);
+
 }  // namespace ember::datasets

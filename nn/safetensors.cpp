@@ -11,6 +11,7 @@
 #include "nn/safetensors.h"
 
 #include "tensor/atomic_file.h"
+#include "tensor/checksum.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -38,6 +40,8 @@ using json = nlohmann::json;
 // Headers above this are rejected before any allocation (the reference implementation uses the
 // same 100 MB cap); real headers are a few hundred bytes per tensor.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Metadata key of a tensor's CRC-32 (tensor/checksum.h), followed by its name.
+const std::string kChecksumPrefix = "ember.crc32.";
 
 struct DTypeName {
   const char* name;
@@ -217,6 +221,35 @@ Entry parse_entry(const std::string& name, const json& value, const std::string&
   return entry;
 }
 
+// Checks the CRC-32 of every tensor against the metadata's and removes those entries, so callers
+// see only their own metadata. A file with checksums must have one for every tensor and no
+// other (a file written elsewhere, without any, is read unchecked).
+void verify_checksums(SafetensorsFile& result, const std::string& file) {
+  std::map<std::string, std::string> recorded;
+  for (auto it = result.metadata.begin(); it != result.metadata.end();) {
+    if (it->first.rfind(kChecksumPrefix, 0) == 0) {
+      recorded[it->first.substr(kChecksumPrefix.size())] = it->second;
+      it = result.metadata.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (recorded.empty()) return;
+  for (const auto& [name, t] : result.tensors) {
+    const auto it = recorded.find(name);
+    EMBER_CHECK(it != recorded.end(), "safetensors file '", file, "': tensor '", name,
+                "' has no checksum while the others have one: the file is damaged");
+    const std::string actual =
+        crc32_hex(crc32_bytes(t.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype())));
+    EMBER_CHECK(actual == it->second, "safetensors file '", file, "': tensor '", name,
+                "' is damaged: its bytes have CRC-32 ", actual, " but the file records ",
+                it->second);
+    recorded.erase(it);
+  }
+  EMBER_CHECK(recorded.empty(), "safetensors file '", file, "': a checksum names tensor '",
+              recorded.begin()->first, "', which the file does not hold: the file is damaged");
+}
+
 SafetensorsFile decode(const ByteSource& source, const std::string& file) {
   const uint64_t file_bytes = source.size();
   EMBER_CHECK(file_bytes >= 8, "safetensors file '", file, "': only ", file_bytes,
@@ -284,6 +317,7 @@ SafetensorsFile decode(const ByteSource& source, const std::string& file) {
     source.read(buffer_start + e.begin, e.end - e.begin, t.raw_data());
     result.tensors.emplace_back(e.name, std::move(t));
   }
+  verify_checksums(result, file);
   return result;
 }
 
@@ -311,8 +345,17 @@ std::string encode_safetensors(const NamedTensors& tensors, const SafetensorsMet
     return sa != sb ? sa > sb : a.first < b.first;
   });
 
+  // Every tensor's bytes get a CRC-32 in the metadata, checked by every read (kChecksumPrefix).
+  SafetensorsMetadata full_metadata = metadata;
+  for (const auto& [key, value] : metadata)
+    EMBER_CHECK(key.rfind(kChecksumPrefix, 0) != 0, "write_safetensors: metadata key '", key,
+                "' is reserved (\"", kChecksumPrefix, "*\" holds the tensors' checksums)");
+  for (const auto& [name, t] : host)
+    full_metadata[kChecksumPrefix + name] =
+        crc32_hex(crc32_bytes(t.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype())));
+
   json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  if (!full_metadata.empty()) header["__metadata__"] = full_metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : host) {
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());

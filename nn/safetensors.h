@@ -34,6 +34,11 @@ const char* safetensors_dtype_name(DType dtype);
 // bytes do not depend on the order of `tensors`.
 std::string encode_safetensors(const NamedTensors& tensors, const SafetensorsMetadata& metadata = {});
 
+// Every tensor's bytes get a CRC-32 (tensor/checksum.h) stored in the metadata as
+// "ember.crc32.<name>" (a reserved prefix), and every read below checks them: one flipped bit is
+// an error naming the file and the tensor. The checksum entries are removed from the metadata a
+// read returns. Files without any checksum (written by other tools) are read unchecked.
+//
 // Writes encode_safetensors(...) to `path` atomically: a temporary file in the same folder,
 // fsync, rename over `path`, fsync of the folder. On any failure the old file (if any) is left
 // untouched and the temporary file removed.

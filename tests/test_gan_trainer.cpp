@@ -237,6 +237,25 @@ TEST(GanTrainer, RefusesToResumeAnotherConfiguration) {
                         {"another configuration", "tiny-wgan-gp", "something else"});
 }
 
+TEST(GanTrainer, RefusesToResumeOnOtherData) {
+  const datasets::ImageSet set = synthetic_set();
+  TempDir dir("data");
+  GanTrainOptions o = tiny_options(dir.path);
+  o.epochs = 1;
+  training::RunLog log;
+  training::train_gan(set, o, log);
+  o.resume = true;
+  o.epochs = 2;
+  datasets::ImageSet relabelled = set;
+  relabelled.labels = set.labels.clone();
+  std::vector<int64_t> labels = set.labels.to_vector<int64_t>();
+  labels[0] = (labels[0] + 1) % static_cast<int64_t>(set.class_names.size());
+  relabelled.labels = from_vector(labels, set.labels.shape(), {.dtype = DType::Int64});
+  testing::expect_error([&] { training::train_gan(relabelled, o, log); },
+                        {"trained on other data", "its:", "this:"});
+  EXPECT_TRUE(training::train_gan(set, o, log).resumed);
+}
+
 TEST(GanTrainer, RejectsMismatchedImages) {
   const datasets::ImageSet set = synthetic_set();
   TempDir dir("mismatch");

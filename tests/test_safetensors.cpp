@@ -13,6 +13,7 @@
 
 #include "nn/module.h"
 #include "nn/safetensors.h"
+#include "tensor/checksum.h"
 #include "ops/ops.h"
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
@@ -110,12 +111,14 @@ TEST(Safetensors, MetadataRoundTrips) {
 // The writer's bytes equal a file assembled by hand from the format description: header keys
 // sorted, data ordered by element size then name, the header padded with spaces to 8 bytes.
 TEST(Safetensors, WriterMatchesHandBuiltFileByteForByte) {
+  // The checksums are zlib.crc32 of each tensor's bytes (tensor/checksum.h).
   const std::string json =
-      R"({"__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
+      R"({"__metadata__":{"ember.crc32.a":"c3872656","ember.crc32.b":"55bc801d","k":"v"},)"
+      R"("a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
       R"("b":{"data_offsets":[8,11],"dtype":"U8","shape":[3]}})";
-  ASSERT_EQ(json.size(), 132u);
-  std::string expected("\x88\0\0\0\0\0\0\0", 8);  // 136 = 132 + 4 spaces, so 8 + 136 = 144
-  expected += json + "    ";
+  ASSERT_EQ(json.size(), 186u);
+  std::string expected("\xc0\0\0\0\0\0\0\0", 8);  // 192 = 186 + 6 spaces, so 8 + 192 = 200
+  expected += json + "      ";
   expected += std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8);  // 1.0f, -2.0f little-endian
   expected += std::string("\x01\x02\x03", 3);
   // Given in the "wrong" order: the layout does not depend on it.
@@ -278,8 +281,56 @@ TEST(Safetensors, EveryTruncationAndByteCorruptionIsHandled) {
       EXPECT_TRUE(result == "ok" || result == "error") << "byte " << i << ": " << result;
       decoded += result == "ok";
     }
-  // Corrupted data bytes (and harmless header edits) still decode: the test reached both paths.
+  // Harmless header edits (e.g. a space in the padding) still decode: both paths were reached.
   EXPECT_GT(decoded, 0);
+}
+
+TEST(CheckSum, Crc32MatchesTheStandardCheckValueAndZlib) {
+  EXPECT_EQ(crc32("123456789"), 0xCBF43926u);  // the CRC-32 catalogue's check value
+  EXPECT_EQ(crc32(""), 0u);
+  EXPECT_EQ(crc32_hex(crc32("123456789")), "cbf43926");
+  // Incremental use, across the 8-byte fast path and the byte tail.
+  const std::string text = "The quick brown fox jumps over the lazy dog";
+  EXPECT_EQ(crc32(text), 0x414FA339u);  // zlib.crc32 of the same text
+  for (size_t cut : {0, 1, 7, 8, 9, 20, 43})
+    EXPECT_EQ(crc32(text.substr(cut), crc32(text.substr(0, cut))), crc32(text)) << cut;
+}
+
+// One flipped bit anywhere in any tensor's bytes is an error naming the file and the tensor
+// (before checksums such a file loaded silently, and a damaged generator gave a Frechet
+// distance of 14 million instead of 0.06).
+TEST(Safetensors, EveryFlippedDataBitIsAnErrorNamingTheTensor) {
+  const NamedTensors tensors = {{"weight", from_vector<float>({0.5f, -1.25f, 3.0f}, {3})},
+                                {"steps", from_vector<int64_t>({7}, {}, {.dtype = DType::Int64})}};
+  const std::string good = nn::encode_safetensors(tensors, {{"k", "v"}});
+  const nn::SafetensorsFile decoded = nn::decode_safetensors(good, "good.safetensors");
+  EXPECT_EQ(decoded.metadata, (nn::SafetensorsMetadata{{"k", "v"}}));  // checksums not shown
+  const size_t data_start = good.size() - 3 * 4 - 8;
+  for (size_t byte = data_start; byte < good.size(); ++byte)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = good;
+      bad[byte] = static_cast<char>(bad[byte] ^ (1 << bit));
+      const std::string tensor = byte < data_start + 8 ? "steps" : "weight";  // int64 first
+      expect_error([&] { nn::decode_safetensors(bad, "flipped.safetensors"); },
+                   {"flipped.safetensors", "tensor '" + tensor + "' is damaged"});
+    }
+}
+
+TEST(Safetensors, ChecksumsMustCoverEveryTensorAndAreReserved) {
+  // A file written by another tool has no checksums and reads unchecked (hand-built above);
+  // one with checksums must have one per tensor and none for a tensor it does not hold.
+  const std::string buffer = std::string("\x00\x00\x80\x3f", 4) + std::string("\x01", 1);
+  expect_bad_file(file_bytes(R"({"__metadata__":{"ember.crc32.a":"aca16a6a"},)"
+                             R"("a":{"data_offsets":[0,4],"dtype":"F32","shape":[1]},)"
+                             R"("b":{"data_offsets":[4,5],"dtype":"U8","shape":[1]}})",
+                             buffer),
+                  "tensor 'b' has no checksum");
+  expect_bad_file(file_bytes(R"({"__metadata__":{"ember.crc32.a":"00000000","ember.crc32.c":"1"},)"
+                             R"("a":{"data_offsets":[0,4],"dtype":"F32","shape":[1]}})",
+                             buffer.substr(0, 4)),
+                  "tensor 'a' is damaged");
+  expect_error([] { nn::encode_safetensors({{"a", ones({1})}}, {{"ember.crc32.a", "0"}}); },
+               {"reserved"});
 }
 
 TEST(Safetensors, WriteIsAtomicAndRejectsBadNames) {

@@ -184,6 +184,31 @@ TEST(TrainingTrainer, ResumeWithAnotherConfigurationIsRefused) {
   EXPECT_EQ(read_file((dir.path / "last.safetensors").string()), before);
 }
 
+TEST(TrainingTrainer, ResumeOnOtherDataIsRefused) {
+  Dir dir("data");
+  ClassifierTrainOptions o = base_options(dir.path);
+  o.epochs = 1;
+  Generator gen(0);
+  TinyNet model(gen);
+  train(o, gen, model);
+  const std::string before = read_file((dir.path / "last.safetensors").string());
+  o.resume = true;
+  o.epochs = 2;
+  // The same images under one other file name (a changed split list), then one fewer image.
+  datasets::ImageSet renamed = colour_set(12, 1);
+  renamed.files[5] = "elsewhere.jpg";
+  training::RunLog log;
+  EXPECT_ERROR_MENTIONS(training::train_classifier(model, model.parameters(), gen, renamed,
+                                                   colour_set(6, 2), o, log),
+                        "trained on other data");
+  EXPECT_ERROR_MENTIONS(training::train_classifier(model, model.parameters(), gen,
+                                                   colour_set(12, 1), colour_set(5, 2), o, log),
+                        "trained on other data");
+  EXPECT_EQ(read_file((dir.path / "last.safetensors").string()), before);
+  // The same data resumes.
+  EXPECT_TRUE(train(o, gen, model).resumed);
+}
+
 TEST(TrainingTrainer, DivergenceIsReported) {
   Dir dir("nan");
   ClassifierTrainOptions o = base_options(dir.path);

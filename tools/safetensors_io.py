@@ -6,6 +6,9 @@ then the raw little-endian data). Written here from that description so the tool
 beyond Debian's python3-numpy; it lays the data out as ember's C++ writer does (element size
 largest first, then name; header padded with spaces to a multiple of 8), so ember's hardened
 reader (nn/safetensors.h) accepts every file written here.
+Every tensor's bytes get a CRC-32 (zlib.crc32, the checksum of ember's tensor/checksum.h) in the
+metadata as "ember.crc32.<name>", as ember's writer does; decode() checks them and leaves them
+out of the metadata it returns, so ember's reader and this one both catch a damaged file.
 Tested by tests/interop/test_converters.py (round trip, and ember's C++ reader loading the
 converted files in tests/interop/compare_torch.py).
 """
@@ -14,6 +17,7 @@ import json
 import os
 import struct
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -26,6 +30,7 @@ _DTYPES = {
     "U8": np.dtype("u1"),
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
+_CHECKSUM = "ember.crc32."  # metadata key prefix of a tensor's checksum
 
 
 def encode(tensors, metadata=None):
@@ -35,7 +40,9 @@ def encode(tensors, metadata=None):
         for k, v in metadata.items():
             if not isinstance(k, str) or not isinstance(v, str):
                 raise ValueError("safetensors metadata must map strings to strings, got %r: %r" % (k, v))
-        header["__metadata__"] = dict(metadata)
+            if k.startswith(_CHECKSUM):
+                raise ValueError("metadata key %r is reserved for the tensors' checksums" % k)
+    full_metadata = dict(metadata or {})
     arrays = {}
     for name, value in tensors.items():
         if not name or name == "__metadata__":
@@ -48,6 +55,9 @@ def encode(tensors, metadata=None):
     # Largest element first, then by name: every tensor starts aligned to its element size and
     # the bytes do not depend on the order of `tensors` (ember's writer does the same).
     order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    for name in order:
+        full_metadata[_CHECKSUM + name] = "%08x" % zlib.crc32(arrays[name].tobytes())
+    header["__metadata__"] = full_metadata
     offset = 0
     for name in order:
         a = arrays[name]
@@ -101,6 +111,16 @@ def decode(data, source="<memory>"):
         expect = end
     if expect != len(buf):
         raise ValueError("%s: %d bytes after the last tensor" % (source, len(buf) - expect))
+    checksums = {k[len(_CHECKSUM):]: metadata.pop(k) for k in list(metadata) if k.startswith(_CHECKSUM)}
+    if checksums:
+        for name, a in tensors.items():
+            if name not in checksums:
+                raise ValueError("%s: tensor %r has no checksum while the others have one" % (source, name))
+            actual = "%08x" % zlib.crc32(a.tobytes())
+            if actual != checksums.pop(name):
+                raise ValueError("%s: tensor %r is damaged (its bytes have CRC-32 %s)" % (source, name, actual))
+        if checksums:
+            raise ValueError("%s: a checksum names tensor %r, which the file does not hold" % (source, next(iter(checksums))))
     return tensors, metadata
 
 

@@ -92,9 +92,11 @@ struct LoopState {
   bool stopped_early = false;
 };
 
-std::map<std::string, std::string> loop_metadata(const LoopState& s, const std::string& key) {
+std::map<std::string, std::string> loop_metadata(const LoopState& s, const std::string& key,
+                                                 const std::string& data) {
   // %a keeps the doubles exact through the text round trip.
   return {{"history", history_json(s.history).dump()},
+          {"data_digest", data},
           {"best_epoch", std::to_string(s.best_epoch)},
           {"best_val_accuracy", format("%a", s.best_val_accuracy)},
           {"best_val_loss", format("%a", s.best_val_loss)},
@@ -195,6 +197,8 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
                                      .generators = {{"model", &model_generator}}};
   LoopState state;
   int64_t first_epoch = 0;  // 0-based index of the next epoch to run
+  const std::string data_digest =
+      "train " + datasets::list_digest(train) + "; val " + datasets::list_digest(val);
   if (o.resume && std::filesystem::exists(result.last_path)) {
     // Check the configuration before anything is loaded, so a mismatch changes nothing.
     const auto file = nn::read_safetensors(result.last_path.string());
@@ -203,6 +207,11 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
     EMBER_CHECK(theirs == o.config_key, "cannot resume from ", result.last_path.string(),
                 ": it was written by a run with another configuration: ",
                 config_difference(theirs, o.config_key));
+    const auto data = file.metadata.find("data_digest");
+    const std::string trained_on = data == file.metadata.end() ? "(not recorded)" : data->second;
+    EMBER_CHECK(trained_on == data_digest, "cannot resume from ", result.last_path.string(),
+                ": it was trained on other data (the data folder, a split list or the subset "
+                "changed)\n  its:  ", trained_on, "\n  this: ", data_digest);
     const optim::CheckpointInfo info = optim::load_checkpoint(result.last_path.string(), parts);
     state = loop_state_from(info.metadata, result.last_path.string());
     first_epoch = info.epoch;
@@ -326,7 +335,7 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
     optim::save_checkpoint(result.last_path.string(), parts,
                            {.epoch = epoch + 1,
                             .step = optimizer->step_count(),
-                            .metadata = loop_metadata(state, o.config_key)});
+                            .metadata = loop_metadata(state, o.config_key, data_digest)});
     write_file_atomically((o.out_dir / "history.csv").string(), history_csv(state.history));
 
     // The ETA uses this process's epochs only: a resumed run may run at another speed.

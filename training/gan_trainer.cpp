@@ -200,6 +200,7 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
       .model = critic.get(), .optimizer = &d_opt, .generators = {}};
 
   std::vector<GanEpochRecord> history;
+  const std::string data_digest = datasets::list_digest(train);
   std::string slot;  // the slot the manifest names ("" before the first checkpoint)
   int64_t first_epoch = 0;
   if (o.resume && fs::exists(manifest_path)) {
@@ -216,6 +217,10 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
     EMBER_CHECK(key == o.config_key, "cannot resume from ", manifest_path.string(),
                 ": it was written by a run with another configuration\n  its:  ", key,
                 "\n  this: ", o.config_key);
+    const std::string trained_on = m.value("data_digest", std::string("(not recorded)"));
+    EMBER_CHECK(trained_on == data_digest, "cannot resume from ", manifest_path.string(),
+                ": it was trained on other data (the data folder, a split list or the subset "
+                "changed)\n  its:  ", trained_on, "\n  this: ", data_digest);
     slot = m.at("slot");
     first_epoch = m.at("epoch");
     const std::string g_file = (slot_dir(slot) / "generator.safetensors").string();
@@ -383,6 +388,7 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
                                      {"d_steps", d_opt.step_count()},
                                      {"g_steps", g_opt.step_count()},
                                      {"config_key", o.config_key},
+                                     {"data_digest", data_digest},
                                      {"history", history_json(history)}};
     write_file_atomically(manifest_path.string(), manifest.dump(1) + "\n");
     slot = next_slot;
