@@ -17,9 +17,11 @@ namespace {
 
 // Below this many multiply-adds one thread does the whole product: waking the team costs more.
 constexpr int64_t kParallelMacs = int64_t{1} << 18;
-// A split product is cut into about this many calls: enough to balance 2 to 16 threads with a
-// static schedule, few enough that each call (which packs the whole other operand) stays large.
-constexpr int64_t kBlocks = 16;
+// A split product is cut into at most this many calls, each at least kMinBlock rows or columns
+// and an even number of them where possible: enough to balance 2 to 16 threads with a static
+// schedule, few enough that a call (which packs the whole other operand) stays large.
+constexpr int64_t kMaxBlocks = 16;
+constexpr int64_t kMinBlock = 64;
 // Row and column blocks are multiples of these, so every block stays a whole number of the
 // kernels' register tiles and vector widths (16 covers every x86 OpenBLAS kernel's unroll).
 constexpr int64_t kRowAlign = 16;
@@ -67,7 +69,9 @@ GemmBlocks plan_blocks(int64_t M, int64_t N, int64_t K) {
   plan.block = plan.extent;
   if (M * N * std::max<int64_t>(K, 1) < kParallelMacs) return plan;  // one call
   const int64_t align = plan.by_rows ? kRowAlign : kColumnAlign;
-  const int64_t wanted = (plan.extent + kBlocks - 1) / kBlocks;
+  int64_t count = std::clamp<int64_t>(plan.extent / kMinBlock, 2, kMaxBlocks);
+  count -= count % 2;  // an even count splits evenly between 2 threads
+  const int64_t wanted = (plan.extent + count - 1) / count;
   plan.block = std::max(align, (wanted + align - 1) / align * align);
   plan.count = (plan.extent + plan.block - 1) / plan.block;
   return plan;
