@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the GEMM determinism tests (CpuFastPaths.Gemm*) under one OpenBLAS core type, so that the
-# promise of kernels/cpu/blas.h (the same bits for any thread count) is checked for every kernel
-# family this project may meet, whatever the machine's own OPENBLAS_CORETYPE is.
+# Runs the thread-count determinism tests (CpuFastPaths.*ThreadCount*: GEMMs, and a small conv
+# net's training step) under one OpenBLAS core type, so that the promise of kernels/cpu/blas.h
+# (the same bits for any thread count) is checked for every kernel family this project may
+# meet, whatever the machine's own OPENBLAS_CORETYPE is.
 #   openblas_core_types.sh TEST_BINARY CORE     CORE: Haswell, Zen, SkylakeX, Sandybridge, or
 #                                               default (the variable unset: OpenBLAS's own pick)
 # Exits 77 (CTest's skip) naming the missing instructions when this CPU cannot run CORE's kernels.
@@ -24,7 +25,7 @@ if ((${#missing[@]})); then
   exit 77
 fi
 
-filter='CpuFastPaths.Gemm*'
+filter='CpuFastPaths.*ThreadCount*'
 if [[ $core == default ]]; then
   exec env -u OPENBLAS_CORETYPE "$binary" --gtest_filter="$filter"
 fi

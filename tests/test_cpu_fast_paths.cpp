@@ -115,6 +115,47 @@ TEST(CpuFastPaths, GemmIsBitIdenticalForAnyThreadCount) {
   omp_set_num_threads(saved);
 }
 
+// The same promise for a whole small training step on the CPU kernels (convolutions through
+// GEMM and the depthwise loops, batch norm's blocked sums, activations, pooling, a dense layer,
+// the loss and every backward): loss and gradients bit-identical for 1 to 4 threads.
+TEST(CpuFastPaths, ConvNetStepIsBitIdenticalForAnyThreadCount) {
+  const Tensor x = from_vector(random_floats(8 * 24 * 24 * 8, 7), {8, 24, 24, 8});
+  const Tensor w1 = from_vector(random_floats(32 * 3 * 3 * 8, 8), {32, 3, 3, 8});
+  const Tensor dw = from_vector(random_floats(32 * 3 * 3 * 1, 9), {32, 3, 3, 1});
+  const Tensor w2 = from_vector(random_floats(10 * 32, 10), {10, 32});
+  const Tensor gamma = from_vector(random_floats(32, 11), {32}), beta = zeros({32});
+  const Tensor labels = from_vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7}, {8}, {.dtype = DType::Int64});
+  auto step = [&] {
+    TensorList params;
+    for (const Tensor& t : {w1, dw, w2, gamma}) {
+      Tensor p = t.clone();
+      p.set_requires_grad(true);
+      params.push_back(p);
+    }
+    Tensor h = conv2d(x, params[0], Tensor(), same_padding(24, 24, 3, 3, 2, 2));
+    h = silu(batch_norm(h, params[3], beta, Tensor(), Tensor(), {.training = true}));
+    h = silu(conv2d(h, params[1], Tensor(), same_padding(12, 12, 3, 3, 1, 1, /*groups=*/32)));
+    const Tensor loss = cross_entropy(linear(global_avg_pool(h), params[2]), labels);
+    TensorList out = grad({loss}, params);
+    out.push_back(loss);
+    std::vector<std::vector<float>> values;
+    for (const Tensor& t : out) values.push_back(t.to_vector<float>());
+    return values;
+  };
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto reference = step();
+  for (int threads : {2, 3, 4}) {
+    omp_set_num_threads(threads);
+    const auto values = step();
+    for (size_t i = 0; i < values.size(); ++i)
+      EXPECT_EQ(values[i], reference[i]) << "tensor " << i << " (w1, dw, w2, gamma, loss) with "
+                                         << threads << " threads vs 1, OpenBLAS core "
+                                         << kernels::cpu::blas_core_name();
+  }
+  omp_set_num_threads(saved);
+}
+
 TEST(CpuFastPaths, FastExpWithinTwoUlp) {
   double worst = 0;
   for (float x = -87.3f; x < 88.37f; x += 0.0137f) {
