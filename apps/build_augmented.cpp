@@ -23,7 +23,8 @@
 // names the class and the shortfall; with --allow-short a set takes what there is and its
 // manifest and the log say so). An existing --out is never touched. Built in
 // <out>.partial and renamed when complete.
-// Exit status: 0 done, 1 an error, 2 a bad flag. Tested by tests/apps/generate_smoke.sh.
+// Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
+// training/augment_flags.h). Tested by tests/apps/generate_smoke.sh.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +36,7 @@
 
 #include "datasets/eurosat.h"
 #include "tensor/atomic_file.h"
+#include "training/augment_flags.h"
 #include "training/cli.h"
 #include "training/run_log.h"
 
@@ -44,61 +46,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kUsage = R"(usage: build_augmented --generated DIR --out DIR [flags]
-  --generated DIR   the output folder of generate (class folders + manifest.csv)
-  --out DIR         where augmented<N>/ folders go (must not exist)
-  --sizes A,B,...   the N of each set (default 100,300,500)
-  --per class|total N images of each class (default) or N in all, split evenly over classes
-  --classes A,B     the classes to take (default: every class in the manifest)
-  --allow-short     a set takes what there is when a class has fewer images (quick runs)
-)";
-
 const char* kHeader = "file,class,label,confidence,candidate,noise_seed,noise_offset";
-
-struct Flags {
-  std::string generated, out, per = "class";
-  bool allow_short = false;
-  std::vector<int64_t> sizes = {100, 300, 500};
-  std::vector<std::string> classes;
-};
-
-Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  FlagReader r(argc, argv);
-  while (r.next()) {
-    if (r.is("--generated")) f.generated = r.value();
-    else if (r.is("--out")) f.out = r.value();
-    else if (r.is_switch("--allow-short")) f.allow_short = true;
-    else if (r.is("--per")) f.per = r.choice_value({"class", "total"});
-    else if (r.is("--sizes")) {
-      f.sizes.clear();
-      std::stringstream in(r.value());
-      for (std::string s; std::getline(in, s, ',');) {
-        const int64_t n = parse_int("--sizes", s);
-        require_flag(n > 0, "--sizes: sizes must be positive, got ", n);
-        f.sizes.push_back(n);
-      }
-      require_flag(!f.sizes.empty(), "--sizes: no size given");
-    } else if (r.is("--classes")) {
-      std::stringstream in(r.value());
-      for (std::string s; std::getline(in, s, ',');) f.classes.push_back(s);
-    } else {
-      r.unknown();
-    }
-  }
-  r.exit_if_help(kUsage);
-  require_flag(!f.generated.empty(), "--generated DIR is required");
-  require_flag(!f.out.empty(), "--out DIR is required");
-  require_flag(fs::is_directory(f.generated), "--generated: no such folder '", f.generated, "'");
-  while (f.out.size() > 1 && f.out.back() == '/') f.out.pop_back();
-  return f;
-}
 
 struct Row {
   std::string file, cls, line;
 };
 
-int run(const Flags& f) {
+int run(const AugmentFlags& f) {
   const fs::path src = f.generated, out = f.out, partial = f.out + ".partial";
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
               " already exists and is never overwritten: choose another --out or remove it");
@@ -185,6 +139,10 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_cli_main("build_augmented", "(build_augmented --help lists the flags)",
-                      [&] { return run(parse_flags(argc, argv)); });
+  return run_cli_main("build_augmented", "(build_augmented --help lists the flags)", [&] {
+    const AugmentFlags f = parse_augment_flags(cli_args(argc, argv));
+    if (f.help) return print_usage(kAugmentUsage);
+    check_augment_inputs(f);
+    return run(f);
+  });
 }

@@ -75,6 +75,7 @@ Flags parse_flags(int argc, char** argv) {
     else r.unknown();
   }
   r.exit_if_help(kUsage);
+  training::require_visible_device("--device", flags.device);
   return flags;
 }
 

@@ -19,12 +19,12 @@
 // The generated images are candidates 0 .. count-1 of each class with --seed: the same noise
 // generate starts from, all of them (not only the accepted ones). Formulas: docs/gan.md
 // ("Measuring quality"); code: training/gan_quality.h. Prints a table, writes --out (JSON,
-// never overwritten). Exit status: 0 done, 1 an error, 2 a bad flag.
+// never overwritten). Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
+// training/quality_flags.h).
 // Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,6 +36,7 @@
 #include "tensor/atomic_file.h"
 #include "training/cli.h"
 #include "training/gan_quality.h"
+#include "training/quality_flags.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -44,81 +45,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kUsage = R"(usage: gan_quality --generator FILE --features-classifier FILE [flags]
-  --generator FILE              generator.safetensors written by train_gan
-  --features-classifier FILE    train_classifier best.safetensors of a classifier trained on
-                                the full real data: its pooled features (1408-d) are the space
-                                of the Fréchet distance and the diversity
-  --acceptance-classifier FILE  the classifier whose acceptance rate is reported (generate's
-                                filter; default: the features classifier)
-  --classes A,B|all             classes to measure (default all)
-  --count N                     generated images per class (default 500)
-  --seed S                      noise seed (default 0, as generate)
-  --baseline                    also the Fréchet distance of real val vs real test per class
-  --batch N (64)  --device cpu|cuda|cuda:N (cpu)
-  --data DIR  --cache-dir DIR | --no-cache  --threads N
-  --fraction F                  a stratified fraction of the real splits (quick runs; default 1)
-  --out FILE                    the JSON result (default gan_quality.json; never overwritten)
-)";
-
 const char* kNotFid =
     "Frechet distance on the 1408-d pooled features of an EfficientNetB2 trained on EuroSAT; "
     "NOT the Inception-v3 FID, so not comparable with published FIDs";
-
-struct Flags {
-  std::string generator, features, acceptance, out = "gan_quality.json", data, cache_dir;
-  std::vector<std::string> classes;  // empty: all
-  int64_t count = 500, batch = 64, threads = 0;
-  uint64_t seed = 0;
-  double fraction = 1.0;
-  bool baseline = false, no_cache = false;
-  Device device = Device::cpu();
-};
-
-Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  FlagReader r(argc, argv);
-  std::string classes = "all";
-  while (r.next()) {
-    if (r.is("--generator")) f.generator = r.value();
-    else if (r.is("--features-classifier")) f.features = r.value();
-    else if (r.is("--acceptance-classifier")) f.acceptance = r.value();
-    else if (r.is("--classes")) classes = r.value();
-    else if (r.is("--count")) f.count = r.int_value(2, 1000000);
-    else if (r.is("--seed")) f.seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is_switch("--baseline")) f.baseline = true;
-    else if (r.is("--batch")) f.batch = r.int_value(1, 1 << 16);
-    else if (r.is("--device")) f.device = r.device_value();
-    else if (r.is("--data")) f.data = r.value();
-    else if (r.is("--cache-dir")) f.cache_dir = r.value();
-    else if (r.is_switch("--no-cache")) f.no_cache = true;
-    else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
-    else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
-    else if (r.is("--out")) f.out = r.value();
-    else r.unknown();
-  }
-  r.exit_if_help(kUsage);
-  require_flag(!f.generator.empty(), "--generator FILE is required");
-  require_flag(!f.features.empty(), "--features-classifier FILE is required");
-  if (f.acceptance.empty()) f.acceptance = f.features;
-  for (const std::string* p : {&f.generator, &f.features, &f.acceptance})
-    require_flag(fs::is_regular_file(*p), "no such file '", *p, "'");
-  const std::vector<std::string>& names = datasets::eurosat_class_names();
-  if (classes != "all") {
-    std::stringstream in(classes);
-    for (std::string c; std::getline(in, c, ',');) {
-      bool known = false;
-      for (const std::string& n : names) known = known || n == c;
-      require_flag(known, "--classes: unknown class '", c, "' (EuroSAT classes: ",
-                   nlohmann::json(names).dump(), ")");
-      f.classes.push_back(c);
-    }
-    require_flag(!f.classes.empty(), "--classes: no class given");
-  } else {
-    f.classes = names;
-  }
-  return f;
-}
 
 // The rows of `set` whose class is in `labels`.
 datasets::ImageSet only_classes(const datasets::ImageSet& set, const std::vector<int64_t>& labels) {
@@ -130,7 +59,7 @@ datasets::ImageSet only_classes(const datasets::ImageSet& set, const std::vector
   return datasets::select_images(set, rows);
 }
 
-int run(const Flags& f) {
+int run(const QualityFlags& f) {
   EMBER_CHECK(!fs::exists(f.out), "the result file ", f.out,
               " already exists and is never overwritten: choose another --out or remove it");
   RunLog log;
@@ -252,6 +181,11 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_cli_main("gan_quality", "(gan_quality --help lists the flags)",
-                      [&] { return run(parse_flags(argc, argv)); });
+  return run_cli_main("gan_quality", "(gan_quality --help lists the flags)", [&] {
+    const QualityFlags f = parse_quality_flags(cli_args(argc, argv));
+    if (f.help) return print_usage(kQualityUsage);
+    check_quality_inputs(f);
+    require_visible_device("--device", f.device);
+    return run(f);
+  });
 }

@@ -25,11 +25,10 @@
 // with a message saying so (exit 1) and leaves <out>.partial for inspection; with --allow-short
 // the class keeps what it reached, the summary records the shortfall, and the run goes on (for
 // quick runs, where an undertrained generator or classifier may accept almost nothing).
-// Exit status: 0 done, 1 an error or a stopped run, 2 a bad flag. Tested by
-// tests/apps/generate_smoke.sh (CTest GenerateApps).
+// Exit status: 0 done, 1 an error or a stopped run, 2 a bad flag (the flags and their rules:
+// training/generate_flags.h). Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +41,7 @@
 #include "training/cli.h"
 #include "training/evaluate.h"
 #include "training/gan_quality.h"
+#include "training/generate_flags.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -50,75 +50,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kUsage = R"(usage: generate --generator FILE --classifier FILE [flags]
-  --generator FILE    generator.safetensors written by train_gan (its config is in the file)
-  --classifier FILE   a train_classifier best.safetensors (EfficientNetB2, 10 classes): an
-                      image is kept when this classifier predicts its intended class
-  --classes A,B       classes to generate (default Highway,River)
-  --keep N            images to keep per class (default 500)
-  --batch N           candidates generated and classified at once (default 64)
-  --seed S            noise seed (default 0); the manifest records each image's noise
-  --max-batches N     stop (with an error) when a class has not reached --keep after N
-  --allow-short       ... or keep what it reached and go on (summary.json: "short")
-                      batches (default 1000)
-  --device cpu|cuda|cuda:N (cpu)
-  --out DIR           output folder (default gen/kept); must not exist, never overwritten
-)";
-
 const char* kMarker = "GENERATING";  // in <out>.partial while it is being written
-
-struct Flags {
-  std::string generator, classifier, out = "gen/kept";
-  std::vector<std::string> classes = {"Highway", "River"};
-  int64_t keep = 500, batch = 64, max_batches = 1000;
-  bool allow_short = false;
-  uint64_t seed = 0;
-  Device device = Device::cpu();
-};
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
-
-Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  FlagReader r(argc, argv);
-  while (r.next()) {
-    if (r.is("--generator")) f.generator = r.value();
-    else if (r.is("--classifier")) f.classifier = r.value();
-    else if (r.is("--classes")) f.classes = split_list(r.value());
-    else if (r.is("--keep")) f.keep = r.int_value(1, 1000000);
-    else if (r.is("--batch")) f.batch = r.int_value(1, 1 << 16);
-    else if (r.is("--seed")) f.seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--max-batches")) f.max_batches = r.int_value(1);
-    else if (r.is_switch("--allow-short")) f.allow_short = true;
-    else if (r.is("--device")) f.device = r.device_value();
-    else if (r.is("--out")) f.out = r.value();
-    else r.unknown();
-  }
-  r.exit_if_help(kUsage);
-  require_flag(!f.generator.empty(), "--generator FILE is required");
-  require_flag(!f.classifier.empty(), "--classifier FILE is required");
-  require_flag(fs::is_regular_file(f.generator), "--generator: no such file '", f.generator, "'");
-  require_flag(fs::is_regular_file(f.classifier), "--classifier: no such file '", f.classifier,
-               "'");
-  const std::vector<std::string>& names = datasets::eurosat_class_names();
-  require_flag(!f.classes.empty(), "--classes: no class given");
-  for (size_t i = 0; i < f.classes.size(); ++i) {
-    bool known = false;
-    for (const std::string& n : names) known = known || n == f.classes[i];
-    require_flag(known, "--classes: unknown class '", f.classes[i], "' (EuroSAT classes: ",
-                 nlohmann::json(names).dump(), ")");
-    for (size_t j = 0; j < i; ++j)
-      require_flag(f.classes[j] != f.classes[i], "--classes: '", f.classes[i], "' given twice");
-  }
-  while (!f.out.empty() && f.out.back() == '/') f.out.pop_back();
-  require_flag(!f.out.empty(), "--out: empty folder name");
-  return f;
-}
 
 int64_t class_index(const std::string& name) {
   const std::vector<std::string>& names = datasets::eurosat_class_names();
@@ -133,7 +65,7 @@ void write_records(const fs::path& dir, const std::string& manifest, const nlohm
   write_file_atomically((dir / "summary.json").string(), summary.dump(2) + "\n");
 }
 
-int run(const Flags& f) {
+int run(const GenerateFlags& f) {
   const fs::path out = f.out;
   const fs::path partial = f.out + ".partial";
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
@@ -264,6 +196,11 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_cli_main("generate", "(generate --help lists the flags)",
-                      [&] { return run(parse_flags(argc, argv)); });
+  return run_cli_main("generate", "(generate --help lists the flags)", [&] {
+    const GenerateFlags f = parse_generate_flags(cli_args(argc, argv));
+    if (f.help) return print_usage(kGenerateUsage);
+    check_generate_inputs(f);
+    require_visible_device("--device", f.device);
+    return run(f);
+  });
 }

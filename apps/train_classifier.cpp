@@ -14,7 +14,8 @@
 // last.safetensors (resumable state), best.safetensors (best model), result.json (test
 // accuracy, per-class accuracy, confusion matrix, history...), test_predictions.csv.
 // An existing run folder is never overwritten: --resume continues it.
-// Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag.
+// Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag;
+// the flags and their rules are in training/classifier_flags.h.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +32,7 @@
 #include "models/pretrained.h"
 #include "nn/safetensors.h"
 #include "tensor/atomic_file.h"
+#include "training/classifier_flags.h"
 #include "training/classifier_trainer.h"
 #include "training/cli.h"
 #include "training/evaluate.h"
@@ -42,127 +44,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kUsage = R"(usage: train_classifier [flags]
-data:
-  --data DIR               EuroSAT root (default: $EMBER_DATA, <repo>/data, ../shared/data)
-  --variant V              full | unbalanced | weighted | generated (default unbalanced)
-  --generated DIR          generated images in class folders (variant generated)
-  --generated-per-class N  use only the first N generated images of each class (default all)
-  --subset-seed S          which Highway/River images the unbalanced set keeps (default 0)
-  --fraction F             use this stratified fraction of train/val/test (quick runs; default 1)
-  --cache-dir DIR | --no-cache   the decoded-image cache (datasets/image_cache.h)
-  --threads N              decoding threads (default: all cores)
-model:
-  --weights FILE           pretrained backbone in ember's layout (tools/convert_*.py); the
-                           classifier head is always new. Without it: trained from scratch
-                           (padding and BN epsilon follow the file's metadata; convert
-                           torchvision weights with --imagenet-normalization, since the
-                           model takes 0..255 images and normalises them itself)
-  --freeze N|backbone      freeze the first N layers with weights (Keras order: stem_conv,
-                           stem_bn, block1a_dwconv, ...) or the whole backbone; frozen batch
-                           norms run in inference mode, as in Keras (default 0)
-  --bn-momentum X          BatchNorm running-statistics momentum, Keras convention (0.99);
-                           0.9 settles the statistics within tens of steps (very short runs)
-training:
-  --seed S                 model initialisation, dropout, shuffling (default 0)
-  --epochs N (10)  --batch N (32)  --eval-batch N (128)
-  --optimizer adam|adamw|sgd (adam)  --lr X (1e-3)  --weight-decay X (0)
-  --momentum X (0.9, sgd)  --nesterov
-  --schedule constant|cosine|step|plateau (constant)  --warmup N (0)  --min-lr X (0)
-  --step-size N (10)  --gamma X (0.1)  --plateau-patience N (2)  --plateau-factor X (0.2)
-  --patience N             early stopping after N epochs without a better val accuracy (0: off)
-  --clip-norm X (0: off)  --label-smoothing X (0)  --ema DECAY (0: off)
-  --augment                flips and 90-degree rotations
-  --balanced               class-balanced sampling (oversamples the small classes)
-  --device cpu|cuda|cuda:N (cpu)
-run:
-  --out DIR                run folder (default runs/classifier-<variant>-seed<S>)
-  --resume                 continue the run in --out from its last finished epoch
-  --progress-every N       a progress line every N batches (default 50; 0: none)
-  --summary                print the Keras-style model summary (layers, shapes, parameters)
-)";
-
 const std::vector<std::string> kMinority = {"Highway", "River"};
-const char* kFreezeWhat = "--freeze (a layer count or 'backbone')";
-
-struct Flags {
-  std::string data, variant = "unbalanced", generated, cache_dir, weights, freeze = "0", out;
-  int64_t generated_per_class = -1, threads = 0;
-  uint64_t subset_seed = 0;
-  double fraction = 1.0;
-  double bn_momentum = 0.99;
-  bool no_cache = false, summary = false;
-  ClassifierTrainOptions train;
-};
-
-Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  ClassifierTrainOptions& t = f.train;
-  t.early_stopping_patience = 0;
-  FlagReader r(argc, argv);
-  while (r.next()) {
-    if (r.is("--data")) f.data = r.value();
-    else if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "weighted", "generated"});
-    else if (r.is("--generated")) f.generated = r.value();
-    else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
-    else if (r.is("--subset-seed")) f.subset_seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
-    else if (r.is("--cache-dir")) f.cache_dir = r.value();
-    else if (r.is_switch("--no-cache")) f.no_cache = true;
-    else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
-    else if (r.is("--weights")) f.weights = r.value();
-    else if (r.is("--freeze")) f.freeze = r.value();
-    else if (r.is("--bn-momentum")) f.bn_momentum = r.double_value(0.0, 0.999999);
-    else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
-    else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
-    else if (r.is("--eval-batch")) t.eval_batch_size = r.int_value(1, 1 << 16);
-    else if (r.is("--optimizer")) t.optimizer = r.choice_value({"adam", "adamw", "sgd"});
-    else if (r.is("--lr")) t.lr = r.double_value(1e-12, 10.0);
-    else if (r.is("--weight-decay")) t.weight_decay = r.double_value(0.0, 1.0);
-    else if (r.is("--momentum")) t.momentum = r.double_value(0.0, 0.999999);
-    else if (r.is_switch("--nesterov")) t.nesterov = true;
-    else if (r.is("--schedule")) t.schedule = r.choice_value({"constant", "cosine", "step", "plateau"});
-    else if (r.is("--warmup")) t.warmup_epochs = r.int_value(0, 100000);
-    else if (r.is("--min-lr")) t.min_lr = r.double_value(0.0, 10.0);
-    else if (r.is("--step-size")) t.step_size = r.int_value(1, 100000);
-    else if (r.is("--gamma")) t.gamma = r.double_value(1e-9, 1.0);
-    else if (r.is("--plateau-patience")) t.plateau_patience = r.int_value(0, 100000);
-    else if (r.is("--plateau-factor")) t.plateau_factor = r.double_value(1e-9, 0.999999);
-    else if (r.is("--patience")) t.early_stopping_patience = r.int_value(0, 100000);
-    else if (r.is("--clip-norm")) t.clip_norm = r.double_value(0.0);
-    else if (r.is("--label-smoothing")) t.label_smoothing = r.double_value(0.0, 0.999);
-    else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
-    else if (r.is_switch("--augment")) t.augment = true;
-    else if (r.is_switch("--balanced")) t.balanced = true;
-    else if (r.is("--device")) t.device = r.device_value();
-    else if (r.is("--out")) f.out = r.value();
-    else if (r.is_switch("--resume")) t.resume = true;
-    else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
-    else if (r.is_switch("--summary")) f.summary = true;
-    else r.unknown();
-  }
-  r.exit_if_help(kUsage);
-  require_flag(f.freeze == "backbone" || parse_int(kFreezeWhat, f.freeze) >= 0,
-               "--freeze must be a layer count >= 0 or 'backbone', got '", f.freeze, "'");
-  require_flag((f.variant == "generated") == !f.generated.empty(),
-               f.variant == "generated" ? "--variant generated needs --generated DIR"
-                                        : "--generated is only used with --variant generated");
-  require_flag(f.generated_per_class < 0 || f.variant == "generated",
-               "--generated-per-class is only used with --variant generated");
-  require_flag(!(f.variant == "weighted" && t.balanced),
-               "--balanced with --variant weighted would correct the imbalance twice");
-  require_flag(t.schedule != "cosine" || t.warmup_epochs < t.epochs,
-               "--warmup (", t.warmup_epochs, ") must be shorter than --epochs (", t.epochs, ")");
-  require_flag(f.weights.empty() || fs::is_regular_file(f.weights), "--weights: no such file '",
-               f.weights, "'");
-  if (f.out.empty()) f.out = "runs/classifier-" + f.variant + "-seed" + std::to_string(t.seed);
-  return f;
-}
 
 // Everything that changes what is trained: a resumed run must match it. Epochs and patience
 // may change on resume (train longer); paths and progress output do not matter.
-nlohmann::json training_config(const Flags& f) {
+nlohmann::json training_config(const ClassifierFlags& f) {
   const ClassifierTrainOptions& t = f.train;
   return {{"variant", f.variant}, {"generated", f.generated},
           {"generated_per_class", f.generated_per_class}, {"subset_seed", f.subset_seed},
@@ -185,7 +71,7 @@ nlohmann::json counts_json(const datasets::ImageSet& set) {
 }
 
 // The training set of the variant (validation and test are never changed).
-datasets::ImageSet training_set(const Flags& f, const datasets::ImageSet& train, RunLog& log) {
+datasets::ImageSet training_set(const ClassifierFlags& f, const datasets::ImageSet& train, RunLog& log) {
   if (f.variant == "full") return train;
   datasets::ImageSet unbalanced = datasets::make_unbalanced(train, f.subset_seed);
   if (f.variant != "generated") return unbalanced;
@@ -238,7 +124,7 @@ models::EfficientNetOptions options_for_weights(const std::string& path, RunLog&
   return options;
 }
 
-int run(const Flags& f) {
+int run(const ClassifierFlags& f) {
   const fs::path out = f.out;
   const bool has_state = fs::exists(out / "last.safetensors") || fs::exists(out / "result.json");
   EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
@@ -299,8 +185,7 @@ int run(const Flags& f) {
     log.line("--weights: " + models::load_pretrained_backbone(*model, f.weights).describe());
 
   const std::vector<std::string> layers = layers_with_weights(*model);
-  const size_t frozen = f.freeze == "backbone" ? layers.size() - 1
-                                               : static_cast<size_t>(parse_int(kFreezeWhat, f.freeze));
+  const size_t frozen = f.freeze_layers < 0 ? layers.size() - 1 : static_cast<size_t>(f.freeze_layers);
   require_flag(frozen < layers.size(), "--freeze ", f.freeze, ": the model has only ",
                layers.size(), " layers with weights, and the classifier must stay trainable");
   std::set<std::string> frozen_layers(layers.begin(), layers.begin() + frozen);
@@ -397,5 +282,11 @@ int run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_cli_main("train_classifier", "(train_classifier --help lists the flags)", [&] { return run(parse_flags(argc, argv)); });
+  return run_cli_main("train_classifier", "(train_classifier --help lists the flags)", [&] {
+    const ClassifierFlags f = parse_classifier_flags(cli_args(argc, argv));
+    if (f.help) return print_usage(kClassifierUsage);
+    check_classifier_inputs(f);
+    require_visible_device("--device", f.train.device);
+    return run(f);
+  });
 }

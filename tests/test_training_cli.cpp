@@ -30,6 +30,8 @@ std::string parse(std::vector<std::string> args, int64_t* n = nullptr, bool* on 
       if (r.is("--n")) {
         const int64_t v = r.int_value(1, 10);
         if (n) *n = v;
+      } else if (r.is("--zero-to-ten")) {
+        r.int_value(0, 10);  // a lower bound of 0 (infinity() is 0 for integers)
       } else if (r.is("--x")) {
         r.double_value(0.0, 1.0);
       } else if (r.is("--low")) {
@@ -62,11 +64,61 @@ TEST(TrainingCli, Mistakes) {
   EXPECT_EQ(parse({"--n", "3x"}), "--n: expected an integer, got '3x'");
   EXPECT_EQ(parse({"--n", ""}), "--n: expected an integer, got ''");
   EXPECT_EQ(parse({"--n", "11"}), "--n must be in [1, 10], got 11");
+  EXPECT_EQ(parse({"--zero-to-ten", "-1"}), "--zero-to-ten must be in [0, 10], got -1");
   EXPECT_EQ(parse({"--x", "abc"}), "--x: expected a number, got 'abc'");
   EXPECT_EQ(parse({"--x", "2"}), "--x must be in [0, 1], got 2");
   EXPECT_EQ(parse({"--low", "-3"}), "--low must be >= 0, got -3");
   EXPECT_EQ(parse({"--mode", "c"}), "--mode must be one of a, b, got 'c'");
   EXPECT_EQ(parse({"stray"}), "unexpected argument 'stray' (flags start with --)");
+}
+
+TEST(TrainingCli, NumbersAreWholeStrings) {
+  // std::stoll and std::stod skip leading white space; a flag value may not have any.
+  EXPECT_EQ(parse({"--n", " 3"}), "--n: expected an integer, got ' 3'");
+  EXPECT_EQ(parse({"--n", "\t3"}), "--n: expected an integer, got '\t3'");
+  EXPECT_EQ(parse({"--n", "3 "}), "--n: expected an integer, got '3 '");
+  EXPECT_EQ(parse({"--x", " 0.5"}), "--x: expected a number, got ' 0.5'");
+  EXPECT_EQ(parse({"--x", "\n0.5"}), "--x: expected a number, got '\n0.5'");
+}
+
+std::string list_error(const std::string& text) {
+  try {
+    training::parse_names("--stages", text, {"a", "b", "c"}, "stage");
+  } catch (const FlagError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TrainingCli, ListsHaveNoEmptyItems) {
+  EXPECT_EQ(training::split_list("--l", "a,b"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(list_error("a,c"), "");
+  EXPECT_EQ(list_error(""), "--stages: expected a comma-separated list, got ''");
+  EXPECT_EQ(list_error("a,,b"), "--stages: expected a comma-separated list, got 'a,,b' (an empty item)");
+  EXPECT_EQ(list_error("a,"), "--stages: expected a comma-separated list, got 'a,' (an empty item)");
+  EXPECT_EQ(list_error("a,d"), "--stages: unknown stage 'd' (choose from a, b, c)");
+  EXPECT_EQ(list_error("b,b"), "--stages: 'b' given twice");
+}
+
+TEST(TrainingCli, DeviceSpellingIsParsedWithoutAskingForTheGpu) {
+  // A parser checks command lines for later (the experiment's units): "cuda" parses here
+  // whether or not a GPU is visible, and require_visible_device is the question asked at run.
+  Device device = Device::cpu();
+  {
+    std::vector<std::string> args = {"--device", "cuda"};
+    FlagReader r(args);
+    ASSERT_TRUE(r.next());
+    device = r.device_value();
+  }
+  EXPECT_TRUE(device.is_cuda());
+  std::vector<std::string> bad = {"--device", "tpu"};
+  FlagReader r(bad);
+  ASSERT_TRUE(r.next());
+  EXPECT_THROW(r.device_value(), FlagError);
+  training::require_visible_device("--device", Device::cpu());
+  if (!cuda_available()) {
+    EXPECT_THROW(training::require_visible_device("--device", device), FlagError);
+  }
 }
 
 TEST(TrainingCli, RunCliMainExitCodes) {

@@ -2,6 +2,7 @@
 #include "training/cli.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,8 @@
 namespace ember::training {
 
 FlagReader::FlagReader(int argc, char** argv) : args_(argv + std::min(argc, 1), argv + argc) {}
+
+FlagReader::FlagReader(std::vector<std::string> args) : args_(std::move(args)) {}
 
 bool FlagReader::next() {
   if (next_ >= args_.size()) return false;
@@ -37,10 +40,12 @@ namespace {
 template <typename T>
 void check_range(const std::string& flag, T v, T min, T max, const std::string& text) {
   if (v >= min && v <= max) return;
+  // infinity() is 0 for integers: only a floating-point bound can be infinite.
+  constexpr bool has_inf = std::numeric_limits<T>::has_infinity;
   const bool open_low = min == std::numeric_limits<T>::lowest() ||
-                        min == -std::numeric_limits<T>::infinity();
+                        (has_inf && min == -std::numeric_limits<T>::infinity());
   const bool open_high = max == std::numeric_limits<T>::max() ||
-                         max == std::numeric_limits<T>::infinity();
+                         (has_inf && max == std::numeric_limits<T>::infinity());
   if (open_high) throw FlagError(detail::concat(flag, " must be >= ", min, ", got ", text));
   if (open_low) throw FlagError(detail::concat(flag, " must be <= ", max, ", got ", text));
   throw FlagError(detail::concat(flag, " must be in [", min, ", ", max, "], got ", text));
@@ -74,24 +79,34 @@ Device FlagReader::device_value() {
   const std::string v = value();
   require_flag(v == "cpu" || v == "cuda" || v.rfind("cuda:", 0) == 0, flag_,
                " must be cpu, cuda or cuda:N, got '", v, "'");
-  Device device = Device::cpu();
   try {
-    device = Device::parse(v);
+    return Device::parse(v);
   } catch (const std::exception&) {
     throw FlagError(detail::concat(flag_, ": cannot parse the device '", v, "'"));
   }
-  require_flag(!device.is_cuda() || cuda_available(), flag_, " ", v, ": no GPU is visible",
-               built_with_cuda() ? "" : " (this build has no CUDA backend)");
-  return device;
+}
+
+void require_visible_device(const std::string& flag, const Device& device) {
+  require_flag(!device.is_cuda() || cuda_available(), flag, " ", device.str(),
+               ": no GPU is visible", built_with_cuda() ? "" : " (this build has no CUDA backend)");
 }
 
 void FlagReader::exit_if_help(const char* usage) const {
   if (!help_) return;
-  std::printf("%s%s", usage, *usage && usage[std::strlen(usage) - 1] == '\n' ? "" : "\n");
+  print_usage(usage);
   std::exit(0);
 }
 
 void FlagReader::unknown() const { throw FlagError(detail::concat("unknown flag '", flag_, "'")); }
+
+namespace {
+
+// std::stoll and std::stod skip leading white space; a flag value must not have any.
+bool starts_with_space(const std::string& text) {
+  return !text.empty() && std::isspace(static_cast<unsigned char>(text[0]));
+}
+
+}  // namespace
 
 int64_t parse_int(const std::string& what, const std::string& text) {
   size_t used = 0;
@@ -101,8 +116,8 @@ int64_t parse_int(const std::string& what, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  require_flag(!text.empty() && used == text.size(), what, ": expected an integer, got '", text,
-               "'");
+  require_flag(!text.empty() && !starts_with_space(text) && used == text.size(), what,
+               ": expected an integer, got '", text, "'");
   return v;
 }
 
@@ -114,9 +129,47 @@ double parse_double(const std::string& what, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  require_flag(!text.empty() && used == text.size(), what, ": expected a number, got '", text,
-               "'");
+  require_flag(!text.empty() && !starts_with_space(text) && used == text.size(), what,
+               ": expected a number, got '", text, "'");
   return v;
+}
+
+std::vector<std::string> split_list(const std::string& what, const std::string& text) {
+  std::vector<std::string> items;
+  size_t begin = 0;
+  for (;;) {
+    const size_t comma = text.find(',', begin);
+    items.push_back(text.substr(begin, comma == std::string::npos ? comma : comma - begin));
+    require_flag(!items.back().empty(), what, ": expected a comma-separated list, got '", text,
+                 "'", text.empty() ? "" : " (an empty item)");
+    if (comma == std::string::npos) return items;
+    begin = comma + 1;
+  }
+}
+
+std::vector<std::string> parse_names(const std::string& what, const std::string& text,
+                                     const std::vector<std::string>& known, const char* noun) {
+  const std::vector<std::string> names = split_list(what, text);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::find(known.begin(), known.end(), names[i]) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw FlagError(detail::concat(what, ": unknown ", noun, " '", names[i], "' (choose from ",
+                                     list, ")"));
+    }
+    for (size_t j = 0; j < i; ++j)
+      require_flag(names[j] != names[i], what, ": '", names[i], "' given twice");
+  }
+  return names;
+}
+
+std::vector<std::string> cli_args(int argc, char** argv) {
+  return std::vector<std::string>(argv + std::min(argc, 1), argv + argc);
+}
+
+int print_usage(const char* usage) {
+  std::printf("%s%s", usage, *usage && usage[std::strlen(usage) - 1] == '\n' ? "" : "\n");
+  return 0;
 }
 
 int run_cli_main(const char* program, const char* usage, const std::function<int()>& body) {

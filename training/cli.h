@@ -36,12 +36,15 @@ void require_flag(bool ok, const Parts&... parts) {
 class FlagReader {
  public:
   FlagReader(int argc, char** argv);
+  // The flags alone, without the program name (what an app's parse_*_flags takes).
+  explicit FlagReader(std::vector<std::string> args);
 
   // Advances to the next flag; false at the end. "--help"/"-h" sets help() instead.
   bool next();
   const std::string& flag() const { return flag_; }
   bool help_requested() const { return help_; }
   // After the loop: when --help was given, prints `usage` to stdout and exits with status 0.
+  // For programs only: library parsers report help_requested() and let the app exit.
   void exit_if_help(const char* usage) const;
 
   // True when the current flag is `name` (and then it takes a value).
@@ -57,7 +60,9 @@ class FlagReader {
                       double max = std::numeric_limits<double>::infinity());
   // One of `choices`, else an error listing them.
   std::string choice_value(const std::vector<std::string>& choices);
-  // "cpu", "cuda" or "cuda:N"; a CUDA device that is not visible is an error here.
+  // "cpu", "cuda" or "cuda:N". Only the spelling: whether the GPU is there is asked by
+  // require_visible_device, so a parser can check a command line for another machine or
+  // for later (the experiment checks every unit's flags before the first one runs).
   Device device_value();
 
   [[noreturn]] void unknown() const;
@@ -69,9 +74,26 @@ class FlagReader {
   bool help_ = false;
 };
 
-// Whole-string parses ("12abc" and "" are errors naming `what`).
+// Whole-string parses ("12abc", " 3" and "" are errors naming `what`).
 int64_t parse_int(const std::string& what, const std::string& text);
 double parse_double(const std::string& what, const std::string& text);
+
+// "a,b,c" -> {a, b, c}; an empty list or an empty item ("a,,b", "a,") is an error naming `what`.
+std::vector<std::string> split_list(const std::string& what, const std::string& text);
+
+// A list of names from `known` (split_list), none given twice; an error says "unknown <noun>"
+// and lists the known ones.
+std::vector<std::string> parse_names(const std::string& what, const std::string& text,
+                                     const std::vector<std::string>& known, const char* noun);
+
+// A CUDA `device` must be visible here (a FlagError naming `flag` otherwise; cpu always is).
+void require_visible_device(const std::string& flag, const Device& device);
+
+// argv[1..argc) as strings: what the apps' parse_*_flags functions take.
+std::vector<std::string> cli_args(int argc, char** argv);
+
+// Prints `usage` to stdout (for --help) and returns 0, the exit status.
+int print_usage(const char* usage);
 
 // Runs body(): returns its status; a FlagError prints "<program>: <message>" and the usage to
 // stderr and returns 2; any other exception prints "<program>: <message>" and returns 1.

@@ -1,0 +1,135 @@
+// The apps' flag parsers (training/{classifier,gan,generate,augment,quality}_flags.h): the rules
+// each app applies, checked without the file system or a GPU, since the experiment runs the same
+// parsers over its units' command lines before their inputs exist (experiment/validate.h).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "training/augment_flags.h"
+#include "training/classifier_flags.h"
+#include "training/cli.h"
+#include "training/gan_flags.h"
+#include "training/generate_flags.h"
+#include "training/quality_flags.h"
+
+namespace ember {
+namespace {
+
+using namespace training;
+using Args = std::vector<std::string>;
+
+// The FlagError text of parse(args), or "" when the arguments are accepted.
+template <typename Parse>
+std::string error(Parse parse, const Args& args) {
+  try {
+    parse(args);
+  } catch (const FlagError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool mentions(const std::string& message, const std::string& part) {
+  return message.find(part) != std::string::npos;
+}
+
+TEST(TrainingAppFlags, Classifier) {
+  const ClassifierFlags f = parse_classifier_flags(
+      {"--variant", "weighted", "--epochs", "3", "--optimizer", "sgd", "--freeze", "backbone"});
+  EXPECT_EQ(f.variant, "weighted");
+  EXPECT_EQ(f.train.epochs, 3);
+  EXPECT_EQ(f.train.optimizer, "sgd");
+  EXPECT_EQ(f.freeze_layers, -1);
+  EXPECT_EQ(f.out, "runs/classifier-weighted-seed0");
+  EXPECT_EQ(parse_classifier_flags({"--freeze", "12"}).freeze_layers, 12);
+  const auto parse = parse_classifier_flags;
+  EXPECT_EQ(error(parse, {"--optimizer", "adamx"}),
+            "--optimizer must be one of adam, adamw, sgd, got 'adamx'");
+  EXPECT_EQ(error(parse, {"--batch", "1"}), "--batch must be in [2, 65536], got 1");
+  EXPECT_EQ(error(parse, {"--epochs", " 3"}), "--epochs: expected an integer, got ' 3'");
+  EXPECT_EQ(error(parse, {"--epochs", "2.7"}), "--epochs: expected an integer, got '2.7'");
+  EXPECT_EQ(error(parse, {"--seed", "-1"}), "--seed must be >= 0, got -1");
+  EXPECT_TRUE(mentions(error(parse, {"--freeze", "some"}), "--freeze (a layer count or 'backbone')"));
+  EXPECT_TRUE(mentions(error(parse, {"--freeze", "-2"}), "--freeze must be a layer count >= 0"));
+  EXPECT_EQ(error(parse, {"--variant", "generated"}), "--variant generated needs --generated DIR");
+  EXPECT_TRUE(mentions(error(parse, {"--schedule", "cosine", "--epochs", "2", "--warmup", "2"}),
+                       "--warmup (2) must be shorter than --epochs (2)"));
+}
+
+TEST(TrainingAppFlags, ParsingAsksNeitherTheFilesNorTheGpu) {
+  // A missing --weights file and a CUDA device parse: the app asks about them when it starts.
+  const ClassifierFlags f =
+      parse_classifier_flags({"--weights", "/no/such/weights.safetensors", "--device", "cuda"});
+  EXPECT_TRUE(f.train.device.is_cuda());
+  EXPECT_TRUE(mentions(error([](const Args& a) { check_classifier_inputs(parse_classifier_flags(a)); },
+                             {"--weights", "/no/such/weights.safetensors"}),
+                       "--weights: no such file '/no/such/weights.safetensors'"));
+  const GenerateFlags g = parse_generate_flags({"--generator", "/no/g", "--classifier", "/no/c"});
+  EXPECT_EQ(g.generator, "/no/g");
+  EXPECT_TRUE(mentions(error([](const Args& a) { check_generate_inputs(parse_generate_flags(a)); },
+                             {"--generator", "/no/g", "--classifier", "/no/c"}),
+                       "--generator: no such file '/no/g'"));
+  const QualityFlags q = parse_quality_flags({"--generator", "/no/g", "--features-classifier", "/no/f"});
+  EXPECT_EQ(q.acceptance, "/no/f");  // the features classifier by default
+  EXPECT_EQ(q.classes.size(), 10u);  // all
+  const AugmentFlags a = parse_augment_flags({"--generated", "/no/kept", "--out", "/no/sets/"});
+  EXPECT_EQ(a.out, "/no/sets");
+  EXPECT_TRUE(mentions(error([](const Args& x) { check_augment_inputs(parse_augment_flags(x)); },
+                             {"--generated", "/no/kept", "--out", "/no/sets"}),
+                       "--generated: no such folder '/no/kept'"));
+  // --help skips the other checks (the app prints the usage and exits 0).
+  EXPECT_TRUE(parse_generate_flags({"--help"}).help);
+}
+
+TEST(TrainingAppFlags, Gan) {
+  const GanFlags f = parse_gan_flags({"--loss", "bce", "--g-widths", "64,32,16,8", "--lr", "0.01"});
+  EXPECT_EQ(f.train.loss, "bce");
+  EXPECT_EQ(f.train.n_critic, 1);  // the loss's default
+  EXPECT_DOUBLE_EQ(f.train.g_lr, 0.01);
+  EXPECT_EQ(f.train.generator.stage_filters, (std::vector<int64_t>{64, 32, 16, 8}));
+  const auto parse = parse_gan_flags;
+  EXPECT_TRUE(mentions(error(parse, {"--g-widths", "64,32,16"}), "--g-widths: 3 stages make 32x32"));
+  EXPECT_EQ(error(parse, {"--d-widths", "16,0"}), "--d-widths: widths must be in [1, 65536], got 0");
+  EXPECT_TRUE(mentions(error(parse, {"--d-widths", "16,,32"}), "(an empty item)"));
+  EXPECT_EQ(error(parse, {"--batch", "1"}), "--batch must be in [2, 65536], got 1");
+  EXPECT_EQ(error(parse, {"--loss", "bce", "--gp-weight", "5"}),
+            "--gp-weight is only used with --loss wgan-gp");
+}
+
+TEST(TrainingAppFlags, GenerateAugmentQuality) {
+  const Args files = {"--generator", "g", "--classifier", "c"};
+  auto generate = [&](Args extra) {
+    extra.insert(extra.begin(), files.begin(), files.end());
+    return error(parse_generate_flags, extra);
+  };
+  EXPECT_EQ(generate({"--classes", "SeaLake,River"}), "");
+  EXPECT_TRUE(mentions(generate({"--classes", "Rivers"}), "--classes: unknown class 'Rivers'"));
+  EXPECT_EQ(generate({"--classes", "River,River"}), "--classes: 'River' given twice");
+  EXPECT_TRUE(mentions(generate({"--classes", ""}), "--classes: expected a comma-separated list"));
+  EXPECT_EQ(error(parse_generate_flags, {"--classifier", "c"}), "--generator FILE is required");
+
+  const Args sets = {"--generated", "k", "--out", "o"};
+  auto augment = [&](Args extra) {
+    extra.insert(extra.begin(), sets.begin(), sets.end());
+    return error(parse_augment_flags, extra);
+  };
+  EXPECT_EQ(parse_augment_flags({"--generated", "k", "--out", "o", "--sizes", "2,4"}).sizes,
+            (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(augment({"--sizes", "0"}), "--sizes: sizes must be positive, got 0");
+  EXPECT_TRUE(mentions(augment({"--sizes", ""}), "--sizes: expected a comma-separated list"));
+  EXPECT_TRUE(mentions(augment({"--classes", ""}), "--classes: expected a comma-separated list"));
+
+  const Args nets = {"--generator", "g", "--features-classifier", "f"};
+  auto quality = [&](Args extra) {
+    extra.insert(extra.begin(), nets.begin(), nets.end());
+    return error(parse_quality_flags, extra);
+  };
+  EXPECT_EQ(quality({"--classes", "Highway"}), "");
+  EXPECT_EQ(quality({"--count", "1"}), "--count must be in [2, 1000000], got 1");
+  EXPECT_TRUE(mentions(quality({"--classes", "Rivers"}), "--classes: unknown class 'Rivers'"));
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,30 @@
+// train_gan's flags: the usage text, the options they make, and every rule about them (ranges,
+// choices, the loss's defaults, the generator's stage count), in one place that apps/train_gan
+// and the experiment's check of its units (experiment/validate.h) both call. Parsing touches
+// neither the file system nor the GPU.
+// Tested in tests/test_training_app_flags.cpp and tests/apps/train_gan_smoke.sh.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "training/gan_trainer.h"
+
+namespace ember::training {
+
+extern const char* const kGanUsage;
+
+struct GanFlags {
+  std::string data, variant = "full", cache_dir, out;
+  uint64_t subset_seed = 0;
+  double fraction = 1.0;
+  int64_t threads = 0;
+  bool no_cache = false;
+  bool help = false;  // --help: print kGanUsage, nothing else was checked
+  GanTrainOptions train;
+};
+
+// argv without the program name -> the options; a FlagError names the flag that is wrong.
+GanFlags parse_gan_flags(const std::vector<std::string>& args);
+
+}  // namespace ember::training
