@@ -9,16 +9,19 @@
 // generation (filtered by the unbalanced classifier) -> augmented (classifiers on
 // augmented<N>) -> evaluation (GAN quality) -> report. The plan, the ledger and the outputs are
 // described in experiment/plan.h and experiment/runner.h; the configuration and its presets in
-// experiment/config.h. Exit status: 0 done, 1 a unit or the report failed (finished units are
-// kept: rerun to continue), 2 a bad flag or configuration.
+// experiment/config.h. Every setting is checked before anything runs or is written: the
+// configuration's own rules, each unit's flags by its app's own parser (experiment/validate.h),
+// and with device cuda a visible GPU. Exit status: 0 done, 1 a unit or the report failed
+// (finished units are kept: rerun to continue), 2 a bad flag or configuration.
 #include <cstdio>
+#include <filesystem>
 #include <set>
-#include <sstream>
 
 #include "experiment/config.h"
 #include "experiment/prepare.h"
 #include "experiment/report_builder.h"
 #include "experiment/runner.h"
+#include "experiment/validate.h"
 #include "training/cli.h"
 
 using namespace ember;
@@ -43,7 +46,7 @@ const char* kUsage = R"(usage: experiment [flags]
   --stages A,B            run only these stages (prepare, classifiers, gan, generation,
                           augmented, evaluation, report); earlier ones must be done
   --print-config          print the resolved configuration and exit
-  --dry-run               list the units and what would run, run nothing
+  --dry-run               check every setting as a run does, list the units, run nothing
   --progress-seconds S    a progress line at least every S seconds (default 20)
 Outputs in DIR: config.json, ledger.json, experiment.log, units/<id>/ (each run's own files and
 log.txt), report/ (report.html, summary.md, results.csv, summary.json, figures/, screenshot.png).
@@ -71,13 +74,9 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--gpus")) late.push_back("gpus=" + std::to_string(r.int_value(0)));
     else if (r.is("--resume")) f.resume = r.value();
     else if (r.is("--stages")) {
-      std::stringstream in(r.value());
-      for (std::string s; std::getline(in, s, ',');) {
-        const auto& names = stage_names();
-        require_flag(std::find(names.begin(), names.end(), s) != names.end(), "--stages: unknown stage '",
-                     s, "' (stages: prepare, classifiers, gan, generation, augmented, evaluation, report)");
+      // An empty list would select nothing, which the runner reads as every stage.
+      for (const std::string& s : training::parse_names("--stages", r.value(), stage_names(), "stage"))
         f.stages.insert(s);
-      }
     } else if (r.is_switch("--print-config")) f.print_config = true;
     else if (r.is_switch("--dry-run")) f.dry_run = true;
     else if (r.is("--progress-seconds")) f.progress_seconds = r.double_value(1);
@@ -103,6 +102,9 @@ int run(const Flags& f) {
   }
   if (!f.resume.empty()) config["out"] = f.resume;
   if (f.print_config) {
+    // The check a run makes first (bar the GPUs), so that what is printed is what would run.
+    const ExperimentConfig typed = parse_config(config);
+    validate_plan(build_plan(typed), std::filesystem::absolute(typed.out), typed.device);
     std::printf("%s\n", config.dump(2).c_str());
     return 0;
   }

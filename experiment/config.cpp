@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "tensor/atomic_file.h"
 #include "tensor/error.h"
@@ -89,16 +90,35 @@ json quick_patch() {
   };
 }
 
+// Whether `v` is a T as JSON writes it. nlohmann converts between numbers and booleans on
+// get<T>() (2.7 -> 2, true -> 1), so a setting given as a float where an integer is needed
+// must be caught here, not silently truncated.
+template <typename T>
+bool json_is(const json& v) {
+  if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
+  else if constexpr (std::is_integral_v<T>) return v.is_number_integer();
+  else if constexpr (std::is_floating_point_v<T>) return v.is_number();
+  else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
+  else {  // a vector
+    if (!v.is_array()) return false;
+    for (const json& item : v)
+      if (!json_is<typename T::value_type>(item)) return false;
+    return true;
+  }
+}
+
 // Reads the value at `key` of object `j`, which must exist and have the right type.
 template <typename T>
 T get(const json& j, const std::string& path, const char* key) {
   const std::string where = path.empty() ? key : path + "." + key;
   EMBER_CHECK(j.contains(key), "config: missing key '", where, "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const json::exception&) {
-    EMBER_FAIL("config: '", where, "' has the wrong type (", j.at(key).dump(), ")");
+  const json& v = j.at(key);
+  if (!json_is<T>(v)) {
+    const bool whole = std::is_integral_v<T> || std::is_same_v<T, std::vector<int64_t>>;
+    EMBER_FAIL("config: '", where, "' has the wrong type (", v.dump(), ")",
+               whole && !std::is_same_v<T, bool> ? ": whole numbers expected" : "");
   }
+  return v.get<T>();
 }
 
 // Every key of `actual` must be one of `reference`'s, recursively for objects.

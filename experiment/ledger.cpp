@@ -26,11 +26,18 @@ Ledger::Ledger(fs::path path) : path_(std::move(path)) {
   EMBER_CHECK(!j.is_discarded() && j.is_object() && j.value("format", "") == "ember.experiment.ledger.v1",
               path_.string(), " is not an experiment ledger (malformed JSON or wrong format): move it "
               "away to start the experiment afresh");
-  for (auto it = j.at("units").begin(); it != j.at("units").end(); ++it) {
-    const json& e = it.value();
-    entries_[it.key()] = {e.value("status", ""), e.value("seconds", 0.0), e.value("device", ""),
-                          e.value("started", ""), e.value("finished", ""), e.value("attempts", 0),
-                          e.value("note", "")};
+  // A ledger that parses but has the wrong shape (an edited or damaged file) makes nlohmann
+  // throw its own error, which does not say which file: name it.
+  try {
+    for (auto it = j.at("units").begin(); it != j.at("units").end(); ++it) {
+      const json& e = it.value();
+      entries_[it.key()] = {e.value("status", ""), e.value("seconds", 0.0), e.value("device", ""),
+                            e.value("started", ""), e.value("finished", ""), e.value("attempts", 0),
+                            e.value("note", "")};
+    }
+  } catch (const json::exception& e) {
+    EMBER_FAIL(path_.string(), " is a damaged experiment ledger (", e.what(),
+               "): repair it, or move it away to run every unit again");
   }
 }
 

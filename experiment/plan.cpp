@@ -1,6 +1,6 @@
 // The units of the experiment and their dependencies (experiment/plan.h).
 // Paths in arguments start with "{out}/", which the runner replaces by the output folder.
-// Tested in tests/test_experiment_plan.cpp.
+// Tested in tests/test_experiment_config.cpp.
 #include "experiment/plan.h"
 
 #include <sstream>
@@ -32,6 +32,21 @@ std::string number(double v) {
   std::ostringstream s;
   s << v;
   return s.str();
+}
+
+// Appends "flag value" (or the switch `flag` when value is empty) to the unit's arguments and
+// remembers the config key it comes from, so that a check of the arguments can name the key.
+void add(Unit& u, const std::string& key, const std::string& flag, const std::string& value = "") {
+  u.args.push_back(flag);
+  if (!value.empty()) u.args.push_back(value);
+  u.flag_keys[flag] = key;
+}
+
+// Appends a setting's extra arguments as they are; their flags belong to `key`.
+void add_extra(Unit& u, const std::string& key, const std::vector<std::string>& extra) {
+  u.args.insert(u.args.end(), extra.begin(), extra.end());
+  for (const std::string& a : extra)
+    if (a.rfind("--", 0) == 0) u.flag_keys[a] = key;
 }
 
 std::string classifier_id(const std::string& group, int64_t seed) {
@@ -88,18 +103,21 @@ Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_
   else if (group == "unbalanced") u.args = {"--variant", "unbalanced"};
   else if (group == "weighted") u.args = {"--variant", "weighted"};
   else if (group == "oversampled") u.args = {"--variant", "unbalanced", "--balanced"};
-  u.args.insert(u.args.end(),
-                {"--seed", std::to_string(seed), "--subset-seed", std::to_string(c.subset_seed),
-                 "--epochs", std::to_string(s.epochs), "--batch", std::to_string(s.batch),
-                 "--optimizer", s.optimizer, "--lr", number(s.lr), "--schedule", s.schedule});
-  if (s.augment) u.args.push_back("--augment");
-  if (s.patience > 0) u.args.insert(u.args.end(), {"--patience", std::to_string(s.patience)});
-  if (!s.weights.empty()) u.args.insert(u.args.end(), {"--weights", s.weights});
-  if (s.freeze != "0") u.args.insert(u.args.end(), {"--freeze", s.freeze});
-  if (s.bn_momentum != 0.99) u.args.insert(u.args.end(), {"--bn-momentum", number(s.bn_momentum)});
-  if (c.fraction < 1) u.args.insert(u.args.end(), {"--fraction", number(c.fraction)});
-  if (!c.data.empty()) u.args.insert(u.args.end(), {"--data", c.data});
-  u.args.insert(u.args.end(), s.extra_args.begin(), s.extra_args.end());
+  add(u, "seeds", "--seed", std::to_string(seed));
+  add(u, "subset_seed", "--subset-seed", std::to_string(c.subset_seed));
+  add(u, "classifier.epochs", "--epochs", std::to_string(s.epochs));
+  add(u, "classifier.batch", "--batch", std::to_string(s.batch));
+  add(u, "classifier.optimizer", "--optimizer", s.optimizer);
+  add(u, "classifier.lr", "--lr", number(s.lr));
+  add(u, "classifier.schedule", "--schedule", s.schedule);
+  if (s.augment) add(u, "classifier.augment", "--augment");
+  if (s.patience != 0) add(u, "classifier.patience", "--patience", std::to_string(s.patience));
+  if (!s.weights.empty()) add(u, "classifier.weights", "--weights", s.weights);
+  if (s.freeze != "0") add(u, "classifier.freeze", "--freeze", s.freeze);
+  if (s.bn_momentum != 0.99) add(u, "classifier.bn_momentum", "--bn-momentum", number(s.bn_momentum));
+  if (c.fraction < 1) add(u, "fraction", "--fraction", number(c.fraction));
+  if (!c.data.empty()) add(u, "data", "--data", c.data);
+  add_extra(u, "classifier.extra_args", s.extra_args);
   const double train = (group == "original" ? kTrainImages : kUnbalancedTrain) * c.fraction;
   u.cost = static_cast<double>(s.epochs) * (train / 100.0 + kValTestImages * c.fraction / 3 / 400.0) +
            kValTestImages * c.fraction / 2 / 400.0 + 5.0;
@@ -158,17 +176,21 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
     gan.resumable = true;
     gan.needs = {"prepare"};
     const GanSettings& s = c.gan;
-    gan.args = {"--variant", g.variant, "--loss", s.loss, "--epochs", std::to_string(s.epochs),
-                "--batch", std::to_string(s.batch), "--seed", std::to_string(s.seed),
-                "--subset-seed", std::to_string(c.subset_seed)};
-    if (s.fraction < 1) gan.args.insert(gan.args.end(), {"--fraction", number(s.fraction)});
-    if (!s.g_widths.empty()) gan.args.insert(gan.args.end(), {"--g-widths", join(s.g_widths)});
-    if (s.g_base_channels > 0)
-      gan.args.insert(gan.args.end(), {"--g-base-channels", std::to_string(s.g_base_channels)});
-    if (!s.d_widths.empty()) gan.args.insert(gan.args.end(), {"--d-widths", join(s.d_widths)});
-    if (s.ema > 0) gan.args.insert(gan.args.end(), {"--ema", number(s.ema)});
-    if (!c.data.empty()) gan.args.insert(gan.args.end(), {"--data", c.data});
-    gan.args.insert(gan.args.end(), s.extra_args.begin(), s.extra_args.end());
+    gan.args = {"--variant", g.variant};
+    add(gan, "gan.loss", "--loss", s.loss);
+    add(gan, "gan.epochs", "--epochs", std::to_string(s.epochs));
+    add(gan, "gan.batch", "--batch", std::to_string(s.batch));
+    add(gan, "gan.seed", "--seed", std::to_string(s.seed));
+    add(gan, "subset_seed", "--subset-seed", std::to_string(c.subset_seed));
+    if (s.fraction < 1) add(gan, "gan.fraction", "--fraction", number(s.fraction));
+    // An empty list keeps the app's default networks; 0 keeps its base channels.
+    if (!s.g_widths.empty()) add(gan, "gan.g_widths", "--g-widths", join(s.g_widths));
+    if (s.g_base_channels != 0)
+      add(gan, "gan.g_base_channels", "--g-base-channels", std::to_string(s.g_base_channels));
+    if (!s.d_widths.empty()) add(gan, "gan.d_widths", "--d-widths", join(s.d_widths));
+    if (s.ema != 0) add(gan, "gan.ema", "--ema", number(s.ema));
+    if (!c.data.empty()) add(gan, "data", "--data", c.data);
+    add_extra(gan, "gan.extra_args", s.extra_args);
     const double images = (g.variant == "full" ? kTrainImages : kUnbalancedTrain) * s.fraction;
     gan.cost = static_cast<double>(s.epochs) * images / 25.0 + 5.0;
     plan.push_back(gan);
@@ -179,12 +201,13 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
                         "kept", "kept/summary.json", true);
     gen.needs = {gan.id, filter};
     gen.args = {"--generator", "{out}/" + gan.done_file,
-                "--classifier", "{out}/units/" + filter + "/run/best.safetensors",
-                "--classes", join(c.generation.classes), "--keep", std::to_string(keep),
-                "--batch", std::to_string(c.generation.batch),
-                "--max-batches", std::to_string(c.generation.max_batches),
-                "--seed", std::to_string(c.generation.seed)};
-    if (c.generation.allow_short) gen.args.push_back("--allow-short");
+                "--classifier", "{out}/units/" + filter + "/run/best.safetensors"};
+    add(gen, "generation.classes", "--classes", join(c.generation.classes));
+    add(gen, "augmented.sizes", "--keep", std::to_string(keep));
+    add(gen, "generation.batch", "--batch", std::to_string(c.generation.batch));
+    add(gen, "generation.max_batches", "--max-batches", std::to_string(c.generation.max_batches));
+    add(gen, "generation.seed", "--seed", std::to_string(c.generation.seed));
+    if (c.generation.allow_short) add(gen, "generation.allow_short", "--allow-short");
     gen.cost = static_cast<double>(keep * c.generation.classes.size()) / 50.0 + 5.0;
     plan.push_back(gen);
 
@@ -192,10 +215,11 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
                         "sets", "sets/augmented" + std::to_string(c.augmented_sizes.back()) +
                                     "/manifest.csv", false);
     aug.needs = {gen.id};
-    aug.args = {"--generated", "{out}/units/" + gen.id + "/kept", "--sizes",
-                join(c.augmented_sizes), "--per", c.augmented_per,
-                "--classes", join(c.generation.classes)};
-    if (c.generation.allow_short) aug.args.push_back("--allow-short");
+    aug.args = {"--generated", "{out}/units/" + gen.id + "/kept"};
+    add(aug, "augmented.sizes", "--sizes", join(c.augmented_sizes));
+    add(aug, "augmented.per", "--per", c.augmented_per);
+    add(aug, "generation.classes", "--classes", join(c.generation.classes));
+    if (c.generation.allow_short) add(aug, "generation.allow_short", "--allow-short");
     aug.cost = 2;
     plan.push_back(aug);
 
@@ -217,10 +241,11 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
       q.args = {"--generator", "{out}/" + gan.done_file,
                 "--features-classifier", "{out}/units/" + features + "/run/best.safetensors",
                 "--acceptance-classifier", "{out}/units/" + filter + "/run/best.safetensors",
-                "--classes", "all", "--count", std::to_string(c.quality.count),
-                "--seed", std::to_string(c.generation.seed), "--baseline"};
-      if (c.fraction < 1) q.args.insert(q.args.end(), {"--fraction", number(c.fraction)});
-      if (!c.data.empty()) q.args.insert(q.args.end(), {"--data", c.data});
+                "--classes", "all", "--baseline"};
+      add(q, "quality.count", "--count", std::to_string(c.quality.count));
+      add(q, "generation.seed", "--seed", std::to_string(c.generation.seed));
+      if (c.fraction < 1) add(q, "fraction", "--fraction", number(c.fraction));
+      if (!c.data.empty()) add(q, "data", "--data", c.data);
       q.cost = static_cast<double>(c.quality.count) * 10 / 100.0 + 10.0;
       plan.push_back(q);
     }
@@ -229,6 +254,24 @@ std::vector<Unit> build_plan(const ExperimentConfig& c) {
   // No needs: the report is built from whatever is finished, also after a failure.
   plan.push_back(in_process_unit("report", UnitKind::kReport, "report/report.html", 15));
   return plan;
+}
+
+std::string with_out(const std::string& text, const std::filesystem::path& out) {
+  const std::string key = "{out}";
+  std::string s = text;
+  for (size_t at = s.find(key); at != std::string::npos; at = s.find(key, at))
+    s.replace(at, key.size(), out.string());
+  return s;
+}
+
+std::vector<std::string> unit_command(const Unit& u, const std::filesystem::path& out,
+                                      const std::string& device, bool resume) {
+  std::vector<std::string> args;
+  for (const std::string& a : u.args) args.push_back(with_out(a, out));
+  if (u.uses_device) args.insert(args.end(), {"--device", device});
+  if (!u.out_flag.empty()) args.insert(args.end(), {u.out_flag, with_out(u.output, out)});
+  if (resume) args.push_back("--resume");
+  return args;
 }
 
 }  // namespace ember::experiment

@@ -16,11 +16,12 @@
 //                                            Fréchet distance and diversity (original classifier)
 //   report      report                       results.csv, summary.json, figures, report.html
 //                                            (in-process; always redone)
-// Tested in tests/test_experiment_plan.cpp.
+// Tested in tests/test_experiment_config.cpp.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct Unit {
   int64_t seed = -1;              // classifier units: the run's seed
   std::string program;            // the app (file name in the apps folder); empty: in-process
   std::vector<std::string> args;  // its flags, without --device and --out/--resume
+  std::map<std::string, std::string> flag_keys;  // flag -> the config key its value comes from
   std::string out_flag;           // the flag that names its output ("--out"), if any
   std::string output;             // the path given to out_flag, relative to <out>
   std::string done_file;          // relative to <out>: exists when the unit finished
@@ -58,5 +60,13 @@ std::vector<std::string> classifier_groups(const ExperimentConfig& config);
 
 // The units of the experiment, dependencies before dependents.
 std::vector<Unit> build_plan(const ExperimentConfig& config);
+
+// `text` with "{out}" replaced by the experiment folder.
+std::string with_out(const std::string& text, const std::filesystem::path& out);
+
+// The unit's command line as the runner starts it: its args with {out} replaced, --device
+// (cpu or cuda) for units that use one, the output flag, and --resume to continue saved state.
+std::vector<std::string> unit_command(const Unit& unit, const std::filesystem::path& out,
+                                      const std::string& device, bool resume);
 
 }  // namespace ember::experiment

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -76,6 +77,26 @@ std::string last_line(const fs::path& file, size_t max_bytes) {
   if (end == std::string::npos) return "";
   size_t begin = tail.find_last_of("\r\n", end);
   return tail.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+}
+
+std::string error_line(const fs::path& file, const std::string& program, size_t max_bytes) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = size > static_cast<std::streamoff>(max_bytes) ? size - max_bytes : 0;
+  in.seekg(start);
+  std::string tail(static_cast<size_t>(size - start), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  // Lines end in '\n' or, for progress lines, '\r'.
+  const std::string prefix = program + ": ";
+  std::string error;
+  for (size_t begin = 0; begin < tail.size();) {
+    const size_t end = std::min(tail.find_first_of("\r\n", begin), tail.size());
+    if (tail.compare(begin, prefix.size(), prefix) == 0) error = tail.substr(begin, end - begin);
+    begin = end + 1;
+  }
+  return error.empty() ? last_line(file, max_bytes) : error;
 }
 
 fs::path executable_dir() {

@@ -29,6 +29,11 @@ pid_t poll_children(int* exit_code);
 // The last non-empty line of a file (a unit's progress or its error), "" when none.
 std::string last_line(const std::filesystem::path& file, size_t max_bytes = 4096);
 
+// The error a failed app left in its log: the last line that starts with "<program>: " (how
+// training::run_cli_main prints it, before the usage hint), else the last line.
+std::string error_line(const std::filesystem::path& file, const std::string& program,
+                       size_t max_bytes = 16384);
+
 // The folder of the running executable (where the other apps are).
 std::filesystem::path executable_dir();
 

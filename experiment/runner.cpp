@@ -13,9 +13,11 @@
 #include <thread>
 
 #include "experiment/process.h"
+#include "experiment/validate.h"
 #include "tensor/atomic_file.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
+#include "training/cli.h"
 #include "training/run_log.h"
 
 namespace ember::experiment {
@@ -29,14 +31,6 @@ namespace {
 
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-std::string replace_out(const std::string& text, const fs::path& out) {
-  const std::string key = "{out}";
-  std::string s = text;
-  for (size_t at = s.find(key); at != std::string::npos; at = s.find(key, at))
-    s.replace(at, key.size(), out.string());
-  return s;
 }
 
 // Holds an exclusive lock on <out>/.lock for the runner's lifetime: two runners in one folder
@@ -58,7 +52,7 @@ class FolderLock {
 
 // Whether the app left state that its --resume continues.
 bool has_resumable_state(const Unit& u, const fs::path& out) {
-  const fs::path dir = replace_out(u.output, out);
+  const fs::path dir = with_out(u.output, out);
   if (u.kind == UnitKind::kClassifier) return fs::exists(dir / "last.safetensors");
   if (u.kind == UnitKind::kGan) return fs::exists(dir / "checkpoint.json");
   return false;
@@ -111,9 +105,9 @@ std::vector<int> Scheduler::slots() const {
   if (config_.device == "cpu") return {-1};
   if (!options_.assume_gpus.empty()) return options_.assume_gpus;
   const int visible = cuda_device_count();
-  EMBER_CHECK(visible > 0, "device cuda: no GPU is visible",
-              built_with_cuda() ? "" : " (this build has no CUDA backend: configure with "
-                                       "-DEMBER_CUDA=ON)");
+  training::require_flag(visible > 0, "device cuda: no GPU is visible",
+                         built_with_cuda() ? "" : " (this build has no CUDA backend: configure "
+                                                  "with -DEMBER_CUDA=ON)");
   const int n = config_.gpus > 0 ? static_cast<int>(std::min<int64_t>(config_.gpus, visible)) : visible;
   std::vector<int> gpus;
   for (int i = 0; i < n; ++i) gpus.push_back(i);
@@ -183,16 +177,12 @@ void Scheduler::print_progress() {
 
 void Scheduler::start(const Unit& u, int gpu) {
   const fs::path dir = out_ / "units" / u.id;
-  std::vector<std::string> args;
-  for (const std::string& a : u.args) args.push_back(replace_out(a, out_));
-  if (u.uses_device) args.insert(args.end(), {"--device", config_.device == "cpu" ? "cpu" : "cuda"});
   const bool resume = u.resumable && has_resumable_state(u, out_);
   if (!resume) {
     fs::remove_all(dir);  // a unit interrupted before any saved state starts afresh
   }
   fs::create_directories(dir);
-  if (!u.out_flag.empty()) args.insert(args.end(), {u.out_flag, replace_out(u.output, out_)});
-  if (resume) args.push_back("--resume");
+  const std::vector<std::string> args = unit_command(u, out_, config_.device, resume);
   const std::string device = gpu >= 0 ? "cuda (GPU " + std::to_string(gpu) + ")" : "cpu";
   ledger_->mark_running(u.id, device);
   std::string command = u.program;
@@ -234,13 +224,18 @@ void Scheduler::finish(pid_t pid, int exit_code) {
   }
   const std::string why = exit_code == 0 ? "exited 0 but wrote no " + r.unit->done_file
                                          : "exit status " + std::to_string(exit_code) + ": " +
-                                               last_line(log);
+                                               error_line(log, r.unit->program);
   ledger_->mark_failed(r.unit->id, seconds, why);
   failures_.push_back(r.unit->id + " failed (" + why + "); its log: " + log.string());
   log_->line("[experiment] FAILED " + failures_.back());
 }
 
 int Scheduler::run() {
+  // What can be refused is refused before anything is written, so that a corrected
+  // configuration is not turned away as "another configuration": every unit's settings as its
+  // app will read them, and the GPUs (a dry run checks the same).
+  validate_plan(plan_, out_, config_.device);
+  const std::vector<int> gpu_slots = slots();
   // A dry run reads what is there and writes nothing.
   std::optional<FolderLock> lock;
   if (!options_.dry_run) {
@@ -277,7 +272,6 @@ int Scheduler::run() {
     return 0;
   }
 
-  const std::vector<int> gpu_slots = slots();
   slot_count_ = gpu_slots.size();
   if (gpu_slots.size() > 1)
     log_->line(format("[experiment] %zu GPUs: independent units run at once, one process per GPU",

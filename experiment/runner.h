@@ -7,6 +7,9 @@
 //   <out>/units/<id>/    each unit's folder: log.txt plus the app's own outputs
 //   <out>/report/        results.csv, summary.json, figures/, report.html, screenshot.png
 //
+// Before anything is written, every unit's flags go through its app's own parser
+// (experiment/validate.h) and device cuda needs a visible GPU: a refusal (training::FlagError,
+// exit status 2 in apps/experiment) leaves no folder or config.json behind.
 // Resuming: a rerun skips done units; a unit that was interrupted is continued with its app's
 // --resume where it has one (trainings) and started afresh otherwise, so a kill -9 loses at
 // most the unit it was in. Several GPUs: with device cuda and more than one GPU, independent

@@ -78,6 +78,14 @@ TEST(ExperimentConfig, BadValuesNameTheKey) {
   EXPECT_NE(bad("device=tpu").find("'device' must be cpu or cuda"), std::string::npos);
   EXPECT_NE(bad("gan.loss=hinge").find("'gan.loss' must be wgan-gp or bce"), std::string::npos);
   EXPECT_NE(bad("augmented.per=half").find("'augmented.per' must be class or total"), std::string::npos);
+  // nlohmann's get<int64_t>() truncates 2.7 to 2 and reads true as 1: neither may pass.
+  EXPECT_NE(bad("classifier.epochs=2.7").find("'classifier.epochs' has the wrong type (2.7): whole numbers"),
+            std::string::npos);
+  EXPECT_NE(bad("gan.epochs=3.0").find("'gan.epochs' has the wrong type"), std::string::npos);
+  EXPECT_NE(bad("seeds=[0,1.5]").find("'seeds' has the wrong type"), std::string::npos);
+  EXPECT_NE(bad("classifier.lr=true").find("'classifier.lr' has the wrong type"), std::string::npos);
+  EXPECT_NE(bad("quality.enabled=1").find("'quality.enabled' has the wrong type"), std::string::npos);
+  EXPECT_EQ(bad("classifier.lr=1"), "");  // an integer is a fine number
 }
 
 TEST(ExperimentConfig, FileIsMergedOverThePresetAndChecked) {

@@ -2,8 +2,10 @@
 // under each app's name that logs its call, writes the file that marks its unit done, and fails
 // or sleeps when told to. Checks: every unit runs once, a rerun skips done units, a failure
 // keeps finished units and a rerun continues, an interrupted training resumes, a changed
-// configuration is refused, missing earlier stages are named, and with several GPUs units run
-// at once, one per GPU. The real apps end to end: tests/apps/experiment_smoke.sh.
+// configuration is refused, a bad setting (or device cuda without a GPU) is refused before
+// anything is written, a failure's note carries the app's error line, a damaged ledger is named,
+// missing earlier stages are named, and with several GPUs units run at once, one per GPU. The
+// real apps end to end: tests/apps/experiment_smoke.sh.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -15,6 +17,8 @@
 
 #include "experiment/config.h"
 #include "experiment/runner.h"
+#include "tensor/device.h"
+#include "training/cli.h"
 #include "expect_error.h"
 #include "temp_dir.h"
 
@@ -38,7 +42,9 @@ while [ $# -gt 0 ]; do
 done
 echo "start $prog $out resume=$resume gpu=${CUDA_VISIBLE_DEVICES:-none}" >> "$FAKE_APPS_LOG"
 if [ -n "${FAKE_FAIL:-}" ] && [[ "$out" == *"$FAKE_FAIL"* ]]; then
-  echo "fake failure of $out" >&2
+  # As training::run_cli_main prints an error: the message, then the usage hint.
+  echo "$prog: fake failure of $out" >&2
+  echo "($prog --help lists the flags)" >&2
   exit 3
 fi
 sleep "${FAKE_SLEEP:-0}"
@@ -154,8 +160,10 @@ TEST_F(ExperimentRunner, AFailureKeepsFinishedUnitsAndARerunContinues) {
   EXPECT_EQ(run(), 1);
   const json l = ledger();
   EXPECT_EQ(l["units"]["classifier-unbalanced-seed0"]["status"], "failed");
-  EXPECT_NE(l["units"]["classifier-unbalanced-seed0"]["note"].get<std::string>().find("exit status 3"),
-            std::string::npos);
+  // The note (and the FAILED line) carry the app's error, not the usage hint printed after it.
+  const std::string note = l["units"]["classifier-unbalanced-seed0"]["note"];
+  EXPECT_NE(note.find("exit status 3: train_classifier: fake failure of "), std::string::npos) << note;
+  EXPECT_EQ(note.find("--help"), std::string::npos) << note;
   EXPECT_EQ(l["units"]["classifier-original-seed0"]["status"], "done");
   EXPECT_FALSE(l["units"].contains("generate-full"));  // it needs the failed unit
   EXPECT_EQ(reports_, 1);                              // a partial report is still written
@@ -192,6 +200,42 @@ TEST_F(ExperimentRunner, AChangedConfigurationIsRefused) {
   config_["classifier"]["epochs"] = preset_json("quick")["classifier"]["epochs"];
   config_["report"]["browser_check"] = false;
   EXPECT_EQ(run(), 0);
+}
+
+TEST_F(ExperimentRunner, ABadSettingIsRefusedBeforeAnythingIsWritten) {
+  // The stand-in apps accept anything: only the check before the run can refuse this.
+  config_["classifier"]["optimizer"] = "adamx";
+  EXPECT_THROW(run(), training::FlagError);
+  EXPECT_FALSE(fs::exists(dir_.path / "out"));  // no config.json to refuse the corrected one
+  EXPECT_TRUE(calls().empty());
+  config_["classifier"]["optimizer"] = "adam";
+  EXPECT_EQ(run(), 0);
+}
+
+TEST_F(ExperimentRunner, DeviceCudaWithoutAGpuIsABadSettingAndWritesNothing) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is visible";
+  config_["device"] = "cuda";
+  try {
+    run();
+    ADD_FAILURE() << "device cuda ran without a GPU";
+  } catch (const training::FlagError& e) {
+    EXPECT_NE(std::string(e.what()).find("no GPU is visible"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir_.path / "out"));
+}
+
+TEST_F(ExperimentRunner, ADamagedLedgerIsNamed) {
+  // Valid JSON of the wrong shape: nlohmann's own error would not say which file.
+  fs::create_directories(dir_.path / "out");
+  const fs::path ledger = dir_.path / "out/ledger.json";
+  std::ofstream(ledger) << R"({"format": "ember.experiment.ledger.v1", "units": {"prepare": 5}})";
+  EXPECT_ERROR_MENTIONS(Ledger{ledger}, ledger.string());
+  std::ofstream(ledger) << R"({"format": "ember.experiment.ledger.v1", "units": [1]})";
+  EXPECT_ERROR_MENTIONS(Ledger{ledger}, ledger.string());
+  std::ofstream(ledger) << R"({"format": "ember.experiment.ledger.v1"})";
+  EXPECT_ERROR_MENTIONS(Ledger{ledger}, ledger.string());
+  std::ofstream(ledger) << R"({"format": "ember.experiment.ledger.v1", "units": {"prepare": {"seconds": "long"}}})";
+  EXPECT_ERROR_MENTIONS(run(), ledger.string());
 }
 
 TEST_F(ExperimentRunner, LaterStagesNeedTheEarlierOnes) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end check of apps/experiment with the real apps on a tiny slice of the real data
 # (1% of each split, 2 seeds, 1 epoch, a small GAN for one epoch, augmented2/4):
-#   - bad flags and configurations exit 2 naming the problem; a bad data path exits 1 naming it
+#   - bad flags and configurations exit 2 naming the problem (settings an app would refuse
+#     when its unit starts, and device cuda without a GPU, before anything is written); a bad
+#     data path exits 1 naming it
 #   - kill -9 in the middle: no unit process survives the runner, the finished units stay
 #     finished, and a rerun (--resume) completes without redoing them
 #   - the report: results.csv (a row per run), summary.json (groups, pooled variance, Welch
@@ -25,6 +27,17 @@ expect_flag_error "--preset must be one of quick, full" --preset medium
 expect_flag_error "unknown key 'classifier.epoch'" --set classifier.epoch=3
 expect_flag_error "unknown stage 'train'" --stages train
 expect_flag_error "'fraction' must be in (0, 1]" --set fraction=2
+expect_flag_error "--stages: expected a comma-separated list, got ''" --stages ""
+expect_flag_error "'classifier.epochs' has the wrong type (2.7)" --set classifier.epochs=2.7
+# What an app would refuse when its unit starts is refused before anything is written.
+expect_flag_error "config 'generation.classes' (generate in unit generate-full): --classes: unknown class 'Rivers'" \
+  --out "$work/early" --set 'generation.classes=["Rivers"]'
+[ ! -e "$work/early" ] || fail "a refused configuration left $work/early behind"
+expect_flag_error "config 'classifier.optimizer'" --dry-run --set classifier.optimizer=adamx
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  expect_flag_error "device cuda: no GPU is visible" --device cuda --out "$work/cuda"
+  [ ! -e "$work/cuda" ] || fail "--device cuda without a GPU created $work/cuda"
+fi
 "$exe" --help | grep -q -- "--resume DIR" || fail "--help does not list the flags"
 "$exe" --dry-run --out "$work/dry" "${tiny[@]}" >"$work/dry.out" 2>&1 || fail "--dry-run: $(cat "$work/dry.out")"
 grep -q "classifier-augmented4-seed1 .*to run" "$work/dry.out" || fail "--dry-run does not list the units"
