@@ -11,6 +11,11 @@ namespace ember::kernels {
 
 std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DType dtype,
                           int device, const BackendSettings& settings) {
+  return conv_plan_key(direction, g, dtype, device, settings, preferred_cudnn_layout(dtype));
+}
+
+std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DType dtype,
+                          int device, const BackendSettings& settings, CudnnLayout layout) {
   const char* dir = direction == ConvDirection::Forward     ? "fwd"
                     : direction == ConvDirection::InputGrad ? "dgrad"
                                                             : "wgrad";
@@ -21,16 +26,22 @@ std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DTyp
                         " stride", g.stride_h, "x", g.stride_w, " pad", g.pad_top, "x",
                         g.pad_left, " dil1x1 groups", g.groups, settings.allow_tf32 ? " tf32" : " fp32",
                         settings.deterministic ? " det" : " nondet",
-                        settings.conv_autotune ? " tuned" : " heur");
+                        settings.conv_autotune ? " tuned" : " heur",
+                        layout == CudnnLayout::Nhwc ? " nhwc" : " nchw");
 }
 
 ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DType dtype,
                                int device, const BackendSettings& settings) {
+  return make_conv_plan_key(direction, g, dtype, device, settings, preferred_cudnn_layout(dtype));
+}
+
+ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& g, DType dtype,
+                               int device, const BackendSettings& settings, CudnnLayout layout) {
   const int64_t flags = (settings.allow_tf32 ? 1 : 0) | (settings.deterministic ? 2 : 0) |
                         (settings.conv_autotune ? 4 : 0);
   return {{static_cast<int64_t>(direction), device, static_cast<int64_t>(dtype), g.N, g.H, g.W,
            g.C, g.K, g.R, g.S, g.P, g.Q, g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.groups,
-           flags}};
+           flags, static_cast<int64_t>(layout)}};
 }
 
 size_t ConvPlanKeyHash::operator()(const ConvPlanKey& key) const noexcept {
@@ -63,6 +74,22 @@ std::optional<size_t> select_conv_algo(const std::vector<ConvAlgoCandidate>& can
       smallest = i;
   }
   return smallest;
+}
+
+std::vector<size_t> conv_algo_try_order(const std::vector<ConvAlgoCandidate>& candidates,
+                                        size_t workspace_cap, bool deterministic_only,
+                                        bool allow_tensor_ops) {
+  const std::optional<size_t> first =
+      select_conv_algo(candidates, workspace_cap, deterministic_only, allow_tensor_ops);
+  if (!first) return {};
+  std::vector<size_t> order{*first};
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const ConvAlgoCandidate& c = candidates[i];
+    if (i != *first && c.supported && (!deterministic_only || c.deterministic) &&
+        (allow_tensor_ops || !c.uses_tensor_ops) && c.workspace <= workspace_cap)
+      order.push_back(i);
+  }
+  return order;
 }
 
 std::vector<ConvAlgoCandidate> fallback_algo_order(ConvDirection direction) {
@@ -107,6 +134,17 @@ std::optional<size_t> select_fallback_algo(const std::vector<ConvAlgoCandidate>&
       return i;
   }
   return std::nullopt;
+}
+
+std::vector<size_t> fallback_try_order(const std::vector<ConvAlgoCandidate>& probed,
+                                       size_t workspace_cap, bool deterministic_only) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < probed.size(); ++i) {
+    const ConvAlgoCandidate& c = probed[i];
+    if (c.supported && (!deterministic_only || c.deterministic) && c.workspace <= workspace_cap)
+      order.push_back(i);
+  }
+  return order;
 }
 
 size_t parse_workspace_cap(const char* text) {

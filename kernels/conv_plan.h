@@ -20,20 +20,31 @@ namespace ember::kernels {
 
 enum class ConvDirection { Forward, InputGrad, WeightGrad };
 
-// The full problem key: device, direction, every dimension, stride and pad, groups, dtype and
-// the settings that change which algorithm may be chosen (TF32, determinism, autotuning).
-// Two calls share a cached algorithm exactly when their keys are equal.
+// The layout cuDNN sees a problem in: ember's own NHWC activations and KRSC filters, or NCHW /
+// KCRS through transposed copies. float64 always runs in NCHW (cuDNN's NHWC kernels centre on
+// float32 and half); float32 runs in NHWC, and in NCHW when no algorithm runs its NHWC problem.
+enum class CudnnLayout { Nhwc, Nchw };
+inline CudnnLayout preferred_cudnn_layout(DType dtype) {
+  return dtype == DType::Float64 ? CudnnLayout::Nchw : CudnnLayout::Nhwc;
+}
+
+// The full problem key: device, direction, every dimension, stride and pad, groups, dtype, the
+// layout cuDNN sees (preferred_cudnn_layout unless given) and the settings that change which
+// algorithm may be chosen (TF32, determinism, autotuning). Two calls share a cached algorithm
+// exactly when their keys are equal.
 std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
                           int device, const BackendSettings& settings);
+std::string conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
+                          int device, const BackendSettings& settings, CudnnLayout layout);
 
 // The same key as a compact value, for the cache lookup made on every call (formatting the
 // string costs more host time than the lookup itself). Two ConvPlanKeys are equal exactly when
 // the conv_plan_key strings of their arguments are; the string stays for messages.
 struct ConvPlanKey {
   // direction, device, dtype, N, H, W, C, K, R, S, P, Q, stride_h, stride_w, pad_top,
-  // pad_left, groups, settings bits (tf32 | deterministic << 1 | autotune << 2). Dilation is
-  // always 1.
-  std::array<int64_t, 18> fields{};
+  // pad_left, groups, settings bits (tf32 | deterministic << 1 | autotune << 2), layout.
+  // Dilation is always 1.
+  std::array<int64_t, 19> fields{};
   bool operator==(const ConvPlanKey&) const = default;
 };
 struct ConvPlanKeyHash {
@@ -41,6 +52,8 @@ struct ConvPlanKeyHash {
 };
 ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
                                int device, const BackendSettings& settings);
+ConvPlanKey make_conv_plan_key(ConvDirection direction, const Conv2dGeometry& geo, DType dtype,
+                               int device, const BackendSettings& settings, CudnnLayout layout);
 
 // One algorithm as reported by cuDNN (heuristics or timing), in cuDNN's order of preference.
 struct ConvAlgoCandidate {
@@ -59,6 +72,14 @@ std::optional<size_t> select_conv_algo(const std::vector<ConvAlgoCandidate>& can
                                        size_t workspace_cap, bool deterministic_only,
                                        bool allow_tensor_ops);
 
+// The order in which a new key's candidates are run until one succeeds (a plan is cached only
+// after its algorithm has run once: cuDNN may rank, and size the workspace of, an algorithm that
+// then refuses to run): select_conv_algo's choice first, then every other eligible candidate
+// whose workspace fits the cap, in the list's order. Empty when select_conv_algo finds nothing.
+std::vector<size_t> conv_algo_try_order(const std::vector<ConvAlgoCandidate>& candidates,
+                                        size_t workspace_cap, bool deterministic_only,
+                                        bool allow_tensor_ops);
+
 // When the heuristics (and timing) leave no usable candidate, every algorithm of the direction
 // is probed in this order (cudnnGetConvolution*WorkspaceSize under the math type the plan runs
 // with; a failed query means unsupported). The values are the cudnnConvolution*Algo_t enums
@@ -76,6 +97,9 @@ std::vector<ConvAlgoCandidate> fallback_algo_order(ConvDirection direction);
 // required) whose workspace fits the cap. nullopt when there is none.
 std::optional<size_t> select_fallback_algo(const std::vector<ConvAlgoCandidate>& probed,
                                            size_t workspace_cap, bool deterministic_only);
+// Every such candidate, in order: what is run, one after the other, until one succeeds.
+std::vector<size_t> fallback_try_order(const std::vector<ConvAlgoCandidate>& probed,
+                                       size_t workspace_cap, bool deterministic_only);
 
 // The workspace cap in bytes from EMBER_CUDNN_WORKSPACE_MB's text (nullptr or empty: 1 GiB).
 // Throws on anything but a non-negative integer number of MiB.

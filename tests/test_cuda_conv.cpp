@@ -11,6 +11,9 @@
 // order) and the cuDNN error macro; they run without a GPU. Run: ember_tests --gtest_filter='Cud*Conv*:CudnnPlan*'.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <utility>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -405,6 +408,7 @@ struct PlanCacheScope {
   PlanCacheScope() { kernels::cuda::clear_cudnn_plan_cache(); }
   ~PlanCacheScope() {
     kernels::cuda::set_cudnn_fallback_only(false);
+    kernels::cuda::set_cudnn_run_failure({});
     kernels::cuda::clear_cudnn_plan_cache();
   }
   PlanCacheScope(const PlanCacheScope&) = delete;
@@ -503,6 +507,69 @@ TEST(CudaConv, FallbackAlgorithmsMatchCpu) {
   }
   EXPECT_GT(kernels::cuda::cudnn_plan_cache_size(), 0u);
 }
+
+// A plan is cached only after its algorithm has run: with cuDNN refusing to run whatever
+// algorithm is tried first for each key (an injected failure), every direction still matches
+// the CPU (the next candidate ran), and a later call reuses the algorithm that ran.
+TEST(CudaConv, AnAlgorithmThatFailsToRunMovesToTheNextCandidate) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard guard;
+  PlanCacheScope scope;
+  kernels::set_depthwise_impl(DepthwiseImpl::Cudnn);
+  std::map<std::pair<int, int>, int> refused;  // (direction, layout) -> the algorithm refused
+  int refusals = 0;
+  kernels::cuda::set_cudnn_run_failure(
+      [&](kernels::ConvDirection dir, kernels::CudnnLayout layout, int algo) {
+        const auto key = std::make_pair(static_cast<int>(dir), static_cast<int>(layout));
+        const auto it = refused.find(key);
+        if (it == refused.end()) {  // the first algorithm tried for this (direction, layout)
+          refused[key] = algo;
+          ++refusals;
+          return true;
+        }
+        return it->second == algo;
+      });
+  const GpuConvCase c{"3x3 s2 same", 2, 8, 9, 4, 6, 3, 3, same_padding(8, 9, 3, 3, 2, 2)};
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    refused.clear();
+    kernels::cuda::clear_cudnn_plan_cache();
+    EXPECT_CUDA_MATCHES_CPU(conv_fn(c.params), conv_inputs(c, dt, 950), conv_options(dt))
+        << describe(c, dt, "first candidate refused");
+    EXPECT_GE(refusals, 3) << "every direction refused its first candidate once";
+    // Cached: the same problem again refuses nothing new and still matches.
+    const int before = refusals;
+    EXPECT_CUDA_MATCHES_CPU(conv_fn(c.params), conv_inputs(c, dt, 951), conv_options(dt))
+        << describe(c, dt, "cached after the refusal");
+    EXPECT_EQ(refusals, before);
+  }
+}
+
+// When no algorithm runs a float32 problem in NHWC, it runs through NCHW copies; when nothing
+// runs in either layout, the error names the attempts and no plan is cached for the problem.
+TEST(CudaConv, NoAlgorithmInNhwcFallsBackToNchw) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard guard;
+  PlanCacheScope scope;
+  kernels::set_depthwise_impl(DepthwiseImpl::Cudnn);
+  kernels::cuda::set_cudnn_run_failure([](kernels::ConvDirection, kernels::CudnnLayout layout,
+                                          int) { return layout == kernels::CudnnLayout::Nhwc; });
+  const GpuConvCase cases[] = {
+      {"3x3 s1 pad1", 2, 7, 6, 5, 7, 3, 3, params_of(1, 1, 1, 1, 1, 1)},
+      {"1x1 on 1x1 (squeeze-excite)", 4, 1, 1, 24, 6, 1, 1, params_of(1, 1, 0, 0, 0, 0)},
+      {"3-channel stem, s2 same", 2, 9, 9, 3, 8, 3, 3, same_padding(9, 9, 3, 3, 2, 2)},
+  };
+  for (const GpuConvCase& c : cases)
+    EXPECT_CUDA_MATCHES_CPU(conv_fn(c.params), conv_inputs(c, DType::Float32, 960),
+                            conv_options(DType::Float32))
+        << describe(c, DType::Float32, "NHWC refused");
+  kernels::cuda::clear_cudnn_plan_cache();
+  kernels::cuda::set_cudnn_run_failure(
+      [](kernels::ConvDirection, kernels::CudnnLayout, int) { return true; });
+  const Tensor x = random_tensor({2, 7, 6, 5}, 961, DType::Float32).to(Device::cuda(0));
+  const Tensor w = random_tensor({7, 3, 3, 5}, 962, DType::Float32).to(Device::cuda(0));
+  testing::expect_error([&] { (void)conv2d(x, w, Tensor(), params_of(1, 1, 1, 1, 1, 1)); },
+                        {"no algorithm ran", "nchw", "failed to run"});
+}
 #endif  // EMBER_WITH_CUDA
 
 // ---- Host-side plan decisions (no GPU needed) ----
@@ -552,6 +619,55 @@ kernels::ConvAlgoCandidate cand(int algo, size_t ws, bool det = true, bool suppo
   c.algo = algo, c.workspace = ws, c.deterministic = det, c.supported = supported;
   c.uses_tensor_ops = tensor_ops;
   return c;
+}
+
+// The order candidates are run in until one succeeds: the selected one first, then every other
+// eligible one that fits, in cuDNN's order; nothing when nothing is eligible.
+TEST(CudnnPlan, TryOrderStartsWithTheSelectionAndKeepsEveryEligibleCandidate) {
+  using kernels::conv_algo_try_order;
+  using kernels::fallback_try_order;
+  constexpr size_t MiB = size_t{1} << 20;
+  // The preferred one (index 0) fits: it leads, the others follow in order.
+  EXPECT_EQ(conv_algo_try_order({cand(1, 0), cand(2, MiB), cand(3, 0)}, 64 * MiB, false, false),
+            (std::vector<size_t>{0, 1, 2}));
+  // The preferred one is over the cap: the smallest fitting one leads; the oversized one is out.
+  EXPECT_EQ(conv_algo_try_order({cand(1, 100 * MiB), cand(2, 8 * MiB), cand(3, MiB)}, 64 * MiB,
+                                false, false),
+            (std::vector<size_t>{2, 1}));
+  // Unsupported, non-deterministic (when required) and tensor-op (unless allowed) ones are out.
+  EXPECT_EQ(conv_algo_try_order({cand(1, 0, true, false), cand(2, 0, false), cand(3, 0, true, true, true),
+                                 cand(4, 0)},
+                                64 * MiB, true, false),
+            (std::vector<size_t>{3}));
+  EXPECT_TRUE(conv_algo_try_order({cand(1, 0, true, false)}, MiB, false, false).empty());
+  EXPECT_TRUE(conv_algo_try_order({}, MiB, false, false).empty());
+  // The fallback's order: every supported (deterministic) candidate that fits, as probed.
+  EXPECT_EQ(fallback_try_order({cand(0, 0, true, false), cand(1, 2 * MiB), cand(2, 0, false),
+                                cand(3, 0)},
+                               MiB, false),
+            (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(fallback_try_order({cand(2, 0, false), cand(3, 0)}, MiB, true),
+            (std::vector<size_t>{1}));
+}
+
+// The layout cuDNN sees is part of the key, so a float32 problem that moved to NCHW is its own
+// entry; the default is the dtype's preferred layout.
+TEST(CudnnPlan, KeyIncludesTheLayout) {
+  using kernels::ConvDirection;
+  using kernels::CudnnLayout;
+  const kernels::Conv2dGeometry g = base_geometry();
+  const kernels::BackendSettings s;
+  EXPECT_EQ(kernels::preferred_cudnn_layout(DType::Float32), CudnnLayout::Nhwc);
+  EXPECT_EQ(kernels::preferred_cudnn_layout(DType::Float64), CudnnLayout::Nchw);
+  EXPECT_NE(kernels::make_conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s, CudnnLayout::Nhwc),
+            kernels::make_conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s, CudnnLayout::Nchw));
+  EXPECT_EQ(kernels::make_conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s),
+            kernels::make_conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s, CudnnLayout::Nhwc));
+  EXPECT_NE(kernels::conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s).find(" nhwc"),
+            std::string::npos);
+  EXPECT_NE(kernels::conv_plan_key(ConvDirection::Forward, g, DType::Float32, 0, s, CudnnLayout::Nchw)
+                .find(" nchw"),
+            std::string::npos);
 }
 
 // The compact key the cache looks up on every call must be exactly as complete as the string:

@@ -3,8 +3,9 @@
 // is Ember (kernels/cuda/depthwise_conv.cu), cuDNN for everything else
 // (kernels/cuda/cudnn_conv.cpp: plan cache, workspace, the cuDNN calls). This file decides what
 // cuDNN sees: the legacy API takes one symmetric pad per dimension, so asymmetric geometries go
-// through a zero-padded temporary (cudnn_padding); float64 goes through NCHW / KCRS copies; an
-// operand that is not 16-byte aligned through an aligned copy. Policy and reasons:
+// through a zero-padded temporary (cudnn_padding); float64 goes through NCHW / KCRS copies, and
+// so does a float32 problem no algorithm runs in NHWC; an operand that is not 16-byte aligned
+// through an aligned copy. Policy and reasons:
 // docs/cudnn.md. Tested against the CPU in tests/test_cuda_conv.cpp.
 #include <cstdint>
 
@@ -48,10 +49,10 @@ void copy_bytes(const Tensor& dst, const Tensor& src) {
                                    cudaMemcpyDeviceToDevice, ::ember::cuda::compute_stream()));
 }
 
-// A 4-D NHWC (or KRSC) input in cuDNN's layout for its dtype, 16-byte aligned: itself, an NCHW
-// copy, or an aligned copy.
-Tensor to_cudnn_layout(const Tensor& t) {
-  if (nchw_layout(t.dtype())) {
+// A 4-D NHWC (or KRSC) input in cuDNN's `layout`, 16-byte aligned: itself, an NCHW copy, or an
+// aligned copy.
+Tensor to_cudnn_layout(const Tensor& t, CudnnLayout layout) {
+  if (layout == CudnnLayout::Nchw) {
     Tensor d = empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
     nhwc_to_nchw(d, t);
     return d;
@@ -64,16 +65,27 @@ Tensor to_cudnn_layout(const Tensor& t) {
 
 // Where cuDNN writes a result meant for `t` (NHWC / KRSC): t itself, or a temporary (NCHW, or
 // aligned) that from_cudnn_layout copies back.
-Tensor cudnn_output_for(const Tensor& t) {
-  if (nchw_layout(t.dtype()))
+Tensor cudnn_output_for(const Tensor& t, CudnnLayout layout) {
+  if (layout == CudnnLayout::Nchw)
     return empty({t.size(0), t.size(3), t.size(1), t.size(2)}, {t.dtype(), t.device()});
   return aligned16(t) ? t : empty(t.shape(), {t.dtype(), t.device()});
 }
 
-void from_cudnn_layout(const Tensor& t, const Tensor& written) {
+void from_cudnn_layout(const Tensor& t, const Tensor& written, CudnnLayout layout) {
   if (written.same(t)) return;
-  if (nchw_layout(t.dtype())) nchw_to_nhwc(t, written);
+  if (layout == CudnnLayout::Nchw) nchw_to_nhwc(t, written);
   else copy_bytes(t, written);
+}
+
+// Runs `attempt(layout)` in the dtype's preferred layout and, for float32 when no cuDNN
+// algorithm runs the NHWC problem, again through NCHW copies (the last resort, whose failure is
+// an error naming every attempt).
+template <typename Attempt>
+void in_a_layout_that_runs(DType dtype, const Attempt& attempt) {
+  const CudnnLayout preferred = preferred_cudnn_layout(dtype);
+  const bool only = preferred == CudnnLayout::Nchw;
+  if (attempt(preferred, only) || only) return;
+  attempt(CudnnLayout::Nchw, true);
 }
 
 }  // namespace
@@ -91,12 +103,17 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
     return;
   }
   const CudnnPadding pad = cudnn_padding(geo);
-  const Tensor xc = to_cudnn_layout(padded_input(x, geo, pad));
-  const Tensor wc = to_cudnn_layout(w);
-  const Tensor yc = cudnn_output_for(y);
-  run_cudnn(ConvDirection::Forward, geo, pad, y.dtype(), y.device().index, xc.raw_data(),
-            wc.raw_data(), yc.raw_data());
-  from_cudnn_layout(y, yc);
+  const Tensor xp = padded_input(x, geo, pad);
+  in_a_layout_that_runs(y.dtype(), [&](CudnnLayout layout, bool last_resort) {
+    const Tensor xc = to_cudnn_layout(xp, layout);
+    const Tensor wc = to_cudnn_layout(w, layout);
+    const Tensor yc = cudnn_output_for(y, layout);
+    if (!run_cudnn(ConvDirection::Forward, geo, pad, y.dtype(), layout, y.device().index,
+                   xc.raw_data(), wc.raw_data(), yc.raw_data(), last_resort))
+      return false;
+    from_cudnn_layout(y, yc, layout);
+    return true;
+  });
   if (bias.defined()) add_channel_bias(y, bias);
 }
 
@@ -116,12 +133,16 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
   const Tensor target = pad.needs_temporary()
                             ? empty({geo.N, pad.Hp, pad.Wp, geo.C}, {dx.dtype(), dx.device()})
                             : dx;
-  const Tensor tc = cudnn_output_for(target);
-  const Tensor dyc = to_cudnn_layout(dy);
-  const Tensor wc = to_cudnn_layout(w);
-  run_cudnn(ConvDirection::InputGrad, geo, pad, dx.dtype(), dx.device().index, tc.raw_data(),
-            wc.raw_data(), dyc.raw_data());
-  from_cudnn_layout(target, tc);
+  in_a_layout_that_runs(dx.dtype(), [&](CudnnLayout layout, bool last_resort) {
+    const Tensor tc = cudnn_output_for(target, layout);
+    const Tensor dyc = to_cudnn_layout(dy, layout);
+    const Tensor wc = to_cudnn_layout(w, layout);
+    if (!run_cudnn(ConvDirection::InputGrad, geo, pad, dx.dtype(), layout, dx.device().index,
+                   tc.raw_data(), wc.raw_data(), dyc.raw_data(), last_resort))
+      return false;
+    from_cudnn_layout(target, tc, layout);
+    return true;
+  });
   if (pad.needs_temporary()) crop_nhwc(dx, target, pad.off_h, pad.off_w);
 }
 
@@ -137,12 +158,17 @@ void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
     return;
   }
   const CudnnPadding pad = cudnn_padding(geo);
-  const Tensor xc = to_cudnn_layout(padded_input(x, geo, pad));
-  const Tensor dyc = to_cudnn_layout(dy);
-  const Tensor dwc = cudnn_output_for(dw);
-  run_cudnn(ConvDirection::WeightGrad, geo, pad, dw.dtype(), dw.device().index, xc.raw_data(),
-            dwc.raw_data(), dyc.raw_data());
-  from_cudnn_layout(dw, dwc);
+  const Tensor xp = padded_input(x, geo, pad);
+  in_a_layout_that_runs(dw.dtype(), [&](CudnnLayout layout, bool last_resort) {
+    const Tensor xc = to_cudnn_layout(xp, layout);
+    const Tensor dyc = to_cudnn_layout(dy, layout);
+    const Tensor dwc = cudnn_output_for(dw, layout);
+    if (!run_cudnn(ConvDirection::WeightGrad, geo, pad, dw.dtype(), layout, dw.device().index,
+                   xc.raw_data(), dwc.raw_data(), dyc.raw_data(), last_resort))
+      return false;
+    from_cudnn_layout(dw, dwc, layout);
+    return true;
+  });
 }
 
 }  // namespace ember::kernels::cuda

@@ -6,8 +6,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "kernels/conv.h"
+#include "kernels/conv_plan.h"
 
 namespace ember::kernels::cuda {
 
@@ -40,5 +42,11 @@ void clear_cudnn_plan_cache();
 // On: new keys skip cuDNN's heuristics and timing, as if neither offered a usable algorithm, so
 // the probe-every-algorithm fallback chooses. Not part of the key: clear the cache around it.
 void set_cudnn_fallback_only(bool on);
+// When set, the run of algorithm `algo` for (direction, layout) fails whenever it returns true,
+// as if cuDNN refused to run it (CUDNN_STATUS_NOT_SUPPORTED, nothing launched), so the retry of
+// the next candidate and the NCHW fallback can be tested. An empty function turns it off. Not
+// part of the key: clear the cache around it.
+using CudnnRunFailure = std::function<bool(ConvDirection, CudnnLayout, int algo)>;
+void set_cudnn_run_failure(CudnnRunFailure failure);
 
 }  // namespace ember::kernels::cuda

@@ -6,11 +6,15 @@
 //
 // Policy (details and reasons in docs/cudnn.md):
 // - The algorithm is chosen once per full problem key (kernels/conv_plan.h: direction, device,
-//   dtype, every dimension, stride, pad, groups, TF32 / determinism / autotune settings) and
-//   cached together with the problem's cuDNN descriptors, so a repeated call makes only the
-//   cuDNN call; chosen by cuDNN's heuristics (cudnnGet*Algorithm_v7), or with autotuning by
-//   timing (cudnnFind*AlgorithmEx) once per key into scratch outputs; when neither offers a
-//   usable algorithm, by probing every algorithm of the direction (fallback_algo_order).
+//   dtype, layout, every dimension, stride, pad, groups, TF32 / determinism / autotune
+//   settings) and cached together with the problem's cuDNN descriptors, so a repeated call
+//   makes only the cuDNN call. Candidates come from cuDNN's heuristics (cudnnGet*Algorithm_v7),
+//   with autotuning from timing (cudnnFind*AlgorithmEx, once per key into scratch outputs), and
+//   are run in order on the first call until one succeeds: a plan is cached only after its
+//   algorithm has run (cuDNN may rank an algorithm that then refuses to run). When none of them
+//   runs, every other algorithm of the direction is probed and tried (fallback_algo_order); when
+//   nothing runs at all, the key is marked unusable and kernels/cuda/conv.cpp moves the float32
+//   problem to the NCHW layout. set_cudnn_run_failure injects such failures in tests.
 // - One grow-only workspace per device (a byte Tensor from the device allocator), capped by
 //   EMBER_CUDNN_WORKSPACE_MB (default 1 GiB); a choice over the cap falls back to the
 //   smallest-workspace algorithm that fits (select_conv_algo).
@@ -111,9 +115,11 @@ struct Descriptors {
     if (x) cudnnDestroyTensorDescriptor(x);
   }
 
-  void init(const Conv2dGeometry& g, const CudnnPadding& pad, DType dtype, cudnnMathType_t math) {
+  void init(const Conv2dGeometry& g, const CudnnPadding& pad, DType dtype, CudnnLayout layout,
+            cudnnMathType_t math) {
     const cudnnDataType_t dt = data_type_of(dtype);
-    const cudnnTensorFormat_t format = nchw_layout(dtype) ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
+    const cudnnTensorFormat_t format =
+        layout == CudnnLayout::Nchw ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
     EMBER_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     EMBER_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     EMBER_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
@@ -195,26 +201,6 @@ void drop_cudnn_last_error() {
   cudnnGetLastErrorString(discard, sizeof(discard));
 }
 
-// Re-queries each supported candidate's workspace for the math type it will run with (which,
-// without tensor ops, is CUDNN_FMA_MATH whatever cuDNN reported), so the plan never runs with
-// a workspace sized for another kernel. An entry whose size query fails is dropped as
-// unsupported (cuDNN has ranked configurations it then refuses to size). The descriptor's math
-// type is restored afterwards.
-void requery_workspaces(cudnnHandle_t h, const Descriptors& d, ConvDirection dir, bool tensor_ops,
-                        std::vector<ConvAlgoCandidate>& candidates) {
-  cudnnMathType_t query_math = CUDNN_FMA_MATH;
-  EMBER_CUDNN_CHECK(cudnnGetConvolutionMathType(d.conv, &query_math));
-  for (ConvAlgoCandidate& c : candidates) {
-    if (!c.supported) continue;
-    EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, run_math(c, tensor_ops)));
-    size_t bytes = 0;
-    if (query_workspace(h, d, dir, c.algo, &bytes) != CUDNN_STATUS_SUCCESS) c.supported = false;
-    else c.workspace = std::max(c.workspace, bytes);
-  }
-  drop_cudnn_last_error();
-  EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, query_math));
-}
-
 // The fallback when heuristics and timing left nothing usable: every algorithm of the direction
 // in fallback_algo_order, its workspace queried under `math` (the math type the plan will run
 // with); an algorithm whose query fails stays marked unsupported.
@@ -234,12 +220,12 @@ std::vector<ConvAlgoCandidate> probe_all_algorithms(cudnnHandle_t h, const Descr
   return probed;
 }
 
-// cuDNN's heuristic ranking, workspaces re-queried (requery_workspaces). A failing heuristics
+// cuDNN's heuristic ranking, with the workspaces it reports for the query math type (each
+// candidate's is re-queried for its run math type only when it is tried). A failing heuristics
 // call is not fatal: it is recorded in *status and the list comes back empty, so the fallback
 // probes the algorithms one by one (and the final error, if any, names that status).
 std::vector<ConvAlgoCandidate> heuristic_candidates(cudnnHandle_t h, const Descriptors& d,
-                                                    ConvDirection dir, bool tensor_ops,
-                                                    cudnnStatus_t* status) {
+                                                    ConvDirection dir, cudnnStatus_t* status) {
   std::vector<ConvAlgoCandidate> out;
   int max = 0, returned = 0;
   switch (dir) {
@@ -269,7 +255,6 @@ std::vector<ConvAlgoCandidate> heuristic_candidates(cudnnHandle_t h, const Descr
     }
   }
   if (*status != CUDNN_STATUS_SUCCESS) drop_cudnn_last_error();
-  requery_workspaces(h, d, dir, tensor_ops, out);
   return out;
 }
 
@@ -332,11 +317,12 @@ std::mutex& state_mutex() {
 // One cached problem: the descriptors of the problem cuDNN sees (with asymmetric padding, the
 // padded temporary's input size and pads 0 in that dimension), the convolution descriptor's
 // math type already set to the plan's, and the chosen algorithm. Created once per key by
-// plan_for; destroying the entry destroys its descriptors (Descriptors' destructor), so an
+// plan_and_run; destroying the entry destroys its descriptors (Descriptors' destructor), so an
 // exception while choosing leaks nothing.
 struct PlanEntry {
   Descriptors desc;
   ConvPlan plan;
+  bool unusable = false;  // no algorithm ran: the caller goes to its next layout
 };
 
 using PlanCache = std::unordered_map<ConvPlanKey, std::unique_ptr<PlanEntry>, ConvPlanKeyHash>;
@@ -378,26 +364,32 @@ const char* math_name(cudnnMathType_t math) {
   return "unknown math type";
 }
 
-// Chooses the algorithm of a new key. d's convolution descriptor carries the query math type
-// (CUDNN_DEFAULT_MATH when TF32 is allowed, CUDNN_FMA_MATH otherwise). Order: heuristics, then
-// (when autotuning) timing, then, when neither left a usable candidate, every algorithm of the
-// direction probed one by one (fallback_algo_order); throws only when that finds nothing either.
-ConvPlan choose_plan(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
-                     const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype, int device,
-                     const BackendSettings& settings, void* x, void* w, void* y) {
+// The candidates of a new key in the order they are run until one succeeds. d's convolution
+// descriptor carries the query math type (CUDNN_DEFAULT_MATH when TF32 is allowed,
+// CUDNN_FMA_MATH otherwise). Heuristics, then (when autotuning) timing; the workspaces are those
+// reported for the query math type, re-queried for the run math type just before each try.
+// *notes collects what a final error reports.
+std::vector<ConvAlgoCandidate> ranked_candidates(cudnnHandle_t h, const Descriptors& d,
+                                                 ConvDirection dir, const Conv2dGeometry& geo,
+                                                 const CudnnPadding& pad, DType dtype, int device,
+                                                 const BackendSettings& settings, void* x,
+                                                 void* w, void* y, std::string* notes) {
   const bool tensor_ops = dtype == DType::Float32 && settings.allow_tf32;
-  const cudnnMathType_t query_math = tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   const size_t cap = cudnn_workspace_cap();
-  cudnnStatus_t heuristics_status = CUDNN_STATUS_SUCCESS;
-  std::vector<ConvAlgoCandidate> candidates;
-  if (!fallback_only) candidates = heuristic_candidates(h, d, dir, tensor_ops, &heuristics_status);
-  const std::vector<ConvAlgoCandidate> heuristic = candidates;  // for the error message
-  std::optional<size_t> pick =
-      select_conv_algo(candidates, cap, settings.deterministic, tensor_ops);
-  std::vector<ConvAlgoCandidate> timed;
+  if (fallback_only) {
+    *notes += "; heuristics skipped by the test hook";
+    return {};
+  }
+  cudnnStatus_t status = CUDNN_STATUS_SUCCESS;
+  std::vector<ConvAlgoCandidate> candidates = heuristic_candidates(h, d, dir, &status);
+  *notes += "; heuristics" +
+            (status == CUDNN_STATUS_SUCCESS
+                 ? std::string()
+                 : std::string(" (the call failed: ") + cudnnGetErrorString(status) + ")") +
+            ":" + describe_candidates(candidates);
   // Timing needs working heuristics (for the workspace size); when their call failed, Find would
   // most likely fail the same way and throw, so go straight to the fallback.
-  if (settings.conv_autotune && !fallback_only && heuristics_status == CUDNN_STATUS_SUCCESS) {
+  if (settings.conv_autotune && status == CUDNN_STATUS_SUCCESS) {
     // Time every algorithm that fits in the largest workspace a heuristic candidate wants (at
     // most the cap); the output goes to scratch so the caller's tensor is written only once.
     size_t find_bytes = 0;
@@ -410,73 +402,145 @@ ConvPlan choose_plan(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
     const Tensor scratch = empty({out_elems}, {dtype, Device::cuda(device)});
     void* out = scratch.raw_data();
     void* ws = workspace(device, find_bytes);
-    timed = timed_candidates(h, d, dir, dir == ConvDirection::InputGrad ? out : x,
-                             dir == ConvDirection::WeightGrad ? out : w,
-                             dir == ConvDirection::Forward ? out : y, ws, find_bytes);
+    std::vector<ConvAlgoCandidate> timed =
+        timed_candidates(h, d, dir, dir == ConvDirection::InputGrad ? out : x,
+                         dir == ConvDirection::WeightGrad ? out : w,
+                         dir == ConvDirection::Forward ? out : y, ws, find_bytes);
     // Find runs every algorithm it can; one that fails is reported through its perf status but
     // may leave a non-sticky launch error in the runtime's last-error slot, which the next
     // EMBER_CUDA_CHECK_LAUNCH would blame on an innocent kernel. Clear it (ember's own launches
     // were checked when made, and a sticky fault would surface again at the next call).
     (void)cudaGetLastError();
-    // Find reports the workspace of the math type it timed; the plan runs with run_math's, so
-    // size that one (this also drops entries cuDNN cannot size). Keep tensor-op results out
-    // unless allowed.
-    requery_workspaces(h, d, dir, tensor_ops, timed);
-    const std::optional<size_t> timed_pick =
-        select_conv_algo(timed, cap, settings.deterministic, tensor_ops);
-    if (timed_pick) {
-      candidates = timed;
-      pick = timed_pick;
-    }
+    *notes += "; timed:" + describe_candidates(timed);
+    // Timed results first (fastest first), then the heuristics' others.
+    if (!conv_algo_try_order(timed, cap, settings.deterministic, tensor_ops).empty())
+      candidates.insert(candidates.begin(), timed.begin(), timed.end());
     // Freeing `scratch` here is safe without a sync: Find ran on the compute stream, and the
     // allocator reuses a block only for work ordered after it on that stream.
   }
-  if (!pick) {
-    // Nothing usable from cuDNN's lists (seen for some grouped NHWC float32 problems under
-    // CUDNN_FMA_MATH): try every algorithm of the direction under the math type the plan must
-    // run with.
-    std::vector<ConvAlgoCandidate> probed = probe_all_algorithms(h, d, dir, query_math);
-    pick = select_fallback_algo(probed, cap, settings.deterministic);
-    if (!pick) {
-      const char* heuristics_text =
-          fallback_only ? " (skipped by the test hook)"
-          : heuristics_status == CUDNN_STATUS_SUCCESS
-              ? ""
-              : " (the heuristics call failed)";
-      EMBER_FAIL("conv2d (cuDNN): no usable algorithm for [",
-                 conv_plan_key(dir, geo, dtype, device, settings), "] within the workspace cap of ",
-                 cap, " bytes (EMBER_CUDNN_WORKSPACE_MB)",
-                 settings.deterministic ? " among deterministic algorithms" : "",
-                 "; heuristics", heuristics_text, ":", describe_candidates(heuristic),
-                 heuristics_status == CUDNN_STATUS_SUCCESS
-                     ? std::string()
-                     : std::string(" ") + cudnnGetErrorString(heuristics_status),
-                 settings.conv_autotune ? "; timed:" + describe_candidates(timed) : std::string(),
-                 "; every algorithm probed under ", math_name(query_math), ":",
-                 describe_candidates(probed));
-    }
-    candidates = std::move(probed);
+  std::vector<ConvAlgoCandidate> ordered;
+  for (size_t i : conv_algo_try_order(candidates, cap, settings.deterministic, tensor_ops)) {
+    bool seen = false;  // timing and heuristics may both list an algorithm
+    for (const ConvAlgoCandidate& o : ordered) seen = seen || o.algo == candidates[i].algo;
+    if (!seen) ordered.push_back(candidates[i]);
   }
-  const ConvAlgoCandidate& c = candidates[*pick];
-  return {c.algo, c.workspace, run_math(c, tensor_ops)};
+  return ordered;
 }
 
-// The cached entry of `key`, created (descriptors, then the algorithm choice) on first use.
-// Call with state_mutex() held.
-const PlanEntry& plan_for(const ConvPlanKey& key, cudnnHandle_t h, ConvDirection dir,
-                          const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
-                          int device, const BackendSettings& settings, void* x, void* w,
-                          void* y) {
-  PlanCache& cache = plan_cache();
-  const auto it = cache.find(key);
-  if (it != cache.end()) return *it->second;
+// Test hook (set_cudnn_run_failure): a failure injected into the run of chosen algorithms.
+// Read and written under state_mutex().
+CudnnRunFailure& injected_failure() {
+  static CudnnRunFailure& hook = *new CudnnRunFailure();
+  return hook;
+}
+
+// Runs the cuDNN call of `dir` with algorithm `algo` and a workspace of `ws_bytes` bytes.
+cudnnStatus_t run_algorithm(cudnnHandle_t h, const Descriptors& d, ConvDirection dir,
+                            CudnnLayout layout, int algo, DType dtype, void* ws, size_t ws_bytes,
+                            void* x, void* w, void* y) {
+  if (injected_failure() && injected_failure()(dir, layout, algo)) return CUDNN_STATUS_NOT_SUPPORTED;
+  const float one_f = 1.0f, zero_f = 0.0f;
+  const double one_d = 1.0, zero_d = 0.0;
+  const void* one = dtype == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
+  const void* zero = dtype == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  switch (dir) {
+    case ConvDirection::Forward:
+      return cudnnConvolutionForward(h, one, d.x, x, d.w, w, d.conv,
+                                     static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, ws_bytes,
+                                     zero, d.y, y);
+    case ConvDirection::InputGrad:
+      return cudnnConvolutionBackwardData(h, one, d.w, w, d.y, y, d.conv,
+                                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws,
+                                          ws_bytes, zero, d.x, x);
+    case ConvDirection::WeightGrad:
+      return cudnnConvolutionBackwardFilter(h, one, d.x, x, d.y, y, d.conv,
+                                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                            ws, ws_bytes, zero, d.w, w);
+  }
+  return CUDNN_STATUS_BAD_PARAM;
+}
+
+// Tries `candidates` in order on the caller's operands: the workspace of each re-queried under
+// the math type it runs with (dropped when the query fails or it exceeds the cap), then run.
+// Returns the plan of the first that ran, after setting it on d; nullopt when none did (each
+// attempt's outcome appended to *notes).
+std::optional<ConvPlan> run_first_that_works(cudnnHandle_t h, Descriptors& d, ConvDirection dir,
+                                             CudnnLayout layout, DType dtype, bool tensor_ops,
+                                             const std::vector<ConvAlgoCandidate>& candidates,
+                                             int device, void* x, void* w, void* y,
+                                             std::string* notes) {
+  const size_t cap = cudnn_workspace_cap();
+  for (const ConvAlgoCandidate& c : candidates) {
+    const cudnnMathType_t math = run_math(c, tensor_ops);
+    EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
+    size_t bytes = 0;
+    const cudnnStatus_t sized = query_workspace(h, d, dir, c.algo, &bytes);
+    if (sized != CUDNN_STATUS_SUCCESS || bytes > cap) {
+      drop_cudnn_last_error();
+      *notes += detail::concat(" [algo ", c.algo, ": ",
+                               sized != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(sized)
+                                                             : "workspace over the cap",
+                               "]");
+      continue;
+    }
+    void* ws = workspace(device, bytes);
+    const cudnnStatus_t ran = run_algorithm(h, d, dir, layout, c.algo, dtype, ws, bytes, x, w, y);
+    if (ran == CUDNN_STATUS_SUCCESS) return ConvPlan{c.algo, bytes, math};
+    drop_cudnn_last_error();
+    (void)cudaGetLastError();  // a refused launch may leave a non-sticky launch error
+    *notes += detail::concat(" [algo ", c.algo, " failed to run: ", cudnnGetErrorString(ran), "]");
+  }
+  return std::nullopt;
+}
+
+// A key seen for the first time: its descriptors, then its candidates run one after the other
+// on the caller's operands (so this call's result is computed by the first that works); the
+// plan is cached only once an algorithm has run. When none runs, the key is cached as unusable
+// (later calls go straight to the caller's next layout) and false is returned, or, with
+// `last_resort`, the error names every attempt. Call with state_mutex() held.
+bool plan_and_run(const ConvPlanKey& key, cudnnHandle_t h, ConvDirection dir,
+                  const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
+                  CudnnLayout layout, int device, const BackendSettings& settings, void* x,
+                  void* w, void* y, bool last_resort) {
   auto entry = std::make_unique<PlanEntry>();
   const bool tensor_ops = dtype == DType::Float32 && settings.allow_tf32;
-  entry->desc.init(geo, pad, dtype, tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
-  entry->plan = choose_plan(h, entry->desc, dir, geo, pad, dtype, device, settings, x, w, y);
-  // Set once here, so a cache hit touches no descriptor.
-  EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(entry->desc.conv, entry->plan.math));
-  return *cache.emplace(key, std::move(entry)).first->second;
+  const cudnnMathType_t query_math = tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  entry->desc.init(geo, pad, dtype, layout, query_math);
+  std::string notes;
+  std::vector<ConvAlgoCandidate> ranked = ranked_candidates(h, entry->desc, dir, geo, pad, dtype,
+                                                            device, settings, x, w, y, &notes);
+  notes += "; tried:";
+  std::optional<ConvPlan> plan = run_first_that_works(h, entry->desc, dir, layout, dtype,
+                                                      tensor_ops, ranked, device, x, w, y, &notes);
+  if (!plan) {
+    // Nothing from cuDNN's lists ran (seen for some grouped NHWC float32 problems under
+    // CUDNN_FMA_MATH): every other algorithm of the direction, probed under the run math type.
+    std::vector<ConvAlgoCandidate> probed = probe_all_algorithms(h, entry->desc, dir, query_math);
+    notes += "; every algorithm probed under " + std::string(math_name(query_math)) + ":" +
+             describe_candidates(probed) + "; tried:";
+    std::vector<ConvAlgoCandidate> rest;
+    for (size_t i : fallback_try_order(probed, cudnn_workspace_cap(), settings.deterministic)) {
+      bool tried = false;
+      for (const ConvAlgoCandidate& r : ranked) tried = tried || r.algo == probed[i].algo;
+      if (!tried) rest.push_back(probed[i]);
+    }
+    plan = run_first_that_works(h, entry->desc, dir, layout, dtype, tensor_ops, rest, device, x,
+                                w, y, &notes);
+  }
+  if (!plan) {
+    EMBER_CHECK(!last_resort, "conv2d (cuDNN): no algorithm ran for [",
+                conv_plan_key(dir, geo, dtype, device, settings, layout),
+                "] within the workspace cap of ", cudnn_workspace_cap(),
+                " bytes (EMBER_CUDNN_WORKSPACE_MB)",
+                settings.deterministic ? " among deterministic algorithms" : "", notes);
+    entry->unusable = true;
+    plan_cache().emplace(key, std::move(entry));
+    return false;
+  }
+  // The math type stays set on the descriptor, so a cache hit touches no descriptor.
+  entry->plan = *plan;
+  plan_cache().emplace(key, std::move(entry));
+  return true;
 }
 
 }  // namespace
@@ -484,42 +548,38 @@ const PlanEntry& plan_for(const ConvPlanKey& key, cudnnHandle_t h, ConvDirection
 // Runs one direction through cuDNN. x, w, y point at the problem's tensors as cuDNN sees them
 // (x possibly the padded temporary); the direction says which one is written. On a cache hit
 // the host work is the key, one hash lookup and the cuDNN call.
-void run_cudnn(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
-               int device, void* x, void* w, void* y) {
+bool run_cudnn(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
+               CudnnLayout layout, int device, void* x, void* w, void* y, bool last_resort) {
   // A copy, so the key and the choice see the same settings even if another thread flips one.
   const BackendSettings settings = backend_settings();
-  const ConvPlanKey key = make_conv_plan_key(dir, geo, dtype, device, settings);
+  const ConvPlanKey key = make_conv_plan_key(dir, geo, dtype, device, settings, layout);
   std::lock_guard<std::mutex> lock(state_mutex());
   cudnnHandle_t h = ::ember::cuda::cudnn_handle(device);
-  const PlanEntry& entry = plan_for(key, h, dir, geo, pad, dtype, device, settings, x, w, y);
-  const Descriptors& d = entry.desc;
+  const char* call = dir == ConvDirection::Forward     ? "cudnnConvolutionForward"
+                     : dir == ConvDirection::InputGrad ? "cudnnConvolutionBackwardData"
+                                                       : "cudnnConvolutionBackwardFilter";
+  const auto it = plan_cache().find(key);
+  if (it == plan_cache().end()) {
+    const bool ran =
+        plan_and_run(key, h, dir, geo, pad, dtype, layout, device, settings, x, w, y, last_resort);
+    if (ran) EMBER_CUDA_CHECK_LAUNCH(call);
+    return ran;
+  }
+  const PlanEntry& entry = *it->second;
+  if (entry.unusable) {
+    EMBER_CHECK(!last_resort, "conv2d (cuDNN): no algorithm runs [",
+                conv_plan_key(dir, geo, dtype, device, settings, layout),
+                "] (found when the problem was first seen)");
+    return false;
+  }
   const ConvPlan& plan = entry.plan;
   void* ws = workspace(device, plan.workspace);
-  const float one_f = 1.0f, zero_f = 0.0f;
-  const double one_d = 1.0, zero_d = 0.0;
-  const void* one = dtype == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
-  const void* zero = dtype == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
-  switch (dir) {
-    case ConvDirection::Forward:
-      EMBER_CUDNN_CHECK(cudnnConvolutionForward(h, one, d.x, x, d.w, w, d.conv,
-                                                static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo),
-                                                ws, plan.workspace, zero, d.y, y));
-      break;
-    case ConvDirection::InputGrad:
-      EMBER_CUDNN_CHECK(cudnnConvolutionBackwardData(
-          h, one, d.w, w, d.y, y, d.conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo),
-          ws, plan.workspace, zero, d.x, x));
-      break;
-    case ConvDirection::WeightGrad:
-      EMBER_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-          h, one, d.x, x, d.y, y, d.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo),
-          ws, plan.workspace, zero, d.w, w));
-      break;
-  }
+  const cudnnStatus_t status = run_algorithm(h, entry.desc, dir, layout, plan.algo, dtype, ws,
+                                             plan.workspace, x, w, y);
+  if (status != CUDNN_STATUS_SUCCESS) ::ember::cuda::throw_cudnn_error(status, call, __FILE__, __LINE__);
   // In EMBER_CUDA_SYNC mode, a fault inside cuDNN's kernels is reported here, naming the call.
-  EMBER_CUDA_CHECK_LAUNCH(dir == ConvDirection::Forward     ? "cudnnConvolutionForward"
-                          : dir == ConvDirection::InputGrad ? "cudnnConvolutionBackwardData"
-                                                            : "cudnnConvolutionBackwardFilter");
+  EMBER_CUDA_CHECK_LAUNCH(call);
+  return true;
 }
 
 size_t cudnn_plan_cache_size() {
@@ -537,6 +597,11 @@ void clear_cudnn_plan_cache() {
 void set_cudnn_fallback_only(bool on) {
   std::lock_guard<std::mutex> lock(state_mutex());
   fallback_only = on;
+}
+
+void set_cudnn_run_failure(CudnnRunFailure failure) {
+  std::lock_guard<std::mutex> lock(state_mutex());
+  injected_failure() = std::move(failure);
 }
 
 }  // namespace ember::kernels::cuda

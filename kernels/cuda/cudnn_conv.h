@@ -6,16 +6,14 @@
 
 namespace ember::kernels::cuda {
 
-// float32 runs in ember's own layouts, NHWC activations and KRSC filters. float64 runs in NCHW /
-// KCRS through transposed copies: cuDNN's NHWC support centres on float32/half (PyTorch, too,
-// never hands cuDNN channels-last float64), and float64 serves checks, not speed.
-inline bool nchw_layout(DType dtype) { return dtype == DType::Float64; }
-
 // Runs one direction of the convolution `geo` through cuDNN with the cached plan of its key
-// (chosen on first use). x, w, y point at the operands as cuDNN sees them: in nchw_layout for
-// float64, x possibly the zero-padded temporary `pad` describes, all 16-byte aligned; the
-// direction says which one is written (Forward: y, InputGrad: x, WeightGrad: w).
-void run_cudnn(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
-               int device, void* x, void* w, void* y);
+// (chosen on first use, by running the candidates until one succeeds). x, w, y point at the
+// operands as cuDNN sees them: in `layout` (kernels/conv_plan.h: float64 always NCHW, float32
+// NHWC first), x possibly the zero-padded temporary `pad` describes, all 16-byte aligned; the
+// direction says which one is written (Forward: y, InputGrad: x, WeightGrad: w). Returns false,
+// having written nothing, when no algorithm runs this problem in this layout (then the caller
+// tries the next layout); with `last_resort` that is an error naming every attempt instead.
+bool run_cudnn(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding& pad, DType dtype,
+               CudnnLayout layout, int device, void* x, void* w, void* y, bool last_resort);
 
 }  // namespace ember::kernels::cuda
