@@ -532,6 +532,7 @@ TEST(CudaConv, AnAlgorithmThatFailsToRunMovesToTheNextCandidate) {
   const GpuConvCase c{"3x3 s2 same", 2, 8, 9, 4, 6, 3, 3, same_padding(8, 9, 3, 3, 2, 2)};
   for (DType dt : {DType::Float32, DType::Float64}) {
     refused.clear();
+    refusals = 0;
     kernels::cuda::clear_cudnn_plan_cache();
     EXPECT_CUDA_MATCHES_CPU(conv_fn(c.params), conv_inputs(c, dt, 950), conv_options(dt))
         << describe(c, dt, "first candidate refused");
