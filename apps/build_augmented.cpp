@@ -21,8 +21,10 @@
 // chosen files). Checks: the source manifest's header and rows, every listed file present, the
 // files of each class in manifest order = file-name order, enough images for each N (an error
 // names the class and the shortfall; with --allow-short a set takes what there is and its
-// manifest and the log say so). An existing --out is never touched. Built in
-// <out>.partial and renamed when complete.
+// manifest and the log say so), every image taken decodes as a 64x64 RGB image. An existing
+// --out is never touched. Built in <out>.partial and renamed when complete; a <out>.partial
+// left by a failed or killed run is removed by the next run (it holds the BUILDING marker;
+// anything else there is refused). One process at a time per --out (a lock on <out>.lock).
 // Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
 // training/augment_flags.h). Tested by tests/apps/generate_smoke.sh.
 #include <algorithm>
@@ -35,9 +37,12 @@
 #include <vector>
 
 #include "datasets/eurosat.h"
+#include "datasets/image_io.h"
 #include "tensor/atomic_file.h"
 #include "training/augment_flags.h"
 #include "training/cli.h"
+#include "training/output_lock.h"
+#include "training/partial_folder.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -47,6 +52,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kHeader = "file,class,label,confidence,candidate,noise_seed,noise_offset";
+const char* kMarker = "BUILDING";  // in <out>.partial while it is being written
 
 struct Row {
   std::string file, cls, line;
@@ -54,10 +60,10 @@ struct Row {
 
 int run(const AugmentFlags& f) {
   const fs::path src = f.generated, out = f.out, partial = f.out + ".partial";
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  const OutputLock lock(lock_file_for(out), "the output folder " + out.string());
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
               " already exists and is never overwritten: choose another --out or remove it");
-  EMBER_CHECK(!fs::exists(partial), partial.string(),
-              " exists (an interrupted build_augmented?): remove it and run again");
   EMBER_CHECK(!fs::exists(src / "GENERATING"), src.string(),
               " is an incomplete generate output (it still holds the GENERATING marker)");
 
@@ -99,7 +105,10 @@ int run(const AugmentFlags& f) {
     EMBER_CHECK(f.allow_short || by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
 
   RunLog log;
-  fs::create_directories(partial);
+  const std::string restart_note = start_partial_folder(
+      partial, kMarker, "build_augmented",
+      "build_augmented is writing this folder; it becomes " + out.string() + " when complete\n");
+  if (!restart_note.empty()) log.line(restart_note + "; building again");
   for (int64_t n : f.sizes) {
     const fs::path set_dir = partial / ("augmented" + std::to_string(n));
     std::string manifest = std::string(kHeader) + "\n";
@@ -117,6 +126,9 @@ int run(const AugmentFlags& f) {
       fs::create_directories(set_dir);
       if (take > 0) fs::create_directories(set_dir / cls);  // no empty class folders
       for (int64_t i = 0; i < take; ++i) {
+        // A cut or empty image (a writer that ignored a full disk) is named, not passed on.
+        datasets::decode_image(src / rows[i].file, datasets::kEuroSatSize, datasets::kEuroSatSize,
+                               datasets::kEuroSatChannels);
         std::error_code ec;
         fs::create_hard_link(src / rows[i].file, set_dir / rows[i].file, ec);
         if (ec) fs::copy_file(src / rows[i].file, set_dir / rows[i].file);
@@ -130,7 +142,7 @@ int run(const AugmentFlags& f) {
     log.line(format("augmented%lld (--per %s): %s -> %s", static_cast<long long>(n),
                     f.per.c_str(), counts.c_str(), (out / set_dir.filename()).c_str()));
   }
-  fs::rename(partial, out);
+  finish_partial_folder(partial, out, kMarker);
   log.line("train with: train_classifier --variant generated --generated " +
            (out / ("augmented" + std::to_string(f.sizes.front()))).string() + " ...");
   return 0;

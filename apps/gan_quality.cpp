@@ -21,6 +21,7 @@
 // ("Measuring quality"); code: training/gan_quality.h. Prints a table, writes --out (JSON,
 // never overwritten). Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
 // training/quality_flags.h).
+// --out is checked, and locked (<out>.lock), before any work starts.
 // Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cmath>
 #include <cstdio>
@@ -36,6 +37,7 @@
 #include "tensor/atomic_file.h"
 #include "training/cli.h"
 #include "training/gan_quality.h"
+#include "training/output_lock.h"
 #include "training/quality_flags.h"
 #include "training/run_log.h"
 
@@ -60,9 +62,21 @@ datasets::ImageSet only_classes(const datasets::ImageSet& set, const std::vector
 }
 
 int run(const QualityFlags& f) {
+  // --out first, before any work: a file name in a folder that exists (or can be made) and
+  // can take files (the lock file proves it), not taken by another process.
+  const fs::path parent = fs::path(f.out).parent_path();
+  EMBER_CHECK(fs::path(f.out).has_filename(), "--out ", f.out,
+              " names a folder: give the result file's name, e.g. ", f.out, "quality.json");
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  EMBER_CHECK(!ec, "--out ", f.out, ": cannot make the folder ", parent.string(), ": ",
+              ec.message());
+  const OutputLock lock(lock_file_for(f.out), "the result file " + f.out);
   EMBER_CHECK(!fs::exists(f.out), "the result file ", f.out,
               " already exists and is never overwritten: choose another --out or remove it");
   RunLog log;
+  for (const std::string& leftover : remove_leftover_temp_files(parent.empty() ? "." : parent.string()))
+    log.line("removed " + leftover + ", left by a killed writer");
   log.line(std::string("== gan_quality: ") + kNotFid);
   const std::vector<std::string>& names = datasets::eurosat_class_names();
   std::vector<int64_t> labels;
@@ -171,8 +185,6 @@ int run(const QualityFlags& f) {
                                  {"seed", f.seed},
                                  {"fraction", f.fraction},
                                  {"classes", per_class}};
-  const fs::path parent = fs::path(f.out).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
   write_file_atomically(f.out, result.dump(2) + "\n");
   log.line("wrote " + f.out);
   return 0;

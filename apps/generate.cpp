@@ -19,8 +19,11 @@
 //   summary.json   acceptance rate per class, settings, files
 //   generate.log   every line printed
 // Restart-safe: the images go to <out>.partial, renamed to <out> only when every class is
-// complete. An existing <out> is never touched (exit 1); a <out>.partial left by a killed run
-// is removed and generation restarts (it is deterministic, so the result is the same).
+// complete. An existing <out> is never touched (exit 1); a <out>.partial left by a failed or
+// killed run is removed and generation restarts (it is deterministic, so the result is the
+// same). One process at a time per --out (a lock on <out>.lock, training/output_lock.h).
+// Every image is written whole or not at all, and a failed write (a full disk) stops the run
+// with an error naming the file.
 // A class whose acceptance is too low to reach --keep in --max-batches batches stops the run
 // with a message saying so (exit 1) and leaves <out>.partial for inspection; with --allow-short
 // the class keeps what it reached, the summary records the shortfall, and the run goes on (for
@@ -41,6 +44,8 @@
 #include "training/cli.h"
 #include "training/evaluate.h"
 #include "training/gan_quality.h"
+#include "training/output_lock.h"
+#include "training/partial_folder.h"
 #include "training/generate_flags.h"
 #include "training/run_log.h"
 
@@ -68,6 +73,8 @@ void write_records(const fs::path& dir, const std::string& manifest, const nlohm
 int run(const GenerateFlags& f) {
   const fs::path out = f.out;
   const fs::path partial = f.out + ".partial";
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  const OutputLock lock(lock_file_for(out), "the output folder " + out.string());
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
               " already exists and is never overwritten: choose another --out or remove it");
   // Networks first: a file that does not load leaves nothing behind.
@@ -84,19 +91,10 @@ int run(const GenerateFlags& f) {
   LoadedClassifier classifier = load_classifier_file(f.classifier, config.num_classes);
   generator.to(f.device);
   classifier.model->to(f.device);
-  std::string restart_note;
-  if (fs::exists(partial)) {
-    EMBER_CHECK(fs::exists(partial / kMarker), partial.string(),
-                " exists but was not written by generate (no ", kMarker,
-                " marker): move it away or choose another --out");
-    fs::remove_all(partial);
-    restart_note = "removed the incomplete " + partial.string() +
-                   " of an earlier run; generation is deterministic and starts again";
-  }
-  fs::create_directories(partial);
-  write_file_atomically((partial / kMarker).string(),
-                        "generate is writing this folder; it becomes " + out.string() +
-                            " when complete\n");
+  std::string restart_note = start_partial_folder(
+      partial, kMarker, "generate",
+      "generate is writing this folder; it becomes " + out.string() + " when complete\n");
+  if (!restart_note.empty()) restart_note += "; generation is deterministic and starts again";
   RunLog log(partial / "generate.log");
   if (!restart_note.empty()) log.line(restart_note);
   log.line(format("== generate: keep %lld per class, batch %lld, seed %llu, device %s -> %s",
@@ -187,9 +185,8 @@ int run(const GenerateFlags& f) {
   }
   summary["complete"] = true;
   write_records(partial, manifest, summary);
-  fs::remove(partial / kMarker);
   log.line("wrote " + out.string() + " (manifest.csv, summary.json)");
-  fs::rename(partial, out);
+  finish_partial_folder(partial, out, kMarker);
   return 0;
 }
 

@@ -13,7 +13,9 @@
 // Files in --out: train.log (every line printed, appended on resume), config.json, history.csv,
 // last.safetensors (resumable state), best.safetensors (best model), result.json (test
 // accuracy, per-class accuracy, confusion matrix, history...), test_predictions.csv.
-// An existing run folder is never overwritten: --resume continues it.
+// An existing run folder is never overwritten: --resume continues it. One process at a
+// time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
+// next start; an error after train.log is open is written to it too.
 // Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag;
 // the flags and their rules are in training/classifier_flags.h.
 #include <cmath>
@@ -36,6 +38,7 @@
 #include "training/classifier_trainer.h"
 #include "training/cli.h"
 #include "training/evaluate.h"
+#include "training/output_lock.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -124,13 +127,8 @@ models::EfficientNetOptions options_for_weights(const std::string& path, RunLog&
   return options;
 }
 
-int run(const ClassifierFlags& f) {
-  const fs::path out = f.out;
-  const bool has_state = fs::exists(out / "last.safetensors") || fs::exists(out / "result.json");
-  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
-              " already holds a run: pass --resume to continue it, or choose another --out");
-  fs::create_directories(out);
-  RunLog log(out / "train.log");
+// The run, once run() below has claimed the folder and opened the log.
+int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
   log.line(format("== train_classifier: variant %s, seed %llu, device %s -> %s", f.variant.c_str(),
                   static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
                   out.c_str()));
@@ -277,6 +275,21 @@ int run(const ClassifierFlags& f) {
   write_file_atomically((out / "result.json").string(), result.dump(2) + "\n");
   log.line("wrote " + (out / "result.json").string());
   return 0;
+}
+
+// Claims --out (one process at a time; files a killed run was writing are removed),
+// opens train.log, and trains; an error from then on is written to train.log too.
+int run(const ClassifierFlags& f) {
+  const fs::path out = f.out;
+  fs::create_directories(out);
+  const OutputLock lock(lock_file_for(out), "the run folder " + out.string());
+  const bool has_state = fs::exists(out / "last.safetensors") || fs::exists(out / "result.json");
+  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
+              " already holds a run: pass --resume to continue it, or choose another --out");
+  RunLog log(out / "train.log");
+  for (const std::string& leftover : remove_leftover_temp_files(out.string(), true))
+    log.line("removed " + leftover + ", left by a killed writer");
+  return log.logging_errors([&] { return train(f, out, log); });
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 // Files in --out: train.log (every line printed, appended on resume), config.json, losses.csv,
 // samples/epoch_XXXX.png, checkpoint.json + checkpoint_{a,b}/ (resumable state),
 // generator.safetensors (for apps/generate; EMA weights with --ema).
-// An existing run folder is never overwritten: --resume continues it.
+// An existing run folder is never overwritten: --resume continues it. One process at a
+// time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
+// next start; an error after train.log is open is written to it too.
 // Exit status: 0 done, 1 a data or training error (divergence included), 2 a bad flag (the
 // flags and their rules: training/gan_flags.h).
 #include <cstdio>
@@ -29,6 +31,7 @@
 #include "training/cli.h"
 #include "training/gan_flags.h"
 #include "training/gan_trainer.h"
+#include "training/output_lock.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -52,14 +55,8 @@ nlohmann::json training_config(const GanFlags& f) {
           {"critic", models::to_json(t.critic)}};
 }
 
-int run(const GanFlags& f) {
-  const fs::path out = f.out;
-  const bool has_state =
-      fs::exists(out / "checkpoint.json") || fs::exists(out / "generator.safetensors");
-  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
-              " already holds a run: pass --resume to continue it, or choose another --out");
-  fs::create_directories(out);
-  RunLog log(out / "train.log");
+// The run, once run() below has claimed the folder and opened the log.
+int train(const GanFlags& f, const fs::path& out, RunLog& log) {
   log.line(format("== train_gan: variant %s, loss %s, seed %llu, device %s -> %s",
                   f.variant.c_str(), f.train.loss.c_str(),
                   static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
@@ -114,6 +111,22 @@ int run(const GanFlags& f) {
                     format_duration(seconds).c_str(),
                     format_duration(seconds / result.history.size()).c_str()));
   return 0;
+}
+
+// Claims --out (one process at a time; files a killed run was writing are removed),
+// opens train.log, and trains; an error from then on is written to train.log too.
+int run(const GanFlags& f) {
+  const fs::path out = f.out;
+  fs::create_directories(out);
+  const OutputLock lock(lock_file_for(out), "the run folder " + out.string());
+  const bool has_state =
+      fs::exists(out / "checkpoint.json") || fs::exists(out / "generator.safetensors");
+  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
+              " already holds a run: pass --resume to continue it, or choose another --out");
+  RunLog log(out / "train.log");
+  for (const std::string& leftover : remove_leftover_temp_files(out.string(), true))
+    log.line("removed " + leftover + ", left by a killed writer");
+  return log.logging_errors([&] { return train(f, out, log); });
 }
 
 }  // namespace

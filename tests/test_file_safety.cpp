@@ -303,11 +303,22 @@ TEST(FileSafety, PartialFoldersOfInterruptedRunsAreRemovedForeignOnesNever) {
   const std::string note = training::start_partial_folder(partial, "BUILDING", "build_augmented", "");
   EXPECT_NE(note.find("removed the incomplete " + partial.string()), std::string::npos) << note;
   EXPECT_EQ(files_in(partial), std::vector<std::string>{"BUILDING"});
-  // Killed between creating the folder and the marker: an empty folder is removed too.
-  fs::remove(partial / "BUILDING");
-  EXPECT_NE(training::start_partial_folder(partial, "BUILDING", "build_augmented", "").find("removed"),
+  // A marker that cannot be written (a full disk) takes the new folder back with it, so it
+  // cannot block the next run.
+  fs::remove_all(partial);
+  EXPECT_NE(error_under_small_limit([&] {
+              training::start_partial_folder(partial, "BUILDING", "build_augmented",
+                                             std::string(10000, 'm'));
+            }).find("BUILDING"),
             std::string::npos);
-  // A folder with anything in it but no marker is not ours: refused, and left as it was.
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_EQ(training::start_partial_folder(partial, "BUILDING", "build_augmented", ""), "");
+  // A folder without the marker is not ours, even an empty one: refused, and left as it was.
+  fs::create_directories(dir.path / "empty.partial");
+  EXPECT_ERROR_MENTIONS(
+      training::start_partial_folder(dir.path / "empty.partial", "BUILDING", "generate", ""),
+      "was not written by generate");
+  EXPECT_TRUE(fs::is_directory(dir.path / "empty.partial"));
   const fs::path foreign = dir.path / "mine.partial";
   fs::create_directories(foreign);
   write_file_atomically((foreign / "precious.txt").string(), "keep me");

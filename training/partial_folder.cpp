@@ -11,18 +11,23 @@ namespace fs = std::filesystem;
 std::string start_partial_folder(const fs::path& partial, const std::string& marker,
                                  const std::string& program, const std::string& marker_text) {
   std::string note;
-  std::error_code ec;
   if (fs::exists(fs::symlink_status(partial))) {
-    const bool folder = fs::is_directory(fs::symlink_status(partial));
-    const bool marked = folder && fs::is_regular_file(fs::symlink_status(partial / marker));
-    const bool empty = folder && fs::is_empty(partial, ec) && !ec;
-    EMBER_CHECK(marked || empty, partial.string(), " exists but was not written by ", program,
-                " (no ", marker, " marker): move it away or choose another --out");
+    const bool marked = fs::is_directory(fs::symlink_status(partial)) &&
+                        fs::is_regular_file(fs::symlink_status(partial / marker));
+    EMBER_CHECK(marked, partial.string(), " exists but was not written by ", program, " (no ",
+                marker, " marker): move it away or choose another --out");
     fs::remove_all(partial);
     note = "removed the incomplete " + partial.string() + " of an earlier run";
   }
   fs::create_directories(partial);
-  write_file_atomically((partial / marker).string(), marker_text);
+  try {
+    write_file_atomically((partial / marker).string(), marker_text);
+  } catch (...) {
+    // An unmarked folder would block every rerun: take back the (empty) folder just made.
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    throw;
+  }
   return note;
 }
 

@@ -10,10 +10,12 @@
 
 namespace ember::training {
 
-// Creates `partial` with the file `marker` in it (holding `marker_text`). A `partial` left by an
-// interrupted run of `program` (it holds `marker`, or is an empty folder: killed before the
-// marker) is removed first, and the returned note says so for the log ("" when there was none).
-// Anything else at `partial` is refused with an error naming it and `program`.
+// Creates `partial` with the file `marker` in it (holding `marker_text`); a failure to write the
+// marker removes the folder again. A `partial` left by an interrupted run of `program` (it holds
+// `marker`) is removed first, and the returned note says so for the log ("" when there was
+// none). Anything else at `partial`, an empty folder included, is refused with an error naming
+// it and `program`. (Only a kill between making the folder and writing the marker, a few
+// microseconds, leaves an unmarked folder, which the error then names.)
 std::string start_partial_folder(const std::filesystem::path& partial, const std::string& marker,
                                  const std::string& program, const std::string& marker_text);
 

@@ -7,8 +7,11 @@
 #             rerun into it is refused and changes nothing; a class the classifier never
 #             accepts stops with "stopped: ..." (exit 1) and leaves only <out>.partial, which
 #             the next run removes; a foreign <out>.partial and a non-generator file are
-#             refused. build_augmented: the first N per class, and --per total split over two
-#             classes, a shortfall named.
+#             refused; a full disk (a file-size limit, and a real full tmpfs where one can be
+#             mounted) is an error naming the image; a locked --out is refused.
+#             build_augmented: the first N per class, and --per total split over two classes, a
+#             shortfall named, an empty image named, a failed run's partial folder removed by
+#             the next run, a foreign one refused. gan_quality: --out checked before any work.
 #   quality   gan_quality on the real test split (fraction 0.01): acceptance 1 and 0, finite
 #             Fréchet distances and diversities, the not-FID note; exit 77 without the data.
 # Usage: generate_smoke.sh generate|quality <gan_fixtures> <generate> <build_augmented> <gan_quality>
@@ -102,6 +105,30 @@ PY
   mkdir -p "$work/foreign.partial"
   expect_status 1 "was not written by generate" "$generate" "${G[@]}" --out "$work/foreign"
 
+  # A full disk stops the run with an error naming the image, never with empty images: a file-
+  # size limit (SIGXFSZ ignored, so write() fails with EFBIG), and where this machine lets us
+  # mount one in a private namespace, a real full tmpfs (ENOSPC).
+  full=$work/full
+  expect_status 1 "writing '$full.partial/Highway/gen_Highway_000000.png' failed: File too large" \
+    bash -c 'trap "" XFSZ; ulimit -f 2; exec "$@"' _ "$generate" "${G[@]}" --classes Highway --keep 2 --batch 2 --out "$full"
+  [ ! -e "$full" ] && [ -e "$full.partial/GENERATING" ] || fail "a failed run must leave only $full.partial"
+  if unshare --mount true 2>/dev/null; then
+    mkdir "$work/tmpfs"
+    unshare --mount bash -c 'mount -t tmpfs -o size=32k tmpfs "$1" && shift && exec "$@"' _ \
+      "$work/tmpfs" "$generate" "${G[@]}" --classes Highway --keep 8 --batch 4 --out "$work/tmpfs/gen" >"$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -qE "writing '$work/tmpfs/gen.partial/Highway/gen_Highway_0000[0-9]{2}.png' failed: No space left on device" "$work/out" ||
+      fail "generate on a full tmpfs exited $rc: $(cat "$work/out")"
+  else
+    echo "note: no private mount namespace here; the full disk was tested with a file-size limit only"
+  fi
+  # One process at a time per --out: refused while another holds <out>.lock (flock(1) here).
+  exec 9>"$work/busy.lock"
+  flock -n 9 || fail "could not take $work/busy.lock for the test"
+  expect_status 1 "the output folder $work/busy is in use by another process" "$generate" "${G[@]}" --out "$work/busy"
+  expect_status 1 "the output folder $work/busy is in use by another process" "$augment" --generated "$out" --out "$work/busy"
+  exec 9>&-
+
   # build_augmented: the first N per class.
   expect_status 2 "--per must be one of" "$augment" --generated "$out" --out "$work/aug" --per half
   expect_status 2 "--generated: no such folder" "$augment" --generated "$work/none" --out "$work/aug"
@@ -112,6 +139,29 @@ PY
   cmp -s "$work/aug/augmented2/Highway/gen_Highway_000001.png" "$out/Highway/gen_Highway_000001.png" ||
     fail "augmented2 image differs from the source"
   expect_status 1 "already exists" "$augment" --generated "$out" --out "$work/aug"
+  # An empty image (written by a generate that ignored a full disk) is named, not passed on;
+  # the failed run's <out>.partial is removed by the next run, a foreign one is refused.
+  cp -r "$out" "$work/cut" && : >"$work/cut/Highway/gen_Highway_000001.png"
+  expect_status 1 "image $work/cut/Highway/gen_Highway_000001.png is empty" "$augment" --generated "$work/cut" --out "$work/cutaug" --sizes 2
+  [ ! -e "$work/cutaug" ] && [ -e "$work/cutaug.partial/BUILDING" ] || fail "the failed build_augmented left no marked partial folder"
+  cp "$out/Highway/gen_Highway_000001.png" "$work/cut/Highway/"
+  expect_status 0 "removed the incomplete $work/cutaug.partial of an earlier run" "$augment" --generated "$work/cut" --out "$work/cutaug" --sizes 2
+  [ -e "$work/cutaug/augmented2/manifest.csv" ] && [ ! -e "$work/cutaug/BUILDING" ] && [ ! -e "$work/cutaug.partial" ] ||
+    fail "the rerun of build_augmented did not finish its output"
+  mkdir -p "$work/mine.partial" && echo keep >"$work/mine.partial/precious"
+  expect_status 1 "was not written by build_augmented" "$augment" --generated "$out" --out "$work/mine" --sizes 2
+  [ "$(cat "$work/mine.partial/precious")" = keep ] || fail "a foreign partial folder was touched"
+  # gan_quality checks --out before any work (here it would fail on the missing data next).
+  touch "$work/afile"
+  expect_status 1 "--out $work/afile/q.json: cannot make the folder $work/afile" "$quality" \
+    --generator "$work/g.safetensors" --features-classifier "$work/c.safetensors" --data "$work/nodata" --out "$work/afile/q.json"
+  expect_status 1 "names a folder" "$quality" --generator "$work/g.safetensors" \
+    --features-classifier "$work/c.safetensors" --data "$work/nodata" --out "$work/qdir/"
+  exec 9>"$work/q.json.lock"
+  flock -n 9 || fail "could not take $work/q.json.lock for the test"
+  expect_status 1 "the result file $work/q.json is in use by another process" "$quality" \
+    --generator "$work/g.safetensors" --features-classifier "$work/c.safetensors" --data "$work/nodata" --out "$work/q.json"
+  exec 9>&-
   expect_status 1 "needs 100 images of Highway but" "$augment" --generated "$out" --out "$work/aug100" --sizes 100
   # --per total over two classes: River from a run whose classifier favours River.
   "$fixtures" classifier "$work/river.safetensors" 8 || fail "gan_fixtures classifier (River)"

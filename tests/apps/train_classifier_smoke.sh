@@ -2,7 +2,8 @@
 # End-to-end check of apps/train_classifier on the real EuroSAT data (a tiny stratified
 # fraction, one epoch, so it runs in seconds): bad flags exit 2 with a message naming the flag;
 # a run writes every promised file with a well-formed result; a second run into the same folder
-# is refused without touching it; --resume continues to a second epoch.
+# is refused without touching it, and so is one while another process holds the folder's lock;
+# an error once train.log is open reaches it; --resume continues to a second epoch.
 # Usage: train_classifier_smoke.sh <path to train_classifier>. Exit 77 (skip) without the data.
 set -uo pipefail
 app=$1
@@ -52,6 +53,19 @@ rc=$?
 [ $rc -eq 1 ] || fail "rerun without --resume exited $rc, not 1"
 grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not explained"
 [ "$before" = "$(md5sum "$run/last.safetensors" "$run/result.json")" ] || fail "refused rerun changed files"
+
+# While another process holds the folder's lock (flock(1) here) a run is refused, naming it.
+exec 9>"$run.lock"
+flock -n 9 || fail "could not take $run.lock for the test"
+"$app" --fraction 0.004 --epochs 2 --out "$run" --resume >"$work/locked.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "the run folder $run is in use by another process" "$work/locked.out" ||
+  fail "a run into a locked folder was not refused (exit $rc): $(cat "$work/locked.out")"
+exec 9>&-
+# An error once train.log is open (a resume with another seed) is written to train.log too.
+"$app" --fraction 0.004 --epochs 2 --seed 9 --out "$run" --resume >"$work/other.out" 2>&1
+[ $? -eq 1 ] && grep -q "error: .*another configuration" "$run/train.log" ||
+  fail "the error did not reach train.log: $(cat "$work/other.out"; tail -2 "$run/train.log")"
 
 # --resume continues from epoch 1 to 2.
 "$app" --fraction 0.004 --epochs 2 --out "$run" --resume >"$work/resume.out" 2>&1 ||

@@ -2,8 +2,9 @@
 # End-to-end check of apps/train_gan on the real EuroSAT data (a tiny stratified fraction, small
 # networks, one epoch, so it runs in seconds): bad flags exit 2 with a message naming the flag;
 # a run writes every promised file (log, config, losses, grid, checkpoint pair, generator); a
-# second run into the same folder is refused without touching it; --resume continues to a
-# second epoch and appends to losses.csv.
+# second run into the same folder is refused without touching it, and so is one while another
+# process holds the folder's lock; --resume removes a killed writer's temporary files and
+# continues to a second epoch, appending to losses.csv; an error reaches train.log.
 # Usage: train_gan_smoke.sh <path to train_gan>. Exit 77 (skip) without the data.
 set -uo pipefail
 app=$1
@@ -47,8 +48,28 @@ grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not expla
 [ "$before" = "$(md5sum "$run/checkpoint.json" "$run/generator.safetensors")" ] ||
   fail "refused rerun changed files"
 
+# One process at a time per folder: while another holds <out>.lock (here flock(1)), a run is
+# refused, naming the folder, and writes nothing.
+exec 9>"$run.lock"
+flock -n 9 || fail "could not take $run.lock for the test"
+"$app" "${small[@]}" --epochs 2 --out "$run" --resume >"$work/locked.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "the run folder $run is in use by another process" "$work/locked.out" ||
+  fail "a run into a locked folder was not refused (exit $rc): $(cat "$work/locked.out")"
+exec 9>&-
+# Temporary files of a killed writer (its pid is gone) are removed on the next start, and the
+# log says so; a live process's are kept.
+dead=$(sh -c 'echo $$')
+touch "$run/checkpoint_a/critic.safetensors.tmp.$dead.0" "$run/losses.csv.tmp.$dead.4" \
+      "$run/live.csv.tmp.$$.1"
 "$app" "${small[@]}" --epochs 2 --out "$run" --resume >"$work/resume.out" 2>&1 ||
   fail "resume failed: $(cat "$work/resume.out")"
+grep -qF "removed $run/checkpoint_a/critic.safetensors.tmp.$dead.0, left by a killed writer" \
+  "$work/resume.out" || fail "the leftovers' removal is not logged: $(cat "$work/resume.out")"
+[ ! -e "$run/checkpoint_a/critic.safetensors.tmp.$dead.0" ] && [ ! -e "$run/losses.csv.tmp.$dead.4" ] ||
+  fail "a killed writer's temporary file was left"
+[ -e "$run/live.csv.tmp.$$.1" ] || fail "a live process's temporary file was removed"
+[ ! -e "$run.lock" ] || fail "the lock file outlived the run"
 grep -q "resumed from .* after epoch 1" "$work/resume.out" || fail "resume did not start at epoch 2"
 [ "$(wc -l <"$run/losses.csv")" -eq 3 ] || fail "losses.csv should hold 2 epochs after resume"
 [ -s "$run/samples/epoch_0002.png" ] || fail "no grid for epoch 2"
@@ -57,5 +78,8 @@ grep -q "resumed from .* after epoch 1" "$work/resume.out" || fail "resume did n
 "$app" "${small[@]}" --epochs 3 --seed 9 --out "$run" --resume >"$work/other.out" 2>&1
 [ $? -eq 1 ] && grep -q "another configuration" "$work/other.out" ||
   fail "a resume with another seed was not refused: $(cat "$work/other.out")"
+# The error that ended it is in train.log too, not only on stderr.
+grep -q "error: .*another configuration" "$run/train.log" ||
+  fail "the error did not reach train.log: $(tail -3 "$run/train.log")"
 
 echo "train_gan smoke test passed"
