@@ -1,9 +1,6 @@
 // The experiment runner's scheduling loop (experiment/runner.h).
 #include "experiment/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +15,7 @@
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "training/cli.h"
+#include "training/output_lock.h"
 #include "training/run_log.h"
 
 namespace ember::experiment {
@@ -32,23 +30,6 @@ namespace {
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
-
-// Holds an exclusive lock on <out>/.lock for the runner's lifetime: two runners in one folder
-// would redo each other's units.
-class FolderLock {
- public:
-  explicit FolderLock(const fs::path& out) {
-    const fs::path path = out / ".lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    EMBER_CHECK(fd_ >= 0, "cannot open ", path.string());
-    EMBER_CHECK(::flock(fd_, LOCK_EX | LOCK_NB) == 0, "another experiment runner is working in ",
-                out.string(), " (", path.string(), " is locked): wait for it or stop it");
-  }
-  ~FolderLock() { ::close(fd_); }
-
- private:
-  int fd_ = -1;
-};
 
 // Whether the app left state that its --resume continues.
 bool has_resumable_state(const Unit& u, const fs::path& out) {
@@ -237,10 +218,11 @@ int Scheduler::run() {
   validate_plan(plan_, out_, config_.device);
   const std::vector<int> gpu_slots = slots();
   // A dry run reads what is there and writes nothing.
-  std::optional<FolderLock> lock;
+  // One runner per folder (two would redo each other's units): the apps' own --out lock.
+  std::optional<training::OutputLock> lock;
   if (!options_.dry_run) {
     fs::create_directories(out_);
-    lock.emplace(out_);
+    lock.emplace(out_ / ".lock", "the experiment folder " + out_.string());
   }
   const fs::path saved = out_ / "config.json";
   if (fs::exists(saved)) {

@@ -8,6 +8,8 @@
 // real apps end to end: tests/apps/experiment_smoke.sh.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,6 +21,7 @@
 #include "experiment/runner.h"
 #include "tensor/device.h"
 #include "training/cli.h"
+#include "training/output_lock.h"
 #include "expect_error.h"
 #include "temp_dir.h"
 
@@ -236,6 +239,34 @@ TEST_F(ExperimentRunner, ADamagedLedgerIsNamed) {
   EXPECT_ERROR_MENTIONS(Ledger{ledger}, ledger.string());
   std::ofstream(ledger) << R"({"format": "ember.experiment.ledger.v1", "units": {"prepare": {"seconds": "long"}}})";
   EXPECT_ERROR_MENTIONS(run(), ledger.string());
+}
+
+// One runner per folder, with the lock every app takes on its --out (training/output_lock.h):
+// while another process holds it, a runner stops before running anything.
+TEST_F(ExperimentRunner, ASecondRunnerInTheSameFolderIsRefused) {
+  fs::create_directories(dir_.path / "out");
+  {
+    training::OutputLock held(dir_.path / "out/.lock", "held by the test");
+    const pid_t child = ::fork();
+    if (child == 0) {  // a second process: flock locks belong to open files, not to threads
+      try {
+        run();
+        ::_exit(0);
+      } catch (const Error& e) {
+        const std::string text = e.what();
+        ::_exit(text.find("the experiment folder") != std::string::npos &&
+                        text.find("in use by another process") != std::string::npos
+                    ? 3
+                    : 4);
+      }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 3) << "0: ran anyway; 4: another error";
+  }
+  EXPECT_TRUE(calls().empty());
+  EXPECT_EQ(run(), 0);  // the lock is released with its holder
 }
 
 TEST_F(ExperimentRunner, LaterStagesNeedTheEarlierOnes) {
