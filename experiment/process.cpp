@@ -63,7 +63,10 @@ pid_t poll_children(int* exit_code) {
   return pid;
 }
 
-std::string last_line(const fs::path& file, size_t max_bytes) {
+namespace {
+
+// The last `max_bytes` bytes of `file` ("" when it cannot be read).
+std::string read_tail(const fs::path& file, size_t max_bytes) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "";
   in.seekg(0, std::ios::end);
@@ -72,6 +75,13 @@ std::string last_line(const fs::path& file, size_t max_bytes) {
   in.seekg(start);
   std::string tail(static_cast<size_t>(size - start), '\0');
   in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  return tail;
+}
+
+}  // namespace
+
+std::string last_line(const fs::path& file, size_t max_bytes) {
+  const std::string tail = read_tail(file, max_bytes);
   // Progress lines end in '\r' as well as '\n': split on both.
   size_t end = tail.find_last_not_of("\r\n ");
   if (end == std::string::npos) return "";
@@ -80,14 +90,7 @@ std::string last_line(const fs::path& file, size_t max_bytes) {
 }
 
 std::string error_line(const fs::path& file, const std::string& program, size_t max_bytes) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  const std::streamoff start = size > static_cast<std::streamoff>(max_bytes) ? size - max_bytes : 0;
-  in.seekg(start);
-  std::string tail(static_cast<size_t>(size - start), '\0');
-  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  const std::string tail = read_tail(file, max_bytes);
   // Lines end in '\n' or, for progress lines, '\r'.
   const std::string prefix = program + ": ";
   std::string error;
