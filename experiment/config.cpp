@@ -163,6 +163,14 @@ void apply_override(json& config, const std::string& assignment) {
   }
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;  // a bare word is a string
+  // JSON holds UTF-8 text only: other bytes would make nlohmann throw its own error later, when
+  // an error message or the saved config.json dumps the value, instead of naming the setting.
+  try {
+    (void)value.dump();
+  } catch (const json::type_error&) {
+    EMBER_FAIL("--set '", key, "': the value is not UTF-8 text, which the JSON configuration "
+               "cannot hold");
+  }
   *node = value;
 }
 

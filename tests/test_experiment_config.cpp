@@ -63,6 +63,10 @@ TEST(ExperimentConfig, OverridesParseJsonOrTakeAString) {
   EXPECT_TRUE(parsed.group_oversampled);
   EXPECT_ERROR_MENTIONS(apply_override(c, "classifier.epoch=7"), "unknown key 'classifier.epoch'");
   EXPECT_ERROR_MENTIONS(apply_override(c, "epochs"), "expected key.path=value");
+  // Bytes that are not UTF-8 (found by fuzz/fuzz_config.cpp): an ember::Error naming the key, not
+  // nlohmann's type_error from dumping the value later (in the next error message or config.json).
+  EXPECT_ERROR_MENTIONS(apply_override(c, "data=/data/caf\xE9"), "--set 'data': the value is not UTF-8");
+  EXPECT_ERROR_MENTIONS(resolve_config("quick", "", {"fraction=0\xCA\xCA"}), "'fraction'");
 }
 
 TEST(ExperimentConfig, BadValuesNameTheKey) {
