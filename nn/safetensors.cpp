@@ -40,6 +40,11 @@ using json = nlohmann::json;
 // Headers above this are rejected before any allocation (the reference implementation uses the
 // same 100 MB cap); real headers are a few hundred bytes per tensor.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Nesting deeper than this is rejected while parsing. A valid header nests 3 deep (object, entry,
+// shape); the reference reader's JSON parser (serde_json) stops at 128. Without a limit, a header
+// of a few hundred KB of '[' overflowed the stack when an error message dumped the value
+// (nlohmann's serializer recurses once per level).
+constexpr int kMaxHeaderDepth = 128;
 // Metadata key of a tensor's CRC-32 (tensor/checksum.h), followed by its name.
 const std::string kChecksumPrefix = "ember.crc32.";
 
@@ -130,6 +135,8 @@ json parse_header(const std::string& text, const std::string& file) {
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    EMBER_CHECK(depth <= kMaxHeaderDepth, "safetensors file '", file, "': the header nests more than ",
+                kMaxHeaderDepth, " levels deep");
     if (event == json::parse_event_t::object_start) {
       open_objects.emplace_back();
     } else if (event == json::parse_event_t::object_end) {

@@ -163,6 +163,12 @@ TEST(Safetensors, RejectsBadLengthAndHeader) {
   expect_bad_file(file_bytes(R"({"__metadata__": [1]})"), "\"__metadata__\" must be an object");
   expect_bad_file(file_bytes(R"({"__metadata__": {"k": 1}})"), "metadata \"k\" must be a string");
   expect_bad_file(file_bytes("{\"a\": \"\xff\"}"), "not valid JSON");  // not UTF-8
+  // Arrays nested a million deep in a shape (2 MB): an error, not a stack overflow in the
+  // recursive JSON serializer that the error message used to call (found beside the fuzzer,
+  // fuzz/fuzz_safetensors.cpp, whose inputs are too short to nest that deep).
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  expect_bad_file(file_bytes(R"({"t": {"dtype": "F32", "shape": [)" + deep + R"(], "data_offsets": [0, 0]}})"),
+                  "the header nests more than 128 levels deep");
 }
 
 TEST(Safetensors, RejectsMalformedEntries) {
