@@ -152,6 +152,24 @@ TEST_F(DatasetsEuroSat, BadImagesNameTheFileAndTheProblem) {
   write_bytes(gray, gray_jpeg_bytes());
   testing::expect_error([&] { decode_image(gray, 64, 64, 3); },
                         {gray.string(), "1 channel(s), expected 3"});
+
+  // A Huffman table whose code counts (17 codes of 15 bits, 255 of 16) add up to 272, more than
+  // the 256 symbols a table holds, placed before the file's own tables (found by
+  // fuzz/fuzz_image.cpp). Debian 12's stb_image wrote past its arrays, and since the file's own
+  // table 0 then replaced this one, decoded the image as if nothing were wrong.
+  const fs::path dht = root_ / "dht.jpg";
+  std::string table = std::string("\xFF\xC4\x01\x23\x00", 5) + std::string(14, '\0') + "\x11\xFF";
+  table += std::string(272, '\0');  // the symbols: 2 + 1 + 16 + 272 = 0x123 bytes with the length
+  write_bytes(dht, bytes.substr(0, 2) + table + bytes.substr(2));
+  testing::expect_error([&] { decode_image(dht, 64, 64, 3); },
+                        {dht.string(), "corrupt", "Huffman table lists 272 codes"});
+  // The same table as the second of one DHT segment, after a valid one.
+  std::string two = std::string("\xFF\xC4\x01\x35\x10", 5) + std::string(15, '\0') +
+                    std::string("\x01\x00", 2);  // one 16-bit code, its symbol
+  two += table.substr(4);  // 2 + 18 + 289 = 0x135
+  write_bytes(dht, bytes.substr(0, 2) + two + bytes.substr(2));
+  testing::expect_error([&] { decode_image(dht, 64, 64, 3); },
+                        {dht.string(), "corrupt", "Huffman table lists 272 codes"});
 }
 
 TEST_F(DatasetsEuroSat, UnreadableFileIsNamed) {
