@@ -2,8 +2,9 @@
 // JPEGs (a truncated scan decodes to grey rows without an error), so the file is read whole
 // first and a JPEG must end with its EOI marker; everything else stb rejects is reported with
 // stbi_failure_reason(). A JPEG's Huffman tables are checked before stb sees them: Debian 12's
-// stb_image writes past its arrays on a table of more than 256 codes (see jpeg_huffman_table_overflow). Images are encoded into memory and written through the checked atomic
-// writer (tensor/atomic_file.h). Tested in tests/test_datasets_eurosat.cpp and
+// stb_image writes past its arrays on a table of more than 256 codes (see
+// jpeg_huffman_table_overflow). Images are encoded into memory and written through the checked
+// atomic writer (tensor/atomic_file.h). Tested in tests/test_datasets_eurosat.cpp and
 // tests/test_file_safety.cpp (a full disk).
 #include "datasets/image_io.h"
 
@@ -84,9 +85,10 @@ size_t jpeg_huffman_table_overflow(const std::vector<unsigned char>& b) {
     if (marker == 0xC4) {
       // stb reads table after table while the segment's length lasts, 17 + n bytes each.
       ptrdiff_t left = static_cast<ptrdiff_t>(length) - 2;
-      for (size_t t = i + 4; left > 0 && t + 17 <= b.size();) {
+      // Past the file's end stb reads zeros, so a table cut by the end still counts its codes.
+      for (size_t t = i + 4; left > 0 && t < b.size();) {
         size_t codes = 0;
-        for (size_t k = 1; k <= 16; ++k) codes += b[t + k];
+        for (size_t k = 1; k <= 16 && t + k < b.size(); ++k) codes += b[t + k];
         if (codes > 256) return codes;
         t += 17 + codes;
         left -= static_cast<ptrdiff_t>(17 + codes);
@@ -97,12 +99,8 @@ size_t jpeg_huffman_table_overflow(const std::vector<unsigned char>& b) {
   return 0;
 }
 
-}  // namespace
-
-void decode_image_into(const std::filesystem::path& path, int height, int width, int channels,
-                       uint8_t* out) {
-  const std::vector<unsigned char> bytes = read_whole_file(path);
-  const std::string name = path.string();
+// Every check that comes before decoding, on the file's bytes; returns what the header claims.
+ImageHeader checked_header(const std::vector<unsigned char>& bytes, const std::string& name) {
   EMBER_CHECK(!bytes.empty(), "image ", name, " is empty (0 bytes)");
   EMBER_CHECK(is_jpeg(bytes) || is_png(bytes), "image ", name,
               " is corrupt: not a JPEG or PNG (bad signature)");
@@ -113,12 +111,29 @@ void decode_image_into(const std::filesystem::path& path, int height, int width,
     EMBER_CHECK(codes == 0, "image ", name, " is corrupt: a JPEG Huffman table lists ", codes,
                 " codes (at most 256)");
   }
-  int w = 0, h = 0, c = 0;
-  EMBER_CHECK(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c),
+  ImageHeader header;
+  EMBER_CHECK(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &header.width,
+                                    &header.height, &header.channels),
               "image ", name, " is corrupt: ", stbi_failure_reason());
-  EMBER_CHECK(w == width && h == height, "image ", name, " is ", w, "x", h, ", expected ", width,
-              "x", height);
-  EMBER_CHECK(c == channels, "image ", name, " has ", c, " channel(s), expected ", channels);
+  return header;
+}
+
+}  // namespace
+
+ImageHeader read_image_header(const std::filesystem::path& path) {
+  return checked_header(read_whole_file(path), path.string());
+}
+
+void decode_image_into(const std::filesystem::path& path, int height, int width, int channels,
+                       uint8_t* out) {
+  const std::vector<unsigned char> bytes = read_whole_file(path);
+  const std::string name = path.string();
+  const ImageHeader header = checked_header(bytes, name);
+  EMBER_CHECK(header.width == width && header.height == height, "image ", name, " is ",
+              header.width, "x", header.height, ", expected ", width, "x", height);
+  EMBER_CHECK(header.channels == channels, "image ", name, " has ", header.channels,
+              " channel(s), expected ", channels);
+  int w = 0, h = 0, c = 0;
   std::unique_ptr<unsigned char, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels),
       &stbi_image_free);

@@ -10,6 +10,16 @@
 
 namespace ember::datasets {
 
+// What an image file's header claims, after the same checks decode_image makes before decoding
+// (a JPEG's markers and Huffman tables included), so a reader of unknown files can ask for the
+// size first. Throws ember::Error naming the file as decode_image does.
+struct ImageHeader {
+  int height = 0;
+  int width = 0;
+  int channels = 0;
+};
+ImageHeader read_image_header(const std::filesystem::path& path);
+
 // Decodes the JPEG or PNG at `path` into out[height * width * channels] (row-major HWC).
 // Throws ember::Error naming the file and the problem: cannot be opened or read (with the
 // system's reason), empty, not a JPEG/PNG, corrupt, truncated (a JPEG without its end-of-image

@@ -117,6 +117,22 @@ TEST_F(DatasetsEuroSat, DecodesPngExactlyAndJpegClosely) {
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 3) << i;
 }
 
+TEST_F(DatasetsEuroSat, HeaderGivesSizeAndChannelsWithoutDecoding) {
+  write_png(root_ / "a.png", std::vector<uint8_t>(5 * 7 * 4, 9), 5, 7, 4);
+  const ImageHeader png = read_image_header(root_ / "a.png");
+  EXPECT_EQ(png.height, 5);
+  EXPECT_EQ(png.width, 7);
+  EXPECT_EQ(png.channels, 4);
+  write_jpeg(root_ / "b.jpg", flat_image(50, 32, 48), 32, 48, 3);
+  const ImageHeader jpeg = read_image_header(root_ / "b.jpg");
+  EXPECT_EQ(jpeg.height, 32);
+  EXPECT_EQ(jpeg.width, 48);
+  EXPECT_EQ(jpeg.channels, 3);
+  write_bytes(root_ / "text.png", "not an image");
+  testing::expect_error([&] { read_image_header(root_ / "text.png"); },
+                        {(root_ / "text.png").string(), "corrupt"});
+}
+
 TEST_F(DatasetsEuroSat, BadImagesNameTheFileAndTheProblem) {
   const fs::path good = root_ / "good.jpg";
   write_jpeg(good, flat_image(50), 64, 64, 3);
@@ -163,6 +179,15 @@ TEST_F(DatasetsEuroSat, BadImagesNameTheFileAndTheProblem) {
   write_bytes(dht, bytes.substr(0, 2) + table + bytes.substr(2));
   testing::expect_error([&] { decode_image(dht, 64, 64, 3); },
                         {dht.string(), "corrupt", "Huffman table lists 272 codes"});
+  // read_image_header makes the same check before stb reads the header.
+  testing::expect_error([&] { read_image_header(dht); },
+                        {dht.string(), "corrupt", "Huffman table lists 272 codes"});
+  // A table cut by the file's end: stb reads zeros past the end, so the count bytes that are there
+  // still count (0x50 + 0xFF + 0xD9 = 552; the last two are the end-of-image marker).
+  write_bytes(dht, std::string("\xFF\xD8\xFF\xC4\x00\x15\x01", 7) + std::string(12, '\0') +
+                       "\x50\xFF\xD9");
+  testing::expect_error([&] { read_image_header(dht); },
+                        {dht.string(), "corrupt", "Huffman table lists 552 codes"});
   // The same table as the second of one DHT segment, after a valid one.
   std::string two = std::string("\xFF\xC4\x01\x35\x10", 5) + std::string(15, '\0') +
                     std::string("\x01\x00", 2);  // one 16-bit code, its symbol
