@@ -188,6 +188,17 @@ TEST_F(DatasetsEuroSat, BadImagesNameTheFileAndTheProblem) {
                        "\x50\xFF\xD9");
   testing::expect_error([&] { read_image_header(dht); },
                         {dht.string(), "corrupt", "Huffman table lists 552 codes"});
+  // A scan that uses a Huffman table no DHT defined: stb decoded with uninitialised tables. The
+  // stb writer's scan header gives its first component the DC and AC tables 0 (byte 0x00);
+  // make that AC table 2.
+  const size_t sos = bytes.find("\xFF\xDA");
+  ASSERT_NE(sos, std::string::npos);
+  std::string undefined_table = bytes;
+  ASSERT_EQ(undefined_table[sos + 6], '\x00');
+  undefined_table[sos + 6] = '\x02';
+  write_bytes(dht, undefined_table);
+  testing::expect_error([&] { decode_image(dht, 64, 64, 3); },
+                        {dht.string(), "corrupt", "uses the AC Huffman table 2", "no DHT"});
   // The same table as the second of one DHT segment, after a valid one.
   std::string two = std::string("\xFF\xC4\x01\x35\x10", 5) + std::string(15, '\0') +
                     std::string("\x01\x00", 2);  // one 16-bit code, its symbol
@@ -195,6 +206,25 @@ TEST_F(DatasetsEuroSat, BadImagesNameTheFileAndTheProblem) {
   write_bytes(dht, bytes.substr(0, 2) + two + bytes.substr(2));
   testing::expect_error([&] { decode_image(dht, 64, 64, 3); },
                         {dht.string(), "corrupt", "Huffman table lists 272 codes"});
+}
+
+TEST_F(DatasetsEuroSat, PngChunksMustLieInsideTheFile) {
+  write_png(root_ / "a.png", std::vector<uint8_t>(4 * 4 * 3, 7), 4, 4, 3);
+  const std::string bytes = read_bytes(root_ / "a.png");
+  const size_t idat = bytes.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  // An IDAT chunk that claims 2 GiB: stb allocated that much before reading a byte of it.
+  std::string huge = bytes;
+  huge.replace(idat - 4, 4, std::string("\x7F\xFF\xFF\xFF", 4));
+  const fs::path bad = root_ / "bad.png";
+  write_bytes(bad, huge);
+  testing::expect_error([&] { decode_image(bad, 4, 4, 3); },
+                        {bad.string(), "corrupt", "chunk 'IDAT' claims 2147483647 bytes"});
+  testing::expect_error([&] { read_image_header(bad); }, {bad.string(), "IDAT"});
+  // Cut before its IEND chunk.
+  write_bytes(bad, bytes.substr(0, bytes.size() - 12));
+  testing::expect_error([&] { decode_image(bad, 4, 4, 3); },
+                        {bad.string(), "truncated", "no IEND chunk"});
 }
 
 TEST_F(DatasetsEuroSat, UnreadableFileIsNamed) {
