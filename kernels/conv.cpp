@@ -10,6 +10,7 @@ namespace ember::kernels {
 #ifdef EMBER_WITH_CUDA
 #define EMBER_CONV_DISPATCH(t, op, name, ...) \
   if (t.is_cuda()) {                          \
+    EMBER_ON_DEVICE_OF(t);                    \
     cuda::name(__VA_ARGS__);                  \
     return;                                   \
   }

@@ -6,6 +6,13 @@
 #include "tensor/error.h"
 #include "tensor/tensor.h"
 
+#ifdef EMBER_WITH_CUDA
+#include "tensor/cuda/device_guard.h"
+// Makes t's GPU the current device for the rest of the scope (the caller's is restored after),
+// so a kernel runs on its tensors' device and is queued on that device's compute stream.
+#define EMBER_ON_DEVICE_OF(t) const ::ember::cuda::DeviceGuard ember_device_guard((t).device().index)
+#endif
+
 namespace ember::kernels {
 
 [[noreturn]] inline void no_cuda_kernel(const char* op) {

@@ -17,6 +17,7 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
 #ifdef EMBER_WITH_CUDA
 #define EMBER_ELEMENTWISE_DISPATCH(t, name, fn, ...) \
   if (t.is_cuda()) {                                 \
+    EMBER_ON_DEVICE_OF(t);                           \
     cuda::fn(__VA_ARGS__);                           \
     return;                                          \
   }                                                  \

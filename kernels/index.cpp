@@ -8,6 +8,7 @@ namespace ember::kernels {
 void gather(const Tensor& out, const Tensor& x, int64_t axis, const Tensor& index) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::gather(out, x, axis, index);
     return;
 #else
@@ -20,6 +21,7 @@ void gather(const Tensor& out, const Tensor& x, int64_t axis, const Tensor& inde
 void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src) {
   if (src.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(src);
     cuda::scatter_add(out, axis, index, src);
     return;
 #else
@@ -32,6 +34,7 @@ void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Ten
 void embedding(const Tensor& out, const Tensor& weight, const Tensor& index) {
   if (weight.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(weight);
     cuda::embedding(out, weight, index);
     return;
 #else
@@ -44,6 +47,7 @@ void embedding(const Tensor& out, const Tensor& weight, const Tensor& index) {
 void embedding_backward(const Tensor& out, const Tensor& g, const Tensor& index) {
   if (g.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(g);
     cuda::embedding_backward(out, g, index);
     return;
 #else

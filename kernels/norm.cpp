@@ -10,6 +10,7 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
                                  const Tensor& bias, double eps) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::batch_norm_forward_training(y, mean, var, invstd, x, weight, bias, eps);
     return;
 #else
@@ -24,6 +25,7 @@ void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor
                                   const Tensor& running_var, double eps) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::batch_norm_forward_inference(y, x, weight, bias, running_mean, running_var, eps);
     return;
 #else
@@ -38,6 +40,7 @@ void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& mean, const Tensor& invstd) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::batch_norm_backward(dx, dweight, dbias, dy, x, weight, mean, invstd);
     return;
 #else
@@ -52,6 +55,7 @@ void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& r
                                      int64_t count, bool unbiased_var) {
   if (mean.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(mean);
     cuda::batch_norm_update_running_stats(running_mean, running_var, mean, var, momentum, count,
                                        unbiased_var);
     return;
@@ -67,6 +71,7 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& invst
                         const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::layer_norm_forward(y, mean, invstd, x, weight, bias, eps);
     return;
 #else
@@ -81,6 +86,7 @@ void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& 
                          const Tensor& mean, const Tensor& invstd) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::layer_norm_backward(dx, dweight, dbias, dy, x, weight, mean, invstd);
     return;
 #else

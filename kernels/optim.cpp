@@ -36,6 +36,7 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
   if (param.numel() == 0) return;
   if (param.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(param);
     cuda::sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                    first_step);
 #else
@@ -60,6 +61,7 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
   if (param.numel() == 0) return;
   if (param.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(param);
     cuda::adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
                     decoupled, step);
 #else

@@ -8,6 +8,7 @@ namespace ember::kernels {
 void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::upsample_nearest(out, x, factor_h, factor_w);
     return;
 #else
@@ -20,6 +21,7 @@ void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int6
 void downsample_sum(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
   if (x.is_cuda()) {
 #ifdef EMBER_WITH_CUDA
+    EMBER_ON_DEVICE_OF(x);
     cuda::downsample_sum(out, x, factor_h, factor_w);
     return;
 #else

@@ -28,6 +28,7 @@ void check_out(const Tensor& out, const char* op, bool allow_uint8, bool int64_o
 #ifdef EMBER_WITH_CUDA
 #define EMBER_RANDOM_DISPATCH(name, ...)        \
   if (out.is_cuda()) {                          \
+    EMBER_ON_DEVICE_OF(out);                    \
     cuda::name(__VA_ARGS__);                    \
     return;                                     \
   }                                             \
@@ -70,7 +71,10 @@ void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
               keys.describe(), " and perm ", perm.describe(), " must both be [n]");
   if (perm.numel() == 0) return;
 #ifdef EMBER_WITH_CUDA
-  if (perm.is_cuda()) return cuda::permutation_from_keys(perm, keys);
+  if (perm.is_cuda()) {
+    EMBER_ON_DEVICE_OF(perm);
+    return cuda::permutation_from_keys(perm, keys);
+  }
 #else
   if (perm.is_cuda()) no_cuda_kernel("permutation_from_keys");
 #endif

@@ -9,6 +9,7 @@ namespace ember::kernels {
 #ifdef EMBER_WITH_CUDA
 #define EMBER_REDUCE_DISPATCH(fn, ...) \
   if (x.is_cuda()) {                   \
+    EMBER_ON_DEVICE_OF(x);             \
     cuda::fn(__VA_ARGS__);             \
     return;                            \
   }                                    \

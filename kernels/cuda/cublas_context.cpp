@@ -24,13 +24,11 @@ cublasHandle_t cublas_handle(int device) {
   EMBER_CHECK(device >= 0, "cublas_handle: bad device index ", device);
   if (static_cast<size_t>(device) >= handles.size()) handles.resize(device + 1, nullptr);
   if (!handles[device]) {
-    // A handle belongs to the device current at creation; restore the caller's device after.
-    int previous = 0;
-    EMBER_CUDA_CHECK(cudaGetDevice(&previous));
-    EMBER_CUDA_CHECK(cudaSetDevice(device));
+    // A handle belongs to the device current at creation; the caller's device is restored after.
+    DeviceGuard guard(device);
     cublasHandle_t h = nullptr;
     EMBER_CUBLAS_CHECK(cublasCreate(&h));
-    EMBER_CUBLAS_CHECK(cublasSetStream(h, compute_stream()));
+    EMBER_CUBLAS_CHECK(cublasSetStream(h, compute_stream(device)));
     // Exact fp32 unless a call opts into TF32 through its compute type (kernels/cuda/linalg.cpp).
     EMBER_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     // A workspace of our own (cuBLAS's recommended 32 MiB for Hopper) from the device allocator,
@@ -41,7 +39,6 @@ cublasHandle_t cublas_handle(int device) {
     constexpr int64_t kWorkspaceBytes = int64_t{32} << 20;
     workspaces.push_back(empty({kWorkspaceBytes}, {DType::UInt8, Device::cuda(device)}));
     EMBER_CUBLAS_CHECK(cublasSetWorkspace(h, workspaces.back().raw_data(), kWorkspaceBytes));
-    EMBER_CUDA_CHECK(cudaSetDevice(previous));
     handles[device] = h;  // never destroyed: lives until the process exits, like the stream
   }
   return handles[device];

@@ -25,14 +25,11 @@ cudnnHandle_t cudnn_handle(int device) {
   EMBER_CHECK(device >= 0, "cudnn_handle: bad device index ", device);
   if (static_cast<size_t>(device) >= handles.size()) handles.resize(device + 1, nullptr);
   if (!handles[device]) {
-    // A handle belongs to the device current at creation; restore the caller's device after.
-    int previous = 0;
-    EMBER_CUDA_CHECK(cudaGetDevice(&previous));
-    EMBER_CUDA_CHECK(cudaSetDevice(device));
+    // A handle belongs to the device current at creation; the caller's device is restored after.
+    DeviceGuard guard(device);
     cudnnHandle_t h = nullptr;
     EMBER_CUDNN_CHECK(cudnnCreate(&h));
-    EMBER_CUDNN_CHECK(cudnnSetStream(h, compute_stream()));
-    EMBER_CUDA_CHECK(cudaSetDevice(previous));
+    EMBER_CUDNN_CHECK(cudnnSetStream(h, compute_stream(device)));
     handles[device] = h;  // never destroyed: lives until the process exits, like the stream
   }
   return handles[device];

@@ -34,7 +34,7 @@ class CudaRawBackend final : public memory::RawBackend {
   explicit CudaRawBackend(int index) : index_(index) {}
 
   void* raw_alloc(size_t nbytes) override {
-    EMBER_CUDA_CHECK(cudaSetDevice(index_));
+    cuda::DeviceGuard guard(index_);  // the caller's current device is restored on return
     void* ptr = nullptr;
     const cudaError_t status = cudaMalloc(&ptr, nbytes);
     if (status == cudaErrorMemoryAllocation) {
@@ -50,12 +50,16 @@ class CudaRawBackend final : public memory::RawBackend {
   // failure here must not throw (that would terminate and hide the first error). A sticky
   // error is reported again by the next checked call.
   void raw_free(void* ptr, size_t) override {
-    cudaSetDevice(index_);
+    int previous = -1;
+    if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+    if (previous != index_) cudaSetDevice(index_);
     if (cudaFree(ptr) != cudaSuccess) cudaGetLastError();
+    if (previous >= 0 && previous != index_ && cudaSetDevice(previous) != cudaSuccess)
+      cudaGetLastError();
   }
   void synchronize() override {
     try {
-      if (cudaStreamSynchronize(cuda::compute_stream()) != cudaSuccess) cudaGetLastError();
+      if (cudaStreamSynchronize(cuda::compute_stream(index_)) != cudaSuccess) cudaGetLastError();
     } catch (const Error&) {
       // compute_stream() could not create the stream: then nothing was ever queued on it.
     }
@@ -65,9 +69,14 @@ class CudaRawBackend final : public memory::RawBackend {
   std::string last_failure() const override { return last_failure_; }
   void memory_info(size_t* free_bytes, size_t* total_bytes) override {
     *free_bytes = *total_bytes = 0;
-    if (cudaSetDevice(index_) != cudaSuccess || cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
-      cudaGetLastError();
-      *free_bytes = *total_bytes = 0;
+    try {
+      cuda::DeviceGuard guard(index_);
+      if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        cudaGetLastError();
+        *free_bytes = *total_bytes = 0;
+      }
+    } catch (const Error&) {
+      // The device could not be made current: report no memory information.
     }
   }
 

@@ -4,6 +4,7 @@
 // deferred device error (tensor/cuda/device_errors.h), at no extra wait.
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "tensor/cuda/cuda_check.h"
@@ -29,13 +30,43 @@ bool sync_mode() {
   return on;
 }
 
-cudaStream_t compute_stream() {
-  static cudaStream_t stream = [] {
-    cudaStream_t s;
+namespace {
+constexpr int kMaxStreamDevices = 64;
+}  // namespace
+
+cudaStream_t compute_stream(int device) {
+  static std::mutex mutex;
+  static cudaStream_t streams[kMaxStreamDevices] = {};
+  EMBER_CHECK(device >= 0 && device < kMaxStreamDevices, "compute_stream: bad device index ",
+              device);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!streams[device]) {
+    // A stream belongs to the device current when it is created.
+    DeviceGuard guard(device);
+    cudaStream_t s = nullptr;
     EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    return s;
-  }();
-  return stream;
+    streams[device] = s;
+  }
+  return streams[device];
+}
+
+cudaStream_t compute_stream() {
+  int device = 0;
+  EMBER_CUDA_CHECK(cudaGetDevice(&device));
+  return compute_stream(device);
+}
+
+DeviceGuard::DeviceGuard(int device) {
+  int current = 0;
+  EMBER_CUDA_CHECK(cudaGetDevice(&current));
+  if (current == device) return;
+  EMBER_CUDA_CHECK(cudaSetDevice(device));
+  previous_ = current;
+}
+
+// Runs during unwinding too: never throws; a failure stays for the next checked call.
+DeviceGuard::~DeviceGuard() {
+  if (previous_ >= 0 && cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
 }
 
 void synchronize() {
@@ -65,8 +96,15 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                 bool non_blocking) {
   if (nbytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) { std::memcpy(dst, src, nbytes); return; }
-  cudaStream_t stream = cuda::compute_stream();
+  // The copy goes on the compute stream of the GPU it lands on (or comes from, for a copy to
+  // the host), with that GPU current; the caller's current device is restored on return.
+  const int device = dst_device.is_cpu() ? src_device.index : dst_device.index;
+  cuda::DeviceGuard guard(device);
+  cudaStream_t stream = cuda::compute_stream(device);
   if (!dst_device.is_cpu() && !src_device.is_cpu()) {
+    // Between two GPUs the source's own stream may still be writing the bytes: wait for it.
+    if (src_device.index != dst_device.index)
+      EMBER_CUDA_CHECK(cudaStreamSynchronize(cuda::compute_stream(src_device.index)));
     // Device to device: queued like any kernel, nothing for the host to wait for.
     EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
     return;

@@ -7,6 +7,13 @@
 namespace ember::cuda {
 
 inline cudaStream_t compute_stream() { return nullptr; }
+inline cudaStream_t compute_stream(int) { return nullptr; }
+
+// One device: nothing to switch (the real one is tensor/cuda/device_guard.h).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int) {}
+};
 inline void synchronize() {}
 
 inline unsigned grid_for(long long n, int threads = 256) {
