@@ -159,3 +159,4 @@ void check_index();
 void check_pool_optim_random();
 void check_conv();
 void check_edges();  // empty tensors and variants, all families
+void check_copy();   // tensor/cuda/copy.cu: copies with dtype conversion, fills

@@ -6,7 +6,7 @@
 #   library carries the real kernels); it is configured if it does not exist, and its target
 #   ember is brought up to date on every run. CTest runs this (test EmulatedCudaKernels, with a
 #   build dir under its binary dir: tests/CMakeLists.txt). Families: pointwise norm index misc
-#   conv edges (default: all, plus the older extract-based checks emulate_dw / emulate_util /
+#   conv edges copy (default: all, plus the older extract-based checks emulate_dw / emulate_util /
 #   colmajor).
 # Every run regenerates the emulated sources from the current kernels/cuda/*.cu, then runs the
 # checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
 build=$root/build-cpu
 case "$1" in
-  ""|pointwise|norm|index|misc|conv|edges) ;;
+  ""|pointwise|norm|index|misc|conv|edges|copy) ;;
   *) build=$1; shift ;;
 esac
 if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
@@ -67,18 +67,21 @@ echo "== selftest"
 "$out/selftest" > "$out/selftest.log" 2>&1 || { cat "$out/selftest.log"; status=1; }
 tail -1 "$out/selftest.log"
 
-# 1. The emulated kernels: every kernels/cuda/*.cu, transformed afresh, compiled in parallel pairs.
+# 1. The emulated kernels: every kernels/cuda/*.cu and tensor/cuda/copy.cu (same-device copies
+#    and fills; its names differ from the CPU-only library's throwing hooks, so both link),
+#    transformed afresh, compiled in parallel pairs.
 objs=""
-for src in "$root"/kernels/cuda/*.cu; do
+for src in "$root"/kernels/cuda/*.cu "$root/tensor/cuda/copy.cu"; do
   name=$(basename "$src" .cu)
-  "$python" "$here/transform.py" "$src" "kernels/cuda/$name.cu" > "$out/$name.emu.cpp"
+  "$python" "$here/transform.py" "$src" "${src#"$root"/}" > "$out/$name.emu.cpp"
   objs="$objs $out/$name.emu.o"
 done
 # The host half of the deferred device errors (the per-device record the range checks fill),
 # compiled unchanged against the shim runtime.
 objs="$objs $out/device_errors.o"
 for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_norm.o" \
-         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o"; do
+         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o" \
+         "$out/check_copy.o"; do
   base=$(basename "$f" .o)
   if [ "$base" = device_errors ]; then src="$root/tensor/cuda/device_errors.cpp"
   elif [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
