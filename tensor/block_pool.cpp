@@ -45,8 +45,11 @@ AllocatorMode parse_allocator_mode(const char* value) {
   if (value == nullptr || *value == '\0' || std::strcmp(value, "caching") == 0)
     return AllocatorMode::Caching;
   if (std::strcmp(value, "direct") == 0) return AllocatorMode::Direct;
-  EMBER_FAIL("EMBER_CUDA_ALLOCATOR='", value, "' is not understood: use 'caching' (the default) ",
-             "or 'direct' (cudaMalloc/cudaFree for every tensor, for compute-sanitizer)");
+  if (std::strcmp(value, "deferred") == 0) return AllocatorMode::Deferred;
+  EMBER_FAIL("EMBER_CUDA_ALLOCATOR='", value, "' is not understood: use 'caching' (the default), ",
+             "'direct' (cudaMalloc/cudaFree for every tensor, for compute-sanitizer) or ",
+             "'deferred' (a freed block is reused only after the GPU work queued before its ",
+             "free has finished, to check the one-stream rule)");
 }
 
 size_t parse_max_split_size(const char* value) {
@@ -67,7 +70,13 @@ BlockPool::BlockPool(RawBackend& backend, PoolConfig config) : backend_(backend)
 
 BlockPool::~BlockPool() {
   std::lock_guard<std::mutex> lock(mutex_);
-  release_free_segments();
+  try {
+    release_free_segments();
+  } catch (const Error&) {
+    // Waiting for a pending free failed (a broken device): its segment is left to the driver.
+  }
+  for (Block* block : pending_) backend_.destroy_event(block->event);
+  for (void* event : spare_events_) backend_.destroy_event(event);
   // Blocks still handed out belong to tensors that outlive the pool (the process allocators
   // are never destroyed, so this only happens to pools made by tests): forget them.
   for (auto& [ptr, block] : live_) {
@@ -117,7 +126,13 @@ void* BlockPool::allocate(size_t nbytes) {
 
   const size_t size = round_up(nbytes, kRoundBytes);
   const bool small = size <= kSmallRequest;
+  if (!pending_.empty()) release_finished_frees();
   Block* block = find_free_block(size, small);
+  // Deferred mode: rather than grow the pool, wait for the frees of this pool still pending.
+  while (!block && pending_in_pool(small)) {
+    wait_oldest_pending_free();
+    block = find_free_block(size, small);
+  }
   if (block) {
     ++stats_.cache_hits;
   } else {
@@ -224,11 +239,18 @@ void BlockPool::deallocate(void* ptr) {
   ++stats_.num_frees;
   block->allocated = false;
   block->requested = 0;
+  if (config_.mode == AllocatorMode::Deferred) return defer_free(block);
+  // No wait for the GPU here: the next user of this block queues its work on the same compute
+  // stream, behind the work of the previous owner (docs/memory.md).
+  insert_free(block);
+}
 
+void BlockPool::insert_free(Block* block) {
   // Merge with free neighbours (only blocks of the same segment are linked), so the segment can
-  // become one free block again and be given back by empty_cache.
+  // become one free block again and be given back by empty_cache. Blocks whose free is still
+  // pending (deferred mode) are not free yet: they merge when their own event completes.
   FreeSet& set = free_set(block->small);
-  if (Block* prev = block->prev; prev && !prev->allocated) {
+  if (Block* prev = block->prev; prev && is_free(prev)) {
     set.erase(prev);
     block->ptr = prev->ptr;
     block->size += prev->size;
@@ -236,16 +258,69 @@ void BlockPool::deallocate(void* ptr) {
     if (block->prev) block->prev->next = block;
     delete prev;
   }
-  if (Block* next = block->next; next && !next->allocated) {
+  if (Block* next = block->next; next && is_free(next)) {
     set.erase(next);
     block->size += next->size;
     block->next = next->next;
     if (block->next) block->next->prev = block;
     delete next;
   }
-  // No wait for the GPU here: the next user of this block queues its work on the same compute
-  // stream, behind the work of the previous owner (docs/memory.md).
   set.insert(block);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferred mode: a freed block waits for the GPU work queued before its free.
+
+void BlockPool::defer_free(Block* block) {
+  void* event = nullptr;
+  try {
+    if (spare_events_.empty()) {
+      event = backend_.create_event();
+    } else {
+      event = spare_events_.back();
+      spare_events_.pop_back();
+    }
+    backend_.record_event(event);
+  } catch (const Error&) {
+    // Frees run in Storage destructors, possibly while an earlier CUDA error unwinds the stack:
+    // never throw here. Without an event, wait for all queued work instead; then the block is
+    // safe to reuse at once.
+    if (event) backend_.destroy_event(event);
+    backend_.synchronize();
+    insert_free(block);
+    return;
+  }
+  block->event = event;
+  pending_.push_back(block);
+  stats_.pending_free_bytes += block->size;
+}
+
+void BlockPool::finish_oldest_pending_free() {
+  Block* block = pending_.front();
+  pending_.pop_front();
+  spare_events_.push_back(block->event);
+  block->event = nullptr;
+  stats_.pending_free_bytes -= block->size;
+  insert_free(block);
+}
+
+void BlockPool::release_finished_frees() {
+  // Every event is recorded on the one compute stream, and a stream completes its events in the
+  // order they were recorded: the first pending free not yet done ends the scan.
+  while (!pending_.empty() && backend_.event_done(pending_.front()->event))
+    finish_oldest_pending_free();
+}
+
+void BlockPool::wait_oldest_pending_free() {
+  ++stats_.num_pending_waits;
+  backend_.wait_event(pending_.front()->event);
+  finish_oldest_pending_free();
+  release_finished_frees();
+}
+
+bool BlockPool::pending_in_pool(bool small) const {
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [small](const Block* block) { return block->small == small; });
 }
 
 void BlockPool::empty_cache() {
@@ -254,6 +329,10 @@ void BlockPool::empty_cache() {
 }
 
 void BlockPool::release_free_segments() {
+  // Deferred mode: blocks whose free is pending count as free once their work is done, and a
+  // segment must not go back to the driver under queued work anyway. Wait for them all.
+  if (!pending_.empty()) release_finished_frees();
+  while (!pending_.empty()) wait_oldest_pending_free();
   std::vector<Block*> whole;
   for (FreeSet* set : {&small_free_, &large_free_})
     for (Block* block : *set)
@@ -325,16 +404,28 @@ std::string BlockPool::check_invariants() const {
   // Collect every block: the handed-out ones and the free ones.
   std::vector<const Block*> all;
   for (const auto& [ptr, block] : live_) {
-    if (ptr != block->ptr || !block->allocated) return "live map entry inconsistent";
+    if (ptr != block->ptr || !block->allocated || block->event) return "live map entry inconsistent";
     all.push_back(block);
   }
   for (const FreeSet* set : {&small_free_, &large_free_}) {
     for (const Block* block : *set) {
       if (block->allocated) return detail::concat("allocated block in a free set at ", (void*)block->ptr);
+      if (block->event) return detail::concat("pending block in a free set at ", (void*)block->ptr);
       if (block->small != (set == &small_free_)) return "free block in the wrong pool";
       all.push_back(block);
     }
   }
+  if (config_.mode != AllocatorMode::Deferred && (!pending_.empty() || !spare_events_.empty()))
+    return "events outside the deferred mode";
+  size_t pending_bytes = 0;
+  for (const Block* block : pending_) {
+    if (block->allocated || !block->event) return "pending block without its event, or in use";
+    pending_bytes += block->size;
+    all.push_back(block);
+  }
+  if (pending_bytes != stats_.pending_free_bytes)
+    return detail::concat("pending blocks hold ", pending_bytes, " bytes, stats say ",
+                          stats_.pending_free_bytes);
   size_t reserved = 0, allocated = 0, requested = 0, segments = 0, walked = 0;
   for (const Block* head : all) {
     if (head->prev) continue;
@@ -346,7 +437,7 @@ std::string BlockPool::check_invariants() const {
       if (b->small != head->small) return "segment mixes pools";
       if (b->next && b->next->prev != b) return "broken prev/next links";
       if (b->next && b->ptr + b->size != b->next->ptr) return "blocks of a segment not contiguous";
-      if (b->next && !b->allocated && !b->next->allocated) return "two free neighbours not merged";
+      if (b->next && is_free(b) && is_free(b->next)) return "two free neighbours not merged";
       if (b->allocated) { allocated += b->size; requested += b->requested; }
       segment_size += b->size;
     }

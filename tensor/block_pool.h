@@ -21,13 +21,23 @@
 //   free/total memory.
 // - Direct mode (EMBER_CUDA_ALLOCATOR=direct) caches nothing: every request is a raw allocation
 //   of exactly its size and every free a raw free, so compute-sanitizer sees each tensor's bounds.
+// - Deferred mode (EMBER_CUDA_ALLOCATOR=deferred) is the caching mode minus the one-stream
+//   shortcut: a free records an event on the compute stream and the block stays out of the free
+//   sets until the event has completed. Allocations first move finished frees to the free sets
+//   (merging as usual); when nothing fits, they wait for the pending frees of their pool, oldest
+//   first, before growing the pool, and for all of them before giving cached segments back
+//   (out of memory, empty_cache). A debug mode: run the GPU tests under it and compare with the
+//   default to check that nothing relies on immediate reuse being safe beyond the one stream.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tensor/memory.h"
 
@@ -62,11 +72,21 @@ class RawBackend {
   // The failed call and the driver's message for the last raw_alloc that returned nullptr
   // ("cudaMalloc(&ptr, 4096): cudaErrorMemoryAllocation (out of memory)").
   virtual std::string last_failure() const = 0;
+
+  // Events on the device's compute stream, used by the deferred mode only (the caching and
+  // direct modes never call them), as tensor/pinned_pool.h uses them for pinned buffers.
+  virtual void* create_event() = 0;            // a handle, not yet recorded; throws on failure
+  virtual void record_event(void* event) = 0;  // marks "now" on the compute stream; may throw
+  // Whether all work queued before the last record has finished; throws on a real failure.
+  virtual bool event_done(void* event) = 0;
+  virtual void wait_event(void* event) = 0;     // blocks the host until event_done; may throw
+  virtual void destroy_event(void* event) = 0;  // must not throw
 };
 
-enum class AllocatorMode { Caching, Direct };
+enum class AllocatorMode { Caching, Direct, Deferred };
 
-// EMBER_CUDA_ALLOCATOR: unset, "" or "caching" -> Caching; "direct" -> Direct; else throws.
+// EMBER_CUDA_ALLOCATOR: unset, "" or "caching" -> Caching; "direct" -> Direct; "deferred" ->
+// Deferred; else throws.
 AllocatorMode parse_allocator_mode(const char* value);
 // EMBER_CUDA_MAX_SPLIT_MB: unset or "" -> kDefaultMaxSplitSize; else a whole number of MiB
 // >= 2, returned in bytes; anything else throws.
@@ -77,6 +97,13 @@ struct PoolConfig {
   size_t max_split_size = kDefaultMaxSplitSize;  // >= kLargeSegmentRound
 };
 
+#ifdef EMBER_WITH_CUDA
+// The CUDA backend of cuda:<device>, the one the process's allocator uses (defined in
+// tensor/cuda/cuda_allocator.cpp): for tests that build a pool of their own over real device
+// memory, e.g. in the deferred mode whatever EMBER_CUDA_ALLOCATOR says.
+std::unique_ptr<RawBackend> make_cuda_raw_backend(int device);
+#endif
+
 // "3.00 MiB" style, for messages.
 std::string format_bytes(size_t bytes);
 
@@ -84,7 +111,9 @@ std::string format_bytes(size_t bytes);
 class BlockPool {
  public:
   BlockPool(RawBackend& backend, PoolConfig config = {});
-  ~BlockPool();  // gives back every segment (blocks still handed out are leaked to the device)
+  // Waits for pending frees, then gives back every free segment (blocks still handed out are
+  // leaked to the device).
+  ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
 
@@ -92,7 +121,8 @@ class BlockPool {
   void* allocate(size_t nbytes);
   // ptr must come from allocate (nullptr is ignored); throws ember::Error otherwise.
   void deallocate(void* ptr);
-  // Gives every cached segment that is entirely free back to the device.
+  // Gives every cached segment that is entirely free back to the device (deferred mode: after
+  // waiting for the pending frees, which then count as free).
   void empty_cache();
   void reset_peak_stats();
   MemoryStats stats() const;
@@ -112,6 +142,9 @@ class BlockPool {
     bool small = false;    // which pool its segment belongs to
     Block* prev = nullptr; // neighbours inside the same segment, by address
     Block* next = nullptr;
+    // Deferred mode: the block was freed and waits in pending_ for this event, recorded at the
+    // free; it is in no free set and merges with nothing until the event has completed.
+    void* event = nullptr;
   };
   struct BySizeThenAddress {
     bool operator()(const Block* a, const Block* b) const {
@@ -125,6 +158,16 @@ class BlockPool {
   Block* find_free_block(size_t size, bool small);
   Block* new_segment(size_t nbytes, size_t segment_size, bool small);
   void split(Block* block, size_t size);
+  void insert_free(Block* block);  // merges with free neighbours, into the free set
+  // Deferred mode (each expects the lock held): defer_free records the free's event and parks
+  // the block in pending_; release_finished_frees moves the blocks whose events are done to the
+  // free sets; wait_oldest_pending_free blocks the host on the oldest one, then does the same.
+  void defer_free(Block* block);
+  void release_finished_frees();
+  void wait_oldest_pending_free();
+  void finish_oldest_pending_free();
+  bool pending_in_pool(bool small) const;
+  static bool is_free(const Block* block) { return !block->allocated && !block->event; }
   void release_free_segments();  // expects the lock held
   [[noreturn]] void throw_out_of_memory(size_t nbytes, size_t asked);
   bool oversize(size_t size) const { return size > config_.max_split_size; }
@@ -138,6 +181,8 @@ class BlockPool {
   FreeSet small_free_, large_free_;
   std::unordered_map<void*, Block*> live_;          // handed out, by address
   std::unordered_map<void*, size_t> direct_live_;   // direct mode: size by address
+  std::deque<Block*> pending_;       // deferred mode: freed blocks with their events, oldest first
+  std::vector<void*> spare_events_;  // deferred mode: events of finished frees, for reuse
   MemoryStats stats_;
 };
 

@@ -1,6 +1,7 @@
 // GPU memory: statistics and control of the caching device allocator, the pinned host cache,
 // and waiting for queued GPU work. The design (size-class pools, split limit, why a freed block
-// may be reused at once, EMBER_CUDA_ALLOCATOR=direct for compute-sanitizer) is in docs/memory.md.
+// may be reused at once, EMBER_CUDA_ALLOCATOR=direct for compute-sanitizer and =deferred to check
+// that reasoning) is in docs/memory.md.
 // Tested on the CPU through the pool logic (tests/test_caching_allocator.cpp) and on a GPU by
 // tests/test_cuda_memory.cpp.
 //
@@ -30,6 +31,10 @@ struct MemoryStats {
   uint64_t num_ooms = 0;            // allocations that failed even after the retry
   size_t active_blocks = 0;         // blocks handed out now
   size_t segments = 0;              // segments held now
+  // EMBER_CUDA_ALLOCATOR=deferred only (0 otherwise): freed blocks kept from reuse until the GPU
+  // work queued before their free has finished, and how often the host had to wait for them.
+  size_t pending_free_bytes = 0;    // part of reserved_bytes, not of allocated_bytes
+  uint64_t num_pending_waits = 0;
 };
 
 // A readable summary of the stats, e.g. for a training log.

@@ -2,9 +2,9 @@
 // (tensor/pinned_pool.h), run on the CPU against fake backends that hand out fake addresses and
 // record every raw call. These run in every build (no GPU needed) and are the main proof of the
 // allocator: reuse, best fit, splitting, the split limit, merging, stats and peaks, empty_cache,
-// the out-of-memory retry and message, direct mode, the pinned buffers' event protection, and a
-// randomized run checking the pool's invariants after every step. The GPU side is
-// tests/test_cuda_memory.cpp.
+// the out-of-memory retry and message, direct mode, deferred mode (freed blocks held back until
+// their event completes), the pinned buffers' event protection, and a randomized run checking
+// the pool's invariants after every step. The GPU side is tests/test_cuda_memory.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,7 +34,9 @@ using testing::error_of;
 constexpr size_t kKiB = 1024;
 
 // A device with `capacity` bytes that hands out consecutive addresses (so segments lie next to
-// each other and a merge across segments would go unnoticed by address arithmetic alone).
+// each other and a merge across segments would go unnoticed by address arithmetic alone). Its
+// "stream" finishes work only when the test says so (finish_all) or when the host waits on an
+// event, so the tests decide which frees are still pending in the deferred mode.
 class FakeDevice final : public memory::RawBackend {
  public:
   explicit FakeDevice(size_t capacity = size_t{1} << 40) : capacity_(capacity) {}
@@ -75,11 +77,31 @@ class FakeDevice final : public memory::RawBackend {
     *free_bytes = capacity_ - used_;
     *total_bytes = capacity_;
   }
+  void* create_event() override {
+    events_.push_back(std::make_unique<uint64_t>(0));
+    ++events_created;
+    ++live_events;
+    return events_.back().get();
+  }
+  void record_event(void* event) override {
+    if (fail_records) EMBER_FAIL("fake_record_event: the device is broken");
+    ++records;
+    *static_cast<uint64_t*>(event) = ++clock_;
+  }
+  bool event_done(void* event) override { return *static_cast<uint64_t*>(event) <= completed_; }
+  void wait_event(void* event) override {
+    log.push_back("wait");
+    completed_ = std::max(completed_, *static_cast<uint64_t*>(event));
+  }
+  void destroy_event(void*) override { --live_events; }
 
+  void finish_all() { completed_ = clock_; }  // the stream caught up with everything queued
   size_t used() const { return used_; }
   size_t live_segments() const { return live_.size(); }
 
   int allocs = 0, frees = 0, syncs = 0, failed_allocs = 0;
+  int events_created = 0, live_events = 0, records = 0;
+  bool fail_records = false;
   std::vector<std::string> log;
 
  private:
@@ -87,7 +109,13 @@ class FakeDevice final : public memory::RawBackend {
   size_t used_ = 0;
   uintptr_t next_ = uintptr_t{1} << 32;
   std::map<uintptr_t, size_t> live_;
+  std::vector<std::unique_ptr<uint64_t>> events_;
+  uint64_t clock_ = 0, completed_ = 0;
 };
+
+int count_of(const std::vector<std::string>& log, const std::string& entry) {
+  return static_cast<int>(std::count(log.begin(), log.end(), entry));
+}
 
 char* as_bytes(void* p) { return static_cast<char*>(p); }
 
@@ -579,13 +607,224 @@ TEST(CachingAllocator, DirectModeOutOfMemoryNamesTheRequest) {
   EXPECT_EQ(pool.stats().num_ooms, 1u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Deferred mode (EMBER_CUDA_ALLOCATOR=deferred): a freed block waits for its event
+
+TEST(CachingAllocator, DeferredModeHoldsAFreedBlockBackUntilItsEventCompletes) {
+  FakeDevice device;
+  BlockPool pool(device, {AllocatorMode::Deferred});
+  void* a = pool.allocate(4 * kMiB);
+  void* b = pool.allocate(4 * kMiB);
+  pool.deallocate(b);
+  device.finish_all();  // the work queued before b's free is done...
+  pool.deallocate(a);   // ...but not the work before a's
+  EXPECT_EQ(device.records, 2);
+  MemoryStats s = pool.stats();
+  EXPECT_EQ(s.pending_free_bytes, 8 * kMiB) << "nothing polled yet";
+  EXPECT_EQ(s.allocated_bytes, 0u) << "a pending block is no longer in use";
+  EXPECT_EQ(s.num_frees, 2u);
+  EXPECT_EQ(s.active_blocks, 0u);
+  EXPECT_POOL_OK(pool);
+
+  device.log.clear();
+  void* c = pool.allocate(4 * kMiB);
+  // The caching mode would hand out a (same size, lower address): the GPU may still use it.
+  EXPECT_EQ(c, b) << "a's event is pending, so a must not be handed out";
+  EXPECT_TRUE(device.log.empty()) << "b was at hand: no wait, no new segment";
+  s = pool.stats();
+  EXPECT_EQ(s.pending_free_bytes, 4 * kMiB);
+  EXPECT_EQ(s.allocated_bytes, 4 * kMiB);
+  EXPECT_EQ(s.reserved_bytes, 8 * kMiB);
+  EXPECT_POOL_OK(pool);
+
+  device.finish_all();
+  void* d = pool.allocate(4 * kMiB);
+  EXPECT_EQ(d, a) << "reused once its event has completed, without waiting";
+  EXPECT_TRUE(device.log.empty());
+  s = pool.stats();
+  EXPECT_EQ(s.pending_free_bytes, 0u);
+  EXPECT_EQ(s.num_pending_waits, 0u);
+  EXPECT_EQ(s.cache_hits, 2u);
+  EXPECT_EQ(s.num_device_allocs, 2u);
+  EXPECT_POOL_OK(pool);
+  pool.deallocate(c);
+  pool.deallocate(d);
+}
+
+TEST(CachingAllocator, DeferredModeWaitsForAPendingFreeRatherThanGrowThePool) {
+  FakeDevice device;
+  BlockPool pool(device, {AllocatorMode::Deferred});
+  void* a = pool.allocate(4 * kMiB);
+  pool.deallocate(a);
+  device.log.clear();
+  void* b = pool.allocate(4 * kMiB);
+  EXPECT_EQ(b, a) << "the pending block, after its work is done";
+  EXPECT_EQ(device.log, std::vector<std::string>{"wait"}) << "waited on a's event, no cudaMalloc";
+  const MemoryStats s = pool.stats();
+  EXPECT_EQ(s.num_pending_waits, 1u);
+  EXPECT_EQ(s.num_device_allocs, 1u);
+  EXPECT_EQ(s.pending_free_bytes, 0u);
+  EXPECT_POOL_OK(pool);
+
+  // A pending block of the other pool cannot serve the request: no wait, a new segment.
+  void* small = pool.allocate(1000);
+  pool.deallocate(small);
+  device.log.clear();
+  void* c = pool.allocate(4 * kMiB);
+  EXPECT_EQ(device.log, std::vector<std::string>{"alloc 4194304"});
+  EXPECT_EQ(pool.stats().pending_free_bytes, 1024u);
+  pool.deallocate(b);
+  pool.deallocate(c);
+  EXPECT_POOL_OK(pool);
+}
+
+TEST(CachingAllocator, DeferredModePendingBlocksMergeWithTheirNeighboursWhenReleased) {
+  FakeDevice device;
+  BlockPool pool(device, {AllocatorMode::Deferred});
+  void* x = pool.allocate(100 * kKiB);  // x, y, z and the free rest share one small segment
+  void* y = pool.allocate(100 * kKiB);
+  void* z = pool.allocate(100 * kKiB);
+  pool.deallocate(y);
+  pool.deallocate(x);
+  EXPECT_POOL_OK(pool) << "pending neighbours stay apart while their events are pending";
+  device.finish_all();
+  void* w = pool.allocate(200 * kKiB);
+  EXPECT_EQ(w, x) << "x and y merged into one free block of exactly 200 KiB, the best fit";
+  EXPECT_EQ(pool.block_size(w), 200 * kKiB);
+  EXPECT_POOL_OK(pool);
+
+  // z pending next to the free rest of the segment; w freed too. Once done, all four merge back
+  // into the whole segment, which empty_cache gives back.
+  pool.deallocate(z);
+  pool.deallocate(w);
+  EXPECT_POOL_OK(pool);
+  device.finish_all();
+  device.log.clear();
+  pool.empty_cache();
+  EXPECT_EQ(device.log, (std::vector<std::string>{"sync", "free 2097152"}))
+      << "the events were done: no wait, and the segment was one free block again";
+  EXPECT_EQ(pool.stats().reserved_bytes, 0u);
+  EXPECT_POOL_OK(pool);
+}
+
+TEST(CachingAllocator, DeferredModeOutOfMemoryWaitsForPendingFreesInsteadOfFailing) {
+  {
+    // Same pool: the pending block itself serves the request once its work is done.
+    FakeDevice device(8 * kMiB);
+    BlockPool pool(device, {AllocatorMode::Deferred});
+    void* a = pool.allocate(8 * kMiB);
+    pool.deallocate(a);
+    device.log.clear();
+    void* b = pool.allocate(6 * kMiB);
+    EXPECT_EQ(b, a);
+    EXPECT_EQ(device.log, std::vector<std::string>{"wait"});
+    EXPECT_EQ(pool.stats().num_ooms, 0u);
+    pool.deallocate(b);
+  }
+  {
+    // Other pool: the device is full, the pending small segment is waited for and given back.
+    FakeDevice device(10 * kMiB);
+    BlockPool pool(device, {AllocatorMode::Deferred});
+    void* large = pool.allocate(8 * kMiB);
+    void* small = pool.allocate(1000);  // a 2 MiB segment: the device is full
+    pool.deallocate(small);
+    device.log.clear();
+    void* b = pool.allocate(2 * kMiB);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(device.log, (std::vector<std::string>{"fail 2097152", "wait", "sync",
+                                                    "free 2097152", "alloc 2097152"}));
+    const MemoryStats s = pool.stats();
+    EXPECT_EQ(s.num_oom_retries, 1u);
+    EXPECT_EQ(s.num_ooms, 0u);
+    EXPECT_EQ(s.num_pending_waits, 1u);
+    EXPECT_EQ(s.pending_free_bytes, 0u);
+    EXPECT_EQ(s.reserved_bytes, 10 * kMiB);
+    EXPECT_POOL_OK(pool);
+    pool.deallocate(large);
+    pool.deallocate(b);
+  }
+}
+
+TEST(CachingAllocator, DeferredModeEmptyCacheAndDestructionWaitForPendingFrees) {
+  FakeDevice device;
+  {
+    BlockPool pool(device, {AllocatorMode::Deferred});
+    void* a = pool.allocate(8 * kMiB);
+    void* kept = pool.allocate(100 * kKiB);
+    pool.deallocate(a);
+    device.log.clear();
+    pool.empty_cache();
+    EXPECT_EQ(device.log, (std::vector<std::string>{"wait", "sync", "free 8388608"}))
+        << "a segment goes back to the driver only after the work queued before its free";
+    const MemoryStats s = pool.stats();
+    EXPECT_EQ(s.reserved_bytes, 2 * kMiB);
+    EXPECT_EQ(s.pending_free_bytes, 0u);
+    EXPECT_EQ(s.num_pending_waits, 1u);
+    EXPECT_EQ(s.segments, 1u);
+    EXPECT_POOL_OK(pool);
+    pool.deallocate(kept);  // still pending when the pool is destroyed
+    device.log.clear();
+  }
+  EXPECT_EQ(device.log, (std::vector<std::string>{"wait", "sync", "free 2097152"}));
+  EXPECT_EQ(device.live_segments(), 0u);
+  EXPECT_EQ(device.live_events, 0) << "every event destroyed with the pool";
+}
+
+TEST(CachingAllocator, DeferredModeReusesItsEvents) {
+  FakeDevice device;
+  BlockPool pool(device, {AllocatorMode::Deferred});
+  for (int i = 0; i < 100; ++i) {
+    pool.deallocate(pool.allocate(1000));
+    device.finish_all();
+  }
+  EXPECT_EQ(device.records, 100);
+  EXPECT_EQ(device.events_created, 1) << "a finished free's event serves the next free";
+  EXPECT_EQ(pool.stats().num_pending_waits, 0u);
+}
+
+TEST(CachingAllocator, DeferredModeFreeWithoutAnEventWaitsForTheDeviceAndDoesNotThrow) {
+  FakeDevice device;
+  BlockPool pool(device, {AllocatorMode::Deferred});
+  void* a = pool.allocate(1000);
+  device.fail_records = true;  // e.g. a sticky error from an earlier kernel
+  device.log.clear();
+  pool.deallocate(a);  // runs in destructors: must not throw
+  EXPECT_EQ(device.log, std::vector<std::string>{"sync"});
+  EXPECT_EQ(device.live_events, 0);
+  EXPECT_EQ(pool.stats().pending_free_bytes, 0u);
+  EXPECT_EQ(pool.allocate(1000), a) << "after the wait the block is safe to reuse at once";
+  EXPECT_POOL_OK(pool);
+}
+
+TEST(CachingAllocator, CachingAndDirectModesNeverCreateEvents) {
+  for (AllocatorMode mode : {AllocatorMode::Caching, AllocatorMode::Direct}) {
+    FakeDevice device;
+    {
+      BlockPool pool(device, {mode});
+      void* a = pool.allocate(1000);
+      void* b = pool.allocate(8 * kMiB);
+      pool.deallocate(a);
+      pool.deallocate(b);
+      pool.deallocate(pool.allocate(1000));
+      pool.empty_cache();
+      EXPECT_EQ(pool.stats().pending_free_bytes, 0u);
+    }
+    EXPECT_EQ(device.events_created, 0);
+    EXPECT_EQ(device.records, 0);
+    EXPECT_EQ(count_of(device.log, "wait"), 0);
+  }
+}
+
 TEST(CachingAllocator, EnvironmentSettingsAreParsedStrictly) {
   EXPECT_EQ(memory::parse_allocator_mode(nullptr), AllocatorMode::Caching);
   EXPECT_EQ(memory::parse_allocator_mode(""), AllocatorMode::Caching);
   EXPECT_EQ(memory::parse_allocator_mode("caching"), AllocatorMode::Caching);
   EXPECT_EQ(memory::parse_allocator_mode("direct"), AllocatorMode::Direct);
+  EXPECT_EQ(memory::parse_allocator_mode("deferred"), AllocatorMode::Deferred);
   testing::expect_error([] { memory::parse_allocator_mode("Direct!"); },
-                        {"EMBER_CUDA_ALLOCATOR='Direct!'", "'direct'", "'caching'"});
+                        {"EMBER_CUDA_ALLOCATOR='Direct!'", "'direct'", "'caching'", "'deferred'"});
+  testing::expect_error([] { memory::parse_allocator_mode("Deferred"); },
+                        {"EMBER_CUDA_ALLOCATOR='Deferred'", "'deferred'"});
   EXPECT_EQ(memory::parse_max_split_size(nullptr), memory::kDefaultMaxSplitSize);
   EXPECT_EQ(memory::parse_max_split_size("64"), 64 * kMiB);
   testing::expect_error([] { memory::parse_max_split_size("1"); },
@@ -627,13 +866,15 @@ void run_random_workload(PoolConfig config, uint32_t seed) {
   };
   size_t requested = 0;
   for (int step = 0; step < 3000; ++step) {
+    // Deferred mode: the GPU catches up now and then; in between, frees stay pending.
+    if (config.mode == AllocatorMode::Deferred && rng() % 8 == 0) device.finish_all();
     const uint32_t action = rng() % 100;
     if (action < 55 || live.empty()) {
       const size_t n = random_size();
       char* p = as_bytes(pool.allocate(n));
       ASSERT_NE(p, nullptr);
       ASSERT_GE(pool.block_size(p), n);
-      if (config.mode == AllocatorMode::Caching)
+      if (config.mode != AllocatorMode::Direct)
         ASSERT_EQ(pool.block_size(p) % memory::kRoundBytes, 0u);
       else
         ASSERT_EQ(pool.block_size(p), n) << "direct mode allocates exact sizes";
@@ -652,7 +893,7 @@ void run_random_workload(PoolConfig config, uint32_t seed) {
     const MemoryStats s = pool.stats();
     ASSERT_EQ(s.requested_bytes, requested);
     ASSERT_EQ(s.active_blocks, live.size());
-    ASSERT_LE(s.allocated_bytes, s.reserved_bytes);
+    ASSERT_LE(s.allocated_bytes + s.pending_free_bytes, s.reserved_bytes);
     ASSERT_EQ(s.reserved_bytes, device.used()) << "the pool's view of the device is exact";
     ASSERT_GE(s.peak_allocated_bytes, s.allocated_bytes);
     ASSERT_GE(s.peak_reserved_bytes, s.reserved_bytes);
@@ -661,14 +902,23 @@ void run_random_workload(PoolConfig config, uint32_t seed) {
   const MemoryStats mid = pool.stats();
   if (config.mode == AllocatorMode::Caching)
     EXPECT_GT(mid.cache_hits, mid.num_allocs / 4) << "the cache served a good share of requests";
+  else if (config.mode == AllocatorMode::Deferred)
+    EXPECT_GT(mid.cache_hits, 0u) << "freed blocks are reused once their events are done";
   else
     EXPECT_EQ(mid.cache_hits, 0u) << "direct mode caches nothing";
+  if (config.mode == AllocatorMode::Deferred) {
+    EXPECT_GT(mid.num_pending_waits, 0u) << "the workload should also exercise the waits";
+  } else {
+    EXPECT_EQ(device.events_created, 0) << "only the deferred mode uses events";
+    EXPECT_EQ(mid.pending_free_bytes, 0u);
+  }
   for (const LiveBlock& b : live) pool.deallocate(b.ptr);
   pool.empty_cache();
   const MemoryStats end = pool.stats();
   EXPECT_EQ(end.allocated_bytes, 0u);
   EXPECT_EQ(end.reserved_bytes, 0u);
   EXPECT_EQ(end.segments, 0u);
+  EXPECT_EQ(end.pending_free_bytes, 0u);
   EXPECT_EQ(device.live_segments(), 0u) << "every segment went back to the device";
   EXPECT_EQ(end.num_device_allocs, end.num_device_frees);
 }
@@ -677,32 +927,36 @@ TEST(CachingAllocator, RandomWorkloadKeepsTheInvariants) {
   run_random_workload({}, 1);
   run_random_workload({AllocatorMode::Caching, 48 * kMiB}, 2);  // oversize paths too
   run_random_workload({AllocatorMode::Direct}, 3);
+  run_random_workload({AllocatorMode::Deferred}, 4);
+  run_random_workload({AllocatorMode::Deferred, 48 * kMiB}, 5);
 }
 
 TEST(CachingAllocator, ConcurrentUseFromSeveralThreads) {
-  FakeDevice device;
-  BlockPool pool(device);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&pool, t] {
-      std::mt19937 rng(100 + t);
-      std::vector<void*> mine;
-      for (int i = 0; i < 2000; ++i) {
-        if (mine.empty() || rng() % 2) {
-          mine.push_back(pool.allocate(1 + rng() % (3u << 20)));
-        } else {
-          pool.deallocate(mine.back());
-          mine.pop_back();
+  for (AllocatorMode mode : {AllocatorMode::Caching, AllocatorMode::Deferred}) {
+    FakeDevice device;
+    BlockPool pool(device, {mode});
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&pool, t] {
+        std::mt19937 rng(100 + t);
+        std::vector<void*> mine;
+        for (int i = 0; i < 2000; ++i) {
+          if (mine.empty() || rng() % 2) {
+            mine.push_back(pool.allocate(1 + rng() % (3u << 20)));
+          } else {
+            pool.deallocate(mine.back());
+            mine.pop_back();
+          }
         }
-      }
-      for (void* p : mine) pool.deallocate(p);
-    });
+        for (void* p : mine) pool.deallocate(p);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_POOL_OK(pool);
+    EXPECT_EQ(pool.stats().allocated_bytes, 0u);
+    pool.empty_cache();
+    EXPECT_EQ(device.used(), 0u);
   }
-  for (std::thread& t : threads) t.join();
-  EXPECT_POOL_OK(pool);
-  EXPECT_EQ(pool.stats().allocated_bytes, 0u);
-  pool.empty_cache();
-  EXPECT_EQ(device.used(), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // GPU memory and transfers through the public API: the caching allocator's stats following
-// tensor lifetimes, empty_cache, out-of-memory errors, stream-ordered reuse of freed blocks,
+// tensor lifetimes, empty_cache, out-of-memory errors, stream-ordered reuse of freed blocks, the
+// deferred mode (a pool of the test's own over the real CUDA backend) holding freed blocks back,
 // pin_memory round trips and non_blocking copies in both directions (pinned and pageable,
 // with the copy still in flight while the host moves on). Tests that need a GPU start with
 // EMBER_REQUIRE_CUDA() and skip cleanly without one; the pool logic itself is checked on the CPU
@@ -7,13 +8,22 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "device_compare.h"
 #include "expect_error.h"
+#include "tensor/block_pool.h"
 #include "tensor/memory.h"
 #include "tensor/tensor.h"
+
+#ifdef EMBER_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "tensor/cuda/cuda_context.h"
+#endif
 
 namespace ember {
 namespace {
@@ -168,7 +178,12 @@ TEST(CudaMemory, AFreedBlockIsReusedInStreamOrder) {
   void* old = a.raw_data();
   a = Tensor();  // a's block goes back to the cache while the copy may still read it
   const Tensor b = full({n}, 2.0, {.device = kGpu});  // queued after the copy
-  EXPECT_EQ(b.raw_data(), old) << "the best fit is a's block, reused at once";
+  // Under EMBER_CUDA_ALLOCATOR=deferred a's block is held back until the copy is done, so b may
+  // get another one; the values below must come out the same either way.
+  if (memory::parse_allocator_mode(std::getenv("EMBER_CUDA_ALLOCATOR")) !=
+      memory::AllocatorMode::Deferred) {
+    EXPECT_EQ(b.raw_data(), old) << "the best fit is a's block, reused at once";
+  }
   const std::vector<float> cv = c.to_vector<float>();
   const std::vector<float> bv = b.to_vector<float>();
   for (int64_t i = 0; i < n; i += 4097) {
@@ -176,6 +191,73 @@ TEST(CudaMemory, AFreedBlockIsReusedInStreamOrder) {
     ASSERT_EQ(bv[i], 2.0f) << i;
   }
 }
+
+#ifdef EMBER_WITH_CUDA
+// EMBER_CUDA_ALLOCATOR=deferred, on a pool of the test's own over the CUDA backend of cuda:0 (the
+// process's allocator keeps the mode it was started with). Blocks are written by copies queued
+// behind ~40 ms of work; a block must not be handed out again before the copy into it is done.
+TEST(CudaMemory, DeferredModeReusesABlockOnlyAfterTheWorkQueuedBeforeItsFree) {
+  EMBER_REQUIRE_CUDA();
+  const std::unique_ptr<memory::RawBackend> backend = memory::make_cuda_raw_backend(0);
+  memory::BlockPool pool(*backend, {memory::AllocatorMode::Deferred});
+  const Tensor scratch = empty({64 << 20}, {.device = kGpu});
+  const size_t nbytes = 16 << 20;
+  cudaStream_t stream = cuda::compute_stream();
+  cudaEvent_t marker = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&marker, cudaEventDisableTiming), cudaSuccess);
+  auto still_queued = [&] {
+    const cudaError_t status = cudaEventQuery(marker);
+    cudaGetLastError();  // "not ready" is an answer
+    EXPECT_TRUE(status == cudaSuccess || status == cudaErrorNotReady) << cudaGetErrorName(status);
+    return status == cudaErrorNotReady;
+  };
+
+  void* spare = pool.allocate(nbytes);
+  void* a = pool.allocate(nbytes);
+  pool.deallocate(spare);
+  cuda_synchronize();  // spare's free is done: the next allocation finds it free
+
+  // A free block (spare) and a pending one (a): the pending one must not be taken.
+  keep_the_stream_busy(scratch, 400);
+  ASSERT_EQ(cudaMemcpyAsync(a, scratch.raw_data(), nbytes, cudaMemcpyDeviceToDevice, stream),
+            cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(marker, stream), cudaSuccess);
+  pool.deallocate(a);
+  void* b = pool.allocate(nbytes);
+  const bool queued = still_queued();  // after allocate returned, so also while it ran
+  ASSERT_TRUE(queued) << "the copy finished before the allocation: queue more work, or the "
+                         "test proves nothing";
+  EXPECT_NE(b, a) << "a was handed out while the copy into it was still queued";
+  EXPECT_EQ(b, spare);
+  EXPECT_EQ(pool.stats().pending_free_bytes, nbytes);
+
+  // Nothing else free: the pool waits for a's copy rather than grow, then hands a out.
+  void* c = pool.allocate(nbytes);
+  EXPECT_EQ(c, a);
+  EXPECT_FALSE(still_queued()) << "a was handed out before the copy into it had finished";
+
+  // The same once more with a wait that is sure to happen: b's copy is queued behind new work.
+  keep_the_stream_busy(scratch, 400);
+  ASSERT_EQ(cudaMemcpyAsync(b, scratch.raw_data(), nbytes, cudaMemcpyDeviceToDevice, stream),
+            cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(marker, stream), cudaSuccess);
+  pool.deallocate(b);
+  const uint64_t waits = pool.stats().num_pending_waits;
+  void* d = pool.allocate(nbytes);
+  EXPECT_EQ(d, b);
+  EXPECT_FALSE(still_queued()) << "b was handed out before the copy into it had finished";
+  const MemoryStats s = pool.stats();
+  EXPECT_EQ(s.num_pending_waits, waits + 1);
+  EXPECT_EQ(s.num_device_allocs, 2u) << "the pool waited instead of growing";
+  EXPECT_EQ(s.pending_free_bytes, 0u);
+  EXPECT_EQ(pool.check_invariants(), "");
+  pool.deallocate(c);
+  pool.deallocate(d);
+  pool.empty_cache();
+  EXPECT_EQ(pool.stats().reserved_bytes, 0u);
+  EXPECT_EQ(cudaEventDestroy(marker), cudaSuccess);
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Pinned memory and non_blocking copies

@@ -80,6 +80,34 @@ class CudaRawBackend final : public memory::RawBackend {
     }
   }
 
+  // Events for EMBER_CUDA_ALLOCATOR=deferred (never called in the other modes): created on this
+  // backend's device, recorded on its compute stream.
+  void* create_event() override {
+    cuda::DeviceGuard guard(index_);
+    cudaEvent_t event = nullptr;
+    EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    return event;
+  }
+  void record_event(void* event) override {
+    cuda::DeviceGuard guard(index_);
+    EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), cuda::compute_stream(index_)));
+  }
+  bool event_done(void* event) override {
+    const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+    if (status == cudaSuccess) return true;
+    if (status == cudaErrorNotReady) {
+      cudaGetLastError();  // "not ready" is an answer, not an error: do not leave it behind
+      return false;
+    }
+    cuda::throw_cuda_error(status, "cudaEventQuery(event)", __FILE__, __LINE__);
+  }
+  void wait_event(void* event) override {
+    EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+  }
+  void destroy_event(void* event) override {
+    if (cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess) cudaGetLastError();
+  }
+
  private:
   int index_;
   std::string last_failure_;  // written under the pool's lock
@@ -197,6 +225,11 @@ CudaPinnedAllocator& pinned_allocator_instance() {
 }
 
 }  // namespace
+
+std::unique_ptr<memory::RawBackend> memory::make_cuda_raw_backend(int device) {
+  check_device_index(device, "make_cuda_raw_backend");
+  return std::make_unique<CudaRawBackend>(device);
+}
 
 Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
