@@ -18,17 +18,9 @@ cd "$(dirname "$0")/.."
 # UBSan runtimes come with build-essential (libgcc-12-dev).
 packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock-dev
           libstb-dev nlohmann-json3-dev libeigen3-dev libcairo2-dev fonts-dejavu-core)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "sanitize: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=lib/install-packages.sh
+source scripts/lib/install-packages.sh
+install_missing_packages sanitize "${packages[@]}"
 
 # The core subset leaves out the five suites that take longest under the sanitizers (about a
 # quarter of the test time): whole EfficientNetB2 networks (EfficientNet, GanQuality's

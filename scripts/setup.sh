@@ -15,17 +15,9 @@ packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock
           libbenchmark-dev libstb-dev nlohmann-json3-dev libeigen3-dev libcairo2-dev
           fonts-dejavu-core chromium
           python3-torch python3-torchvision python3-h5py python3-numpy)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=lib/install-packages.sh
+source scripts/lib/install-packages.sh
+install_missing_packages setup "${packages[@]}"
 
 build_dir=${EMBER_BUILD_DIR:-build}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA="${EMBER_CUDA:-AUTO}"
