@@ -106,6 +106,33 @@ tests=$build/tests/ember_tests
 step gpu_tests 90 gpu "$tests" --gtest_filter='Cuda*' --gtest_output="json:$out/gpu_tests.json"
 # The training steps end to end: CPU against GPU (apps/gpu_equivalence.cpp).
 step equivalence 90 gpu "$build/apps/gpu_equivalence" --batch 16 --json "$out/equivalence.json"
+
+# ---- speed, ember and PyTorch side by side on this card ----
+bench() {  # bench NAME BINARY FILTER [ENV...]: one Google Benchmark run, JSON kept
+  local name=$1 binary=$2 filter=$3
+  shift 3
+  step "$name" 60 gpu env "$@" "$binary" --benchmark_filter="$filter" \
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+}
+bench speed_ember_b2_fp32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=0
+bench speed_ember_b2_tf32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=1
+step speed_torch_b2 150 gpu python3 bench/torch_efficientnet_step.py --device cuda \
+  --configs fp32,tf32,bf16,compile --batches 64,256 --deadline 140 --json "$out/speed_torch_b2.json"
+bench speed_ember_gan "$build/bench/bench_gan_step" 'cuda_' EMBER_ALLOW_TF32=0
+for which in critic generator; do
+  step "speed_torch_gan_$which" 45 gpu python3 bench/torch_gan_step.py --device cuda --batch 64 \
+    --precision fp32 --which "$which" --json "$out/speed_torch_gan_$which.json"
+done
+
+# ---- a short real-data run: train_classifier on the carried part of EuroSAT ----
+if [ -d .gpu-data/EuroSAT_RGB ]; then
+  step train_real_data 90 gpu "$build/apps/train_classifier" --data .gpu-data --device cuda \
+    --epochs 3 --batch 64 --out "$out/train_real_data"
+else
+  record train_real_data skipped 0 "no .gpu-data (run scripts/stage-gpu-data.sh and carry it)"
+fi
+
+# ---- the sanitizers and the allocator's one-stream rule (last: they take what time is left) ----
 # compute-sanitizer memcheck with every tensor its own cudaMalloc (the caching allocator would
 # hide out-of-bounds accesses inside its blocks), so the allocator's own tests are left out, and
 # the two whole-network comparisons (minutes under the sanitizer; equivalence covers them).
@@ -122,29 +149,6 @@ step synccheck 45 gpu compute-sanitizer --tool synccheck --error-exitcode 1 "$te
 # back until the work queued before its free has finished (docs/memory.md, deferred mode).
 step deferred_reuse 60 gpu env EMBER_CUDA_ALLOCATOR=deferred "$tests" --gtest_brief=1 \
   --gtest_filter='Cuda*-CudaEfficientNet.B2MatchesCpuAt64x64'
-
-# ---- speed, ember and PyTorch side by side on this card ----
-bench() {  # bench NAME BINARY FILTER [ENV...]: one Google Benchmark run, JSON kept
-  local name=$1 binary=$2 filter=$3
-  shift 3
-  step "$name" 60 gpu env "$@" "$binary" --benchmark_filter="$filter" \
-    --benchmark_out="$out/$name.json" --benchmark_out_format=json --benchmark_counters_tabular=true
-}
-bench speed_ember_b2_fp32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=0
-bench speed_ember_b2_tf32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=1
-step speed_torch_b2 150 gpu python3 bench/torch_efficientnet_step.py --device cuda \
-  --configs fp32,tf32,bf16,compile --batches 64,256 --deadline 120 --json "$out/speed_torch_b2.json"
-bench speed_ember_gan "$build/bench/bench_gan_step" 'cuda_' EMBER_ALLOW_TF32=0
-step speed_torch_gan 60 gpu python3 bench/torch_gan_step.py --device cuda --batch 64 \
-  --precision fp32 --json "$out/speed_torch_gan.json"
-
-# ---- a short real-data run: train_classifier on the carried part of EuroSAT ----
-if [ -d .gpu-data/EuroSAT_RGB ]; then
-  step train_real_data 90 gpu "$build/apps/train_classifier" --data .gpu-data --device cuda \
-    --epochs 3 --batch 64 --out "$out/train_real_data"
-else
-  record train_real_data skipped 0 "no .gpu-data (run scripts/stage-gpu-data.sh and carry it)"
-fi
 
 # ---- summary.json ----
 python3 scripts/gpu_check_summary.py "$out" "$budget" "$(($(date +%s) - started))" ||

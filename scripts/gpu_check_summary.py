@@ -130,11 +130,24 @@ def main():
     if any(b2.values()):
         figures["speed_efficientnet_b2"] = b2
 
-    # The GAN's steps: ember's bench cases and PyTorch's report as they come.
+    # The GAN's WGAN-GP critic step and generator step at batch 64, exact fp32 on both sides.
     gan_ember = bench_img_per_s(load(os.path.join(out, "speed_ember_gan.json")))
-    gan_torch = load(os.path.join(out, "speed_torch_gan.json"))
-    if gan_ember or gan_torch:
-        figures["speed_gan"] = {"ember": gan_ember, "torch": gan_torch}
+    gan = {}
+    for which in ("critic", "generator"):
+        row = {}
+        value = gan_ember.get(f"cuda_{which}_step/64")
+        if value:
+            row["ember_fp32_img_per_s"] = round(value, 1)
+        torch_gan = load(os.path.join(out, f"speed_torch_gan_{which}.json")) or {}
+        if torch_gan.get("img_per_s") == torch_gan.get("img_per_s") and torch_gan.get("img_per_s"):
+            row["torch_fp32_img_per_s"] = round(torch_gan["img_per_s"], 1)
+        elif "skipped" in torch_gan:
+            row["torch_skipped"] = torch_gan["skipped"]
+        row["ratio_ember_vs_torch"] = ratio(row.get("ember_fp32_img_per_s"),
+                                            row.get("torch_fp32_img_per_s"))
+        gan[which] = {k: v for k, v in row.items() if v is not None}
+    if any(gan.values()):
+        figures["speed_gan_batch_64"] = gan
 
     result = load(os.path.join(out, "train_real_data", "result.json"))
     if result:
