@@ -43,7 +43,16 @@ if(NOT EMBER_CUDA STREQUAL "OFF")
   endif()
   include(CheckLanguage)
   check_language(CUDA)
+  # CMake 3.25's FindCUDAToolkit marks CUDA::nvToolsExt deprecated without checking that it
+  # exists, a configure error with CUDA 12.9+ (no libnvToolsExt), for projects requiring 3.25 or
+  # newer; asked as one requiring 3.24, it skips that. (The development machine's copy of the
+  # module is patched; a bare Debian 12's is not, which scripts/rehearse-gpu-check.sh found.)
+  set(ember_cmake_minimum ${CMAKE_MINIMUM_REQUIRED_VERSION})
+  if(CMAKE_VERSION VERSION_LESS 3.26)
+    set(CMAKE_MINIMUM_REQUIRED_VERSION 3.24)
+  endif()
   find_package(CUDAToolkit QUIET)
+  set(CMAKE_MINIMUM_REQUIRED_VERSION ${ember_cmake_minimum})
   find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include
             PATH_SUFFIXES include)
   find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
