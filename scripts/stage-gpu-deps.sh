@@ -7,7 +7,8 @@
 #   device run  carry=[".gpu-deps"]  command="bash scripts/gpu-check.sh"
 # The list is what CMake asks for in a CUDA build with EMBER_REPORT=OFF (no cairo, pkg-config or
 # browser then), and the runtime libraries those need that a machine with only g++ lacks.
-# Files of packages no longer listed are removed, so the carried folder holds exactly this list.
+# Files of packages no longer listed are removed, so the carried folder holds exactly this list
+# (and COMMIT, the commit staged from).
 # docs/gpu-check.md says more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,8 @@ done
 for f in *.deb; do
   [[ " ${wanted[*]} " == *" $f "* ]] || { echo "stage-gpu-deps: removing $f (not needed)"; rm -f "$f"; }
 done
+# The commit staged from, for gpu-check.sh's summary where the carried tree has no .git.
+git rev-parse HEAD >COMMIT 2>/dev/null || rm -f COMMIT
 ls -l -- *.deb
 echo "stage-gpu-deps: ${#wanted[@]} packages, $(du -cb -- *.deb | tail -1 | cut -f1 |
      awk '{printf "%.1f MiB", $1 / 1048576}') in .gpu-deps (the device tool carries 64 MiB at most)"
