@@ -61,6 +61,16 @@ EOF
     done
     echo "$stamp" >"$deps/.stamp"
   fi
+  # The staged libraries are Debian 12's: libopenblas.so.0 needs glibc 2.34, libbenchmark.so.1
+  # GCC 12's libstdc++ (GLIBCXX_3.4.30). An older system fails at link time; say why up front.
+  glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+  libstdcxx=$(g++ -print-file-name=libstdc++.so.6 2>/dev/null)
+  if [ -n "$glibc" ] && [ "$(printf '%s\n2.34\n' "$glibc" | sort -V | head -1)" != 2.34 ]; then
+    echo "gpu-build: warning: glibc $glibc is older than the 2.34 the staged libraries need" >&2
+  fi
+  if [ -f "$libstdcxx" ] && ! grep -q GLIBCXX_3.4.30 "$libstdcxx"; then
+    echo "gpu-build: warning: $libstdcxx predates GCC 12; the staged libbenchmark needs it" >&2
+  fi
   arch=$(gcc -print-multiarch 2>/dev/null)
   lib=$deps/usr/lib/${arch:-x86_64-linux-gnu}
   blas=$lib/openblas-pthread
