@@ -152,7 +152,7 @@ fi
 if [[ $phases == *check* ]]; then
   phase_start check
   # GPU_CHECK_STEPS passes through (gpu-check.sh's step list); REHEARSAL_CHECK_TIMEOUT (s) caps it.
-  if in_root "GPU_CHECK_STEPS='${GPU_CHECK_STEPS:-build test memcheck bench}' OUT=/work/ember/gpu-check-out \
+  if in_root "${GPU_CHECK_STEPS+GPU_CHECK_STEPS='$GPU_CHECK_STEPS'} OUT=/work/ember/gpu-check-out \
               timeout ${REHEARSAL_CHECK_TIMEOUT:-1800} bash scripts/gpu-check.sh"; then
     phase_end check "exit 0"
   else
