@@ -27,6 +27,27 @@ std::string describe_failure(const char* call_head, size_t nbytes, cudaError_t s
                         cudaGetErrorString(status), ")");
 }
 
+// The event calls both backends share (device blocks and pinned host blocks are both held back
+// by events on a compute stream).
+bool event_completed(void* event) {
+  const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
+  if (status == cudaSuccess) return true;
+  if (status == cudaErrorNotReady) {
+    cudaGetLastError();  // "not ready" is an answer, not an error: do not leave it behind
+    return false;
+  }
+  cuda::throw_cuda_error(status, "cudaEventQuery(event)", __FILE__, __LINE__);
+}
+
+void wait_for_event(void* event) {
+  EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+// Runs in destructors: never throws.
+void destroy_event_quietly(void* event) {
+  if (cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess) cudaGetLastError();
+}
+
 // cudaMalloc/cudaFree on one device. Out of memory is reported as nullptr so the pool can empty
 // its cache and retry; every other failure throws with the call, file:line and CUDA's message.
 class CudaRawBackend final : public memory::RawBackend {
@@ -92,21 +113,9 @@ class CudaRawBackend final : public memory::RawBackend {
     cuda::DeviceGuard guard(index_);
     EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), cuda::compute_stream(index_)));
   }
-  bool event_done(void* event) override {
-    const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
-    if (status == cudaSuccess) return true;
-    if (status == cudaErrorNotReady) {
-      cudaGetLastError();  // "not ready" is an answer, not an error: do not leave it behind
-      return false;
-    }
-    cuda::throw_cuda_error(status, "cudaEventQuery(event)", __FILE__, __LINE__);
-  }
-  void wait_event(void* event) override {
-    EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
-  }
-  void destroy_event(void* event) override {
-    if (cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess) cudaGetLastError();
-  }
+  bool event_done(void* event) override { return event_completed(event); }
+  void wait_event(void* event) override { wait_for_event(event); }
+  void destroy_event(void* event) override { destroy_event_quietly(event); }
 
  private:
   int index_;
@@ -176,21 +185,9 @@ class CudaPinnedBackend final : public memory::PinnedBackend {
   void record_event(void* event) override {
     EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), cuda::compute_stream()));
   }
-  bool event_done(void* event) override {
-    const cudaError_t status = cudaEventQuery(static_cast<cudaEvent_t>(event));
-    if (status == cudaSuccess) return true;
-    if (status == cudaErrorNotReady) {
-      cudaGetLastError();  // "not ready" is an answer, not an error: do not leave it behind
-      return false;
-    }
-    cuda::throw_cuda_error(status, "cudaEventQuery(event)", __FILE__, __LINE__);
-  }
-  void wait_event(void* event) override {
-    EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
-  }
-  void destroy_event(void* event) override {
-    if (cudaEventDestroy(static_cast<cudaEvent_t>(event)) != cudaSuccess) cudaGetLastError();
-  }
+  bool event_done(void* event) override { return event_completed(event); }
+  void wait_event(void* event) override { wait_for_event(event); }
+  void destroy_event(void* event) override { destroy_event_quietly(event); }
   std::string last_failure() const override { return last_failure_; }
 
  private:
