@@ -78,7 +78,12 @@ BlockPool::~BlockPool() {
   for (Block* block : pending_) backend_.destroy_event(block->event);
   for (void* event : spare_events_) backend_.destroy_event(event);
   // Blocks still handed out belong to tensors that outlive the pool (the process allocators
-  // are never destroyed, so this only happens to pools made by tests): forget them.
+  // are never destroyed, so this only happens to pools made by tests): forget them, and the
+  // free and pending pieces of their segments, which release_free_segments could not give back.
+  // Each block is in exactly one of these.
+  for (Block* block : pending_) delete block;
+  for (Block* block : small_free_) delete block;
+  for (Block* block : large_free_) delete block;
   for (auto& [ptr, block] : live_) {
     (void)ptr;
     delete block;
