@@ -2,6 +2,7 @@
 // host and device (blocking, or asynchronous through pinned memory: docs/memory.md). The
 // allocators are in tensor/cuda/cuda_allocator.cpp. Every synchronisation here also reports a
 // deferred device error (tensor/cuda/device_errors.h), at no extra wait.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -34,20 +35,23 @@ namespace {
 constexpr int kMaxStreamDevices = 64;
 }  // namespace
 
+// Every kernel launch asks for its stream, so the common case is one atomic load; the mutex
+// only serialises the creation of a device's stream.
 cudaStream_t compute_stream(int device) {
   static std::mutex mutex;
-  static cudaStream_t streams[kMaxStreamDevices] = {};
+  static std::atomic<cudaStream_t> streams[kMaxStreamDevices] = {};
   EMBER_CHECK(device >= 0 && device < kMaxStreamDevices, "compute_stream: bad device index ",
               device);
+  if (cudaStream_t s = streams[device].load(std::memory_order_acquire)) return s;
   std::lock_guard<std::mutex> lock(mutex);
-  if (!streams[device]) {
+  if (!streams[device].load(std::memory_order_relaxed)) {
     // A stream belongs to the device current when it is created.
     DeviceGuard guard(device);
     cudaStream_t s = nullptr;
     EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    streams[device] = s;
+    streams[device].store(s, std::memory_order_release);
   }
-  return streams[device];
+  return streams[device].load(std::memory_order_relaxed);
 }
 
 cudaStream_t compute_stream() {
