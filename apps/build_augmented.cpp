@@ -26,7 +26,7 @@
 // left by a failed or killed run is removed by the next run (it holds the BUILDING marker;
 // anything else there is refused). One process at a time per --out (a lock on <out>.lock).
 // Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
-// training/augment_flags.h). Tested by tests/apps/generate_smoke.sh.
+// apps/flags/augment_flags.h). Tested by tests/apps/generate_smoke.sh.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -39,8 +39,8 @@
 #include "datasets/eurosat.h"
 #include "datasets/image_io.h"
 #include "tensor/atomic_file.h"
-#include "training/augment_flags.h"
-#include "training/cli.h"
+#include "apps/flags/augment_flags.h"
+#include "apps/flags/cli.h"
 #include "training/output_lock.h"
 #include "training/partial_folder.h"
 #include "training/run_log.h"

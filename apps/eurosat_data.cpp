@@ -21,7 +21,7 @@
 #include "datasets/derived.h"
 #include "datasets/eurosat.h"
 #include "datasets/image_cache.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 using namespace ember;
 using namespace ember::datasets;

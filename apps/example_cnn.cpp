@@ -19,7 +19,7 @@
 #include "nn/layers.h"
 #include "ops/ops.h"
 #include "optim/sgd.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 using namespace ember;
 
@@ -31,7 +31,7 @@ constexpr int64_t kImages = 64, kSize = 16, kChannels = 3, kClasses = 10;
 // -> leaky_relu -> global average pool -> linear 16->10 (logits)
 class SmallCnn : public nn::Layer {
  public:
-  explicit SmallCnn(Generator& gen) {
+  explicit SmallCnn(RandomGenerator& gen) {
     const auto same = nn::Padding2d::same();
     conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(
                                           kChannels, 8, 3, gen,
@@ -80,7 +80,7 @@ Flags parse_flags(int argc, char** argv) {
 }
 
 // Images [64, 16, 16, 3] = class colour + N(0, 1) noise; labels int64 [64].
-std::pair<Tensor, Tensor> make_data(Generator& gen, Device device) {
+std::pair<Tensor, Tensor> make_data(RandomGenerator& gen, Device device) {
   const auto colours = rand_normal({kClasses, kChannels}, gen).to_vector<float>();
   const auto noise = rand_normal({kImages, kSize, kSize, kChannels}, gen).to_vector<float>();
   const auto draws = rand_uniform({kImages}, gen, {}, 0.0, kClasses).to_vector<float>();
@@ -100,7 +100,7 @@ std::pair<Tensor, Tensor> make_data(Generator& gen, Device device) {
 }
 
 int run(const Flags& flags) {
-  Generator gen(flags.seed);
+  RandomGenerator gen(flags.seed);
   SmallCnn model(gen);
   model.to(flags.device);
   const auto [images, labels] = make_data(gen, flags.device);

@@ -1,4 +1,4 @@
-// experiment: the seed's whole experiment in one resumable command (issue 7).
+// experiment: the seed's whole experiment in one resumable command.
 //
 //   ./build/apps/experiment                      # quick preset (~10 min on 2 CPU cores)
 //   ./build/apps/experiment --preset full        # the seed's protocol, on the GPU(s)
@@ -22,7 +22,7 @@
 #include "experiment/report_builder.h"
 #include "experiment/runner.h"
 #include "experiment/validate.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 using namespace ember;
 using namespace ember::experiment;
@@ -34,7 +34,7 @@ namespace {
 
 const char* kUsage = R"(usage: experiment [flags]
   --preset quick|full     quick: every stage on a small subset, ~10 min on 2 CPU cores (default);
-                          full: the seed's protocol (whole splits, 3 seeds, the issue's GAN) for GPUs
+                          full: the seed's protocol (whole splits, 3 seeds, the default GAN) for GPUs
   --config FILE           a JSON file merged over the preset (any subset of its keys)
   --set KEY=VALUE         one setting, e.g. --set classifier.epochs=30 --set seeds=[0,1,2,3,4]
                           (repeatable; after --config)

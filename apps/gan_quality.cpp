@@ -18,9 +18,9 @@
 //
 // The generated images are candidates 0 .. count-1 of each class with --seed: the same noise
 // generate starts from, all of them (not only the accepted ones). Formulas: docs/gan.md
-// ("Measuring quality"); code: training/gan_quality.h. Prints a table, writes --out (JSON,
+// ("Measuring quality"); code: gan/quality.h. Prints a table, writes --out (JSON,
 // never overwritten). Exit status: 0 done, 1 an error, 2 a bad flag (the flags and their rules:
-// training/quality_flags.h).
+// apps/flags/quality_flags.h).
 // --out is checked, and locked (<out>.lock), before any work starts.
 // Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cmath>
@@ -33,12 +33,12 @@
 
 #include "datasets/derived.h"
 #include "datasets/eurosat.h"
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "tensor/atomic_file.h"
-#include "training/cli.h"
-#include "training/gan_quality.h"
+#include "apps/flags/cli.h"
+#include "gan/quality.h"
 #include "training/output_lock.h"
-#include "training/quality_flags.h"
+#include "apps/flags/quality_flags.h"
 #include "training/run_log.h"
 
 using namespace ember;

@@ -7,7 +7,7 @@
 //       --classifier runs/unbalanced-1/best.safetensors --keep 500 --out gen/kept
 //
 // What the classifier sees is exactly what is written: the generator's [-1, 1] output rounded
-// to uint8 (training/gan_quality.h, to_uint8_images), fed as 0..255 (EfficientNet's convention).
+// to uint8 (gan/quality.h, to_uint8_images), fed as 0..255 (EfficientNet's convention).
 // Output (--out), in the class-folder layout that train_classifier --variant generated reads:
 //   <Class>/gen_<Class>_<kept index, 6 digits>.png   names sort in the order they were kept, so
 //                                                    "the first N" = the first N file names
@@ -29,7 +29,7 @@
 // the class keeps what it reached, the summary records the shortfall, and the run goes on (for
 // quick runs, where an undertrained generator or classifier may accept almost nothing).
 // Exit status: 0 done, 1 an error or a stopped run, 2 a bad flag (the flags and their rules:
-// training/generate_flags.h). Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
+// apps/flags/generate_flags.h). Tested by tests/apps/generate_smoke.sh (CTest GenerateApps).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -39,14 +39,14 @@
 
 #include "datasets/eurosat.h"
 #include "datasets/image_io.h"
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "tensor/atomic_file.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 #include "training/evaluate.h"
-#include "training/gan_quality.h"
+#include "gan/quality.h"
 #include "training/output_lock.h"
 #include "training/partial_folder.h"
-#include "training/generate_flags.h"
+#include "apps/flags/generate_flags.h"
 #include "training/run_log.h"
 
 using namespace ember;

@@ -31,13 +31,13 @@
 #include <vector>
 
 #include "models/efficientnet.h"
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "tensor/atomic_file.h"
 #include "tensor/memory.h"
-#include "training/cli.h"
-#include "training/gan_losses.h"
+#include "apps/flags/cli.h"
+#include "gan/losses.h"
 
 using namespace ember;
 
@@ -210,13 +210,13 @@ StepResult efficientnet_step(const Flags& flags) {
   StepResult r;
   r.gradients.tolerance = r.buffers.tolerance = 1e-2;
   constexpr double kLr = 1e-3;
-  Generator init_cpu(flags.seed), init_device(flags.seed);
+  RandomGenerator init_cpu(flags.seed), init_device(flags.seed);
   auto cpu_model = models::efficientnet_b2(init_cpu, 10);
   auto device_model = models::efficientnet_b2(init_device, 10);
   cpu_model->train();
   device_model->train();
   device_model->to(flags.device);
-  Generator data(flags.seed + 1);
+  RandomGenerator data(flags.seed + 1);
   const Tensor images = rand_uniform({flags.batch, 64, 64, 3}, data, {}, 0.0, 255.0);
   std::vector<int64_t> l(static_cast<size_t>(flags.batch));
   for (int64_t i = 0; i < flags.batch; ++i) l[static_cast<size_t>(i)] = (i * 7 + 3) % 10;
@@ -253,7 +253,7 @@ StepResult critic_step(const Flags& flags) {
   constexpr double kLr = 1e-4;
   const models::GeneratorConfig gconfig;
   const models::CriticConfig cconfig;
-  Generator data(flags.seed + 2);
+  RandomGenerator data(flags.seed + 2);
   const int64_t n = flags.batch;
   const Tensor z = rand_normal({n, gconfig.latent_dim}, data);
   const Tensor real = rand_uniform({n, 64, 64, 3}, data, {}, -1.0, 1.0);
@@ -271,7 +271,7 @@ StepResult critic_step(const Flags& flags) {
   };
   auto run = [&](Device device) {
     Side s;
-    Generator init(flags.seed);
+    RandomGenerator init(flags.seed);
     s.generator = std::make_unique<models::ConditionalGenerator>(gconfig, init);
     s.critic = std::make_unique<models::ProjectionCritic>(cconfig, init);
     s.generator->train();

@@ -17,7 +17,7 @@
 // time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
 // next start; an error after train.log is open is written to it too.
 // Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag;
-// the flags and their rules are in training/classifier_flags.h.
+// the flags and their rules are in apps/flags/classifier_flags.h.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -34,9 +34,9 @@
 #include "models/pretrained.h"
 #include "nn/safetensors.h"
 #include "tensor/atomic_file.h"
-#include "training/classifier_flags.h"
+#include "apps/flags/classifier_flags.h"
 #include "training/classifier_trainer.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 #include "training/evaluate.h"
 #include "training/output_lock.h"
 #include "training/run_log.h"
@@ -109,7 +109,7 @@ std::vector<std::string> layers_with_weights(const nn::Module& model) {
   return layers;
 }
 
-// The model options a converted weights file was made for (tools/convert_*.py record the padding
+// The model options a converted weights file was made for (models/convert/convert_*.py record the padding
 // and BatchNorm epsilon in its metadata); Keras's defaults when it records none.
 models::EfficientNetOptions options_for_weights(const std::string& path, RunLog& log) {
   models::EfficientNetOptions options;
@@ -173,7 +173,7 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
   }
 
   // Model.
-  Generator gen(f.train.seed);
+  RandomGenerator gen(f.train.seed);
   models::EfficientNetOptions model_options = options_for_weights(f.weights, log);
   model_options.bn_momentum = f.bn_momentum;
   auto model = models::efficientnet_b2(gen, static_cast<int64_t>(train.class_names.size()),

@@ -1,6 +1,6 @@
-// train_gan: trains the conditional GAN of issue 6 (models/gan.h: a label-conditioned
+// train_gan: trains the conditional GAN of issue 6 (gan/networks.h: a label-conditioned
 // generator against a projection critic) on one of the experiment's EuroSAT training sets,
-// with WGAN-GP (default) or the classic non-saturating BCE loss (training/gan_trainer.h).
+// with WGAN-GP (default) or the classic non-saturating BCE loss (gan/trainer.h).
 //
 //   ./build/apps/train_gan --variant balanced --epochs 100 --ema 0.999 --out runs/gan-balanced
 //
@@ -15,7 +15,7 @@
 // time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
 // next start; an error after train.log is open is written to it too.
 // Exit status: 0 done, 1 a data or training error (divergence included), 2 a bad flag (the
-// flags and their rules: training/gan_flags.h).
+// flags and their rules: apps/flags/gan_flags.h).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -25,12 +25,12 @@
 
 #include "datasets/derived.h"
 #include "datasets/eurosat.h"
-#include "models/gan.h"
-#include "models/gan_io.h"
+#include "gan/networks.h"
+#include "gan/networks_io.h"
 #include "tensor/atomic_file.h"
-#include "training/cli.h"
-#include "training/gan_flags.h"
-#include "training/gan_trainer.h"
+#include "apps/flags/cli.h"
+#include "apps/flags/gan_flags.h"
+#include "gan/trainer.h"
 #include "training/output_lock.h"
 #include "training/run_log.h"
 

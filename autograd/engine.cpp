@@ -1,4 +1,23 @@
-// The backward engine. See engine.h for the contract and docs/autograd.md for the design.
+// The backward engine: runs the recorded graph from the outputs back to the leaves. engine.h
+// states the contract; docs/autograd.md the design. One pass (GraphTask::run) has five steps:
+//
+//   1. Mark what is needed (mark_needed): a depth-first walk from the roots. A node is needed
+//      when a requested input's gradient flows through it: for backward() every node, for
+//      grad() only the nodes on a path to a captured input. Unneeded branches never run.
+//   2. Count dependencies (count_dependencies): for each needed node, how many needed nodes
+//      will send it a gradient. A node may run only when that count reaches zero, i.e. when
+//      every use of its outputs has contributed.
+//   3. Seed the roots (add_to_buffer): the output gradients (ones for a scalar) go into the
+//      roots' input buffers, and the roots with no pending dependencies are queued.
+//   4. Run nodes in order (execute): the ready node recorded last runs first, so a graph is
+//      walked in the reverse of the order the forward pass built it, as PyTorch does. Each node
+//      receives the sum of the gradients its outputs got (missing ones become zeros), applies
+//      its backward function, and adds each result into the buffer of the node it came from.
+//   5. Hand back: grad() returns the captured gradients; backward() has added into the leaves'
+//      .grad through their AccumulateGrad nodes, and into retain_grad() tensors.
+//
+// With create_graph the backward functions run with grad mode on, so the gradients they
+// return are themselves recorded and can be differentiated again (double backward).
 #include "autograd/engine.h"
 
 #include <queue>
@@ -13,7 +32,8 @@ namespace ember {
 namespace {
 
 // Stands in for the gradient function of results produced by a node without double-backward
-// support while create_graph was on. Reaching it in a later backward pass is an error.
+// support while create_graph was on. Reaching it in a later backward pass is an error, so a
+// second derivative through such an op fails loudly instead of silently being zero.
 class NoDoubleBackward final : public Node {
  public:
   explicit NoDoubleBackward(std::string op) : op_(std::move(op)) {}
@@ -28,6 +48,8 @@ class NoDoubleBackward final : public Node {
   std::string op_;
 };
 
+// Returns g detached, with a NoDoubleBackward as its grad_fn, wired to the producer's inputs and
+// to the incoming gradients so that the error is raised only if a later pass really reaches it.
 Tensor attach_no_double_backward(const Tensor& g, const Node& producer, const TensorList& grads) {
   auto guard = std::make_shared<NoDoubleBackward>(producer.name());
   guard->next_edges = producer.next_edges;
@@ -47,14 +69,19 @@ RetainRegistry& retain_registry() {
   return registry;
 }
 
+// Priority of the ready queue: the node created last (highest sequence number) runs first.
 struct ByLatestFirst {
   bool operator()(const Node* a, const Node* b) const { return a->sequence_nr < b->sequence_nr; }
 };
 
+// grad() asks for the gradient arriving at one input slot of a node (a leaf's AccumulateGrad,
+// or the grad_fn of a non-leaf input); `result` is its position in grad()'s answer.
 struct Capture {
   uint32_t slot;
   size_t result;
 };
+
+// One backward pass over one graph: the five steps at the top of this file.
 
 class GraphTask {
  public:
@@ -67,9 +94,9 @@ class GraphTask {
 
   TensorList run(const std::vector<Edge>& roots, const TensorList& root_grads, size_t n_results) {
     results_.assign(n_results, Tensor());
-    mark_needed(roots);
-    count_dependencies();
-    for (size_t i = 0; i < roots.size(); ++i) {
+    mark_needed(roots);     // step 1
+    count_dependencies();   // step 2
+    for (size_t i = 0; i < roots.size(); ++i) {  // step 3
       if (needed_.count(roots[i].node.get())) add_to_buffer(roots[i], root_grads[i]);
     }
     std::priority_queue<Node*, std::vector<Node*>, ByLatestFirst> ready;
@@ -78,16 +105,18 @@ class GraphTask {
       Node* n = r.node.get();
       if (needed_.count(n) && dependencies_[n] == 0 && queued.insert(n).second) ready.push(n);
     }
-    while (!ready.empty()) {
+    while (!ready.empty()) {  // step 4
       Node* node = ready.top();
       ready.pop();
       execute(node, ready);
     }
-    return results_;
+    return results_;  // step 5
   }
 
  private:
-  // A node is needed when it is captured or leads to a node that is. backward() needs all.
+  // Step 1. A node is needed when it is captured or leads to a node that is; backward() needs
+  // all. An iterative post-order walk (no recursion, so deep graphs cannot overflow the stack):
+  // a node is decided after all its children, and nodes_ lists every node reached.
   void mark_needed(const std::vector<Edge>& roots) {
     std::unordered_map<Node*, int> state;  // 1: on the stack, 2: done
     std::vector<std::pair<Node*, size_t>> stack;
@@ -112,6 +141,7 @@ class GraphTask {
     }
   }
 
+  // Step 2. dependencies_[n]: how many needed nodes will send n a gradient.
   void count_dependencies() {
     for (Node* node : nodes_) {
       if (!needed_.count(node)) continue;
@@ -120,11 +150,13 @@ class GraphTask {
     }
   }
 
+  // The gradient g for input slot edge.input_nr of edge.node, summed with what is there: a
+  // tensor used several times in the forward pass gets the sum of its uses' gradients.
   void add_to_buffer(const Edge& edge, const Tensor& g) {
     TensorList& buffer = buffers_[edge.node.get()];
     buffer.resize(edge.node->outputs.size());
     Tensor& slot = buffer[edge.input_nr];
-    slot = slot.defined() ? add(slot, g) : g;
+    slot = slot.defined() ? slot + g : g;
   }
 
   bool children_needed(const Node* node) const {
@@ -132,8 +164,13 @@ class GraphTask {
     return false;
   }
 
+  // Step 4 for one node, whose every gradient has arrived: (a) complete its incoming gradients
+  // with zeros, (b) hand out what grad() captures here, (c) stop at leaves and dead ends,
+  // (d) apply its backward function, (e) pass each result on and queue the nodes that become
+  // ready.
   template <typename Queue>
   void execute(Node* node, Queue& ready) {
+    // (a) An output nobody used still needs a gradient for the backward formula: zeros.
     TensorList grads = std::move(buffers_[node]);
     buffers_.erase(node);
     grads.resize(node->outputs.size());
@@ -143,14 +180,18 @@ class GraphTask {
         grads[i] = zeros(m.shape, {m.dtype, m.device});
       }
     }
+    // (b)
     if (auto it = captures_.find(node); it != captures_.end()) {
       for (const Capture& c : it->second) results_[c.result] = grads[c.slot];
     }
+    // (c) An AccumulateGrad adds into its leaf's .grad, which only backward() may do.
     const bool is_accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;
     if (accumulate_) retain_non_leaf_grads(node, grads);
     if (is_accumulator && !accumulate_) return;  // grad(): capture only, leave .grad alone
     if (!is_accumulator && !children_needed(node)) return;
 
+    // (d) Recorded (differentiable) only when a second derivative was asked for and the node
+    // can give one; otherwise under no-grad, so nothing is recorded and memory is freed early.
     TensorList input_grads;
     {
       const bool differentiable = create_graph_ && node->supports_double_backward();
@@ -162,6 +203,8 @@ class GraphTask {
                 " inputs");
     if (!keep_graph_) node->release_saved();
 
+    // (e) Shapes are checked here, once for every op, so a wrong backward formula is caught at
+    // the node that produced it rather than far downstream.
     for (size_t i = 0; i < input_grads.size(); ++i) {
       const Edge& e = node->next_edges[i];
       if (!e.node || !needed_.count(e.node.get())) continue;
@@ -198,11 +241,12 @@ void GraphTask::retain_non_leaf_grads(Node* node, const TensorList& grads) {
     auto impl = weak.lock();
     if (!impl) continue;
     Tensor& g = impl->autograd.grad;
-    g = g.defined() ? add(g, grads[slot]) : (create_graph_ ? grads[slot] : grads[slot].detach().clone());
+    // A detached copy unless recording, as AccumulateGrad gives a leaf its first gradient.
+    g = g.defined() ? g + grads[slot] : (create_graph_ ? grads[slot] : grads[slot].detach().clone());
   }
 }
 
-
+// The edges the pass starts from: each output's grad_fn (or its AccumulateGrad, for a leaf).
 std::vector<Edge> root_edges(const TensorList& outputs, const char* api) {
   std::vector<Edge> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -214,6 +258,7 @@ std::vector<Edge> root_edges(const TensorList& outputs, const char* api) {
   return roots;
 }
 
+// The gradient each output starts with: the one given, or 1 for a scalar output.
 TensorList root_gradients(const TensorList& outputs, const TensorList& grad_outputs, const char* api) {
   EMBER_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), api, ": ",
               grad_outputs.size(), " grad_outputs given for ", outputs.size(), " outputs");
@@ -245,6 +290,7 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs, const Tenso
                 bool retain_graph, bool create_graph, bool allow_unused) {
   const auto roots = root_edges(outputs, "grad");
   const auto root_grads = root_gradients(outputs, grad_outputs, "grad");
+  // A graph differentiated with create_graph is kept: its second pass runs through it again.
   GraphTask task(retain_graph || create_graph, create_graph, /*accumulate=*/false);
   for (size_t i = 0; i < inputs.size(); ++i) {
     check_defined(inputs[i], "grad", "inputs");

@@ -34,7 +34,7 @@ TensorList AccumulateGrad::apply(const TensorList& grads) {
   if (!slot.defined()) {
     slot = GradMode::enabled() ? g : g.detach().clone();
   } else if (GradMode::enabled() || slot.requires_grad()) {
-    slot = add(slot, g);
+    slot = slot + g;
   } else {
     add_(slot, g);
   }

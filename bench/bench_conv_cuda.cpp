@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench/cuda_bench.h"
+#include "bench/efficientnet_geometry.h"
 #include "kernels/backend_settings.h"
 #include "kernels/conv.h"
 #include "models/efficientnet_config.h"
@@ -71,7 +72,7 @@ void bench_conv(benchmark::State& state, const std::string& key, ConvShape shape
   if (!bench::require_gpu(state)) return;
   kernels::BackendSettingsGuard restore;
   const EfficientNetConv& c = shape.conv;
-  const kernels::Conv2dGeometry geo = c.geometry();
+  const kernels::Conv2dGeometry geo = bench::conv_geometry(c);
   const bool depthwise = c.depthwise();
 
   // Inputs of the direction and its output, on the GPU.

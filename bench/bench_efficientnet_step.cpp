@@ -1,6 +1,6 @@
 // End-to-end benchmark of one EfficientNetB2 training step (models::efficientnet_b2, train mode,
 // 64x64 inputs of uniform 0..255 values, random labels, cross_entropy, backward, optim::Adam):
-// the figure issue 5 compares with PyTorch's CPU step (bench/torch_efficientnet_step.py; both are
+// the figure compared with PyTorch's CPU step (bench/torch_efficientnet_step.py; both are
 // run side by side by bench/run_efficientnet_step.sh).
 //
 // Cases (all wall-clock time, counter "img/s" = images per second):
@@ -35,7 +35,7 @@ enum class Part { Forward, ForwardBackward, Step };
 
 // Everything one training step needs, built once per case.
 struct StepSetup {
-  Generator gen{0};
+  RandomGenerator gen{0};
   std::shared_ptr<models::EfficientNet> model;
   std::unique_ptr<optim::Adam> adam;
   Tensor images, labels;

@@ -1,9 +1,9 @@
-// End-to-end benchmark of the conditional GAN's two training steps (models/gan.h, default
+// End-to-end benchmark of the conditional GAN's two training steps (gan/networks.h, default
 // GeneratorConfig / CriticConfig: 64x64x3 images, 10 classes), the figures compared with
 // PyTorch's same steps (bench/torch_gan_step.py, which also checks that its models compute what
 // these do: `--dump` below writes ember's side of that check).
 //
-// The steps, as training/gan_trainer.cpp runs them (WGAN-GP, Adam lr 1e-4, betas 0 / 0.9):
+// The steps, as gan/trainer.cpp runs them (WGAN-GP, Adam lr 1e-4, betas 0 / 0.9):
 //   critic step     fake = G(z, y) under no-grad (generator in train mode: batch statistics);
 //                   L_D = mean D(fake) - mean D(real) + 10 * GP (training::wgan_gp_critic_loss,
 //                   alpha drawn per step), L_D.backward() (the penalty makes it a double
@@ -49,14 +49,14 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/memory.h"
-#include "training/gan_losses.h"
+#include "gan/losses.h"
 
 namespace {
 
@@ -72,7 +72,7 @@ Tensor class_labels(int64_t batch) {
 
 // Both networks, their optimisers and one batch, on one device and dtype.
 struct GanSetup {
-  Generator gen;
+  RandomGenerator gen;
   std::unique_ptr<models::ConditionalGenerator> g;
   std::unique_ptr<models::ProjectionCritic> d;
   std::unique_ptr<optim::Adam> g_opt, d_opt;

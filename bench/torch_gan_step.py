@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch's side of bench/bench_gan_step.cpp: the conditional GAN's WGAN-GP critic step and
-generator step, layer for layer as models/gan.cpp builds the two networks (default configs:
+generator step, layer for layer as gan/networks.cpp builds the two networks (default configs:
 64x64x3 images, 10 classes), and a check that they compute what ember computes.
 
 Models (NCHW inside PyTorch; ember is NHWC, converted at the boundary):
@@ -61,9 +61,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "models", "convert"))
 
-# The bench needs only torch; the check also numpy (tools/safetensors_io.py).
+# The bench needs only torch; the check also numpy (models/convert/safetensors_io.py).
 try:
     import torch
     import torch.nn as nn

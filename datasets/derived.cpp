@@ -28,13 +28,13 @@ std::vector<int64_t> class_counts(const ImageSet& set) {
 
 namespace {
 
-// Keeps kept(c, count_c) images of each class c, chosen by a Generator(seed) permutation drawn
+// Keeps kept(c, count_c) images of each class c, chosen by a RandomGenerator(seed) permutation drawn
 // class by class in label order (classes whose kept == count draw nothing), in the input's order.
 ImageSet keep_per_class(const ImageSet& set, uint64_t seed,
                         const std::function<int64_t(size_t, int64_t)>& kept) {
   const int64_t* labels = set.labels.data<int64_t>();
   std::vector<bool> keep(set.size(), true);
-  Generator gen(seed);
+  RandomGenerator gen(seed);
   for (size_t c = 0; c < set.class_names.size(); ++c) {
     std::vector<int64_t> members;
     for (int64_t i = 0; i < set.size(); ++i)

@@ -16,7 +16,7 @@ std::vector<int64_t> class_counts(const ImageSet& set);
 
 // The unbalanced training set: each class in `reduced` keeps round(keep_percent% of its count)
 // images (round half up, integer arithmetic: (count * keep_percent + 50) / 100), chosen by a
-// Philox Generator(seed) permutation drawn class by class in label order; every other image is
+// Philox RandomGenerator(seed) permutation drawn class by class in label order; every other image is
 // kept. The result keeps the input's order. An unknown class name is an error.
 ImageSet make_unbalanced(const ImageSet& train, uint64_t seed,
                          const std::vector<std::string>& reduced = {"Highway", "River"},

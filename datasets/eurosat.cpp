@@ -271,7 +271,7 @@ ImageSet select_images(const ImageSet& set, const std::vector<int64_t>& indices)
 SplitLists stratified_split(const fs::path& image_dir, const std::vector<std::string>& class_names,
                             uint64_t seed) {
   SplitLists lists;
-  Generator gen(seed);
+  RandomGenerator gen(seed);
   for (size_t c = 0; c < class_names.size(); ++c) {
     std::vector<std::string> names;
     std::error_code ec;

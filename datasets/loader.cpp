@@ -109,7 +109,7 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
     for (int64_t i = 0; i < n; ++i) order[i] = i;
     return order;
   }
-  Generator gen(options_.seed);
+  RandomGenerator gen(options_.seed);
   gen.set_state(options_.seed, static_cast<uint64_t>(epoch) << kEpochCounterShift);
   std::vector<int64_t> pool;
   if (options_.balanced) {
@@ -221,7 +221,7 @@ void Loader::worker_loop() {
 void Loader::start_epoch(int64_t epoch) {
   EMBER_CHECK(epoch >= 0, "Loader: epoch must be >= 0, got ", epoch);
   stop_worker();
-  order_ = epoch_order(epoch);  // on this thread: randperm and the Generator stay here
+  order_ = epoch_order(epoch);  // on this thread: randperm and the RandomGenerator stay here
   epoch_ = epoch;
   batches_ = batches_per_epoch();
   next_number_ = 0;

@@ -10,7 +10,7 @@
 //   }
 //
 // Order: with shuffle (the default) epoch e visits the samples in the order randperm draws from
-// a Philox Generator in state (seed, e * 2^40): the same on every run and every machine, a
+// a Philox RandomGenerator in state (seed, e * 2^40): the same on every run and every machine, a
 // different one each epoch, each sample exactly once. Without shuffle: 0, 1, ..., N-1.
 // Class-balanced sampler (balanced = true): an epoch holds max_count samples of every class
 // (max_count = the size of the largest class), so each class is drawn equally often; a class

@@ -5,7 +5,7 @@
 //
 //   quick: every stage on this 2-core machine in about ten minutes: a small stratified fraction
 //          of the data, one epoch, small GAN networks, a few generated images per class.
-//   full:  the seed's protocol for a GPU: whole splits, 3 seeds, the GAN, 500 kept
+//   full:  the seed's protocol for a GPU: whole splits, 3 seeds, the default GAN, 500 kept
 //          images per class, augmented100/300/500.
 //
 // Unknown keys are errors that name the key (a typo must not silently fall back to a default).
@@ -28,7 +28,7 @@ struct ClassifierSettings {
   std::string schedule = "constant";
   bool augment = false;
   int64_t patience = 0;
-  std::string weights;                 // pretrained backbone (tools/convert_*.py); empty: scratch
+  std::string weights;                 // pretrained backbone (models/convert/convert_*.py); empty: scratch
   std::string freeze = "0";
   double bn_momentum = 0.99;           // Keras's; the quick preset's 0.9 settles in few steps
   std::vector<std::string> extra_args; // passed to train_classifier as they are
@@ -40,7 +40,7 @@ struct GanSettings {
   int64_t batch = 64;
   double fraction = 1.0;
   int64_t seed = 0;
-  std::vector<int64_t> g_widths;       // empty: the app's defaults (the networks)
+  std::vector<int64_t> g_widths;       // empty: the app's defaults (docs/gan.md's networks)
   int64_t g_base_channels = 0;         // 0: the app's default
   std::vector<int64_t> d_widths;
   double ema = 0.0;

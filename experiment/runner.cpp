@@ -14,7 +14,7 @@
 #include "tensor/atomic_file.h"
 #include "tensor/device.h"
 #include "tensor/error.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 #include "training/output_lock.h"
 #include "training/run_log.h"
 

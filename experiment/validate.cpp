@@ -2,12 +2,12 @@
 #include "experiment/validate.h"
 
 #include "tensor/error.h"
-#include "training/augment_flags.h"
-#include "training/classifier_flags.h"
-#include "training/cli.h"
-#include "training/gan_flags.h"
-#include "training/generate_flags.h"
-#include "training/quality_flags.h"
+#include "apps/flags/augment_flags.h"
+#include "apps/flags/classifier_flags.h"
+#include "apps/flags/cli.h"
+#include "apps/flags/gan_flags.h"
+#include "apps/flags/generate_flags.h"
+#include "apps/flags/quality_flags.h"
 
 namespace ember::experiment {
 

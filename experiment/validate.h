@@ -1,6 +1,6 @@
 // The check of an experiment's settings before its first unit runs: every app unit's command
 // line, built as the runner will start it, goes through that app's own flag parser
-// (training/*_flags.h, the functions the apps themselves call), so a value an app would refuse
+// (apps/flags/*_flags.h, the functions the apps themselves call), so a value an app would refuse
 // hours later, after the units before it, is refused at once and names the config key it came
 // from. Inputs that exist before the run (classifier.weights) are checked too; the outputs of
 // earlier units cannot be (they do not exist yet). Nothing here writes or touches the GPU.

@@ -3,7 +3,7 @@
 // pure function of (seed, first_counter + i) through the Philox recipes in tensor/philox.h, so
 // the two devices agree element for element: bit for bit for uniforms, Bernoulli draws, keys and
 // float32 normals; to a few ulp for float64 normals. The caller reserves the counters
-// (Generator::reserve); kernels never touch a Generator. Mapping and reasoning: docs/rng.md.
+// (RandomGenerator::reserve); kernels never touch a RandomGenerator. Mapping and reasoning: docs/rng.md.
 #pragma once
 #include <cstdint>
 

@@ -39,8 +39,8 @@ std::string Rescaling::name() const {
 
 Tensor Rescaling::forward(const Tensor& x) {
   check_defined(x, "Rescaling", "x");
-  Tensor y = mul_scalar(x, scale_);
-  return offset_ == 0.0 ? y : add_scalar(y, offset_);
+  Tensor y = x * scale_;
+  return offset_ == 0.0 ? y : y + offset_;
 }
 
 Normalization::Normalization(const std::vector<double>& mean, const std::vector<double>& variance) {
@@ -66,7 +66,7 @@ Tensor Normalization::forward(const Tensor& x) {
   // the buffers on every call (6 numbers), so loaded statistics take effect at once.
   const Tensor scale =
       reciprocal(clamp(sqrt(variance_), 1e-7, std::numeric_limits<double>::infinity()));
-  return mul(sub(x, mean_), scale);
+  return (x - mean_) * scale;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ std::shared_ptr<nn::BatchNorm> EfficientNet::make_bn(const std::string& name, in
   return register_module(name, std::make_shared<nn::BatchNorm>(channels, o));
 }
 
-EfficientNet::EfficientNet(EfficientNetConfig config, int64_t num_classes, Generator& gen,
+EfficientNet::EfficientNet(EfficientNetConfig config, int64_t num_classes, RandomGenerator& gen,
                            const EfficientNetOptions& options)
     : config_(std::move(config)), options_(options), num_classes_(num_classes), gen_(&gen) {
   EMBER_CHECK(num_classes >= 1, "EfficientNet: num_classes must be at least 1, got ",
@@ -198,12 +198,12 @@ Tensor EfficientNet::block_forward(const Block& b, const Tensor& x) {
   // H and W ([N, 1, 1, C]).
   Tensor se = reshape(global_avg_pool(h), {h.size(0), 1, 1, h.size(3)});
   se = sigmoid((*b.se_expand)(silu((*b.se_reduce)(se))));
-  h = mul(h, se);
+  h = h * se;
   h = (*b.project_bn)((*b.project_conv)(h));
   if (b.spec.has_residual()) {
     // Drop-connect (stochastic depth): whole samples of the residual branch, as Keras's
     // Dropout(noise_shape=(None, 1, 1, 1)); drop_path is the identity in eval mode.
-    h = add(drop_path(h, b.drop_rate, is_training(), *gen_), x);
+    h = drop_path(h, b.drop_rate, is_training(), *gen_) + x;
   }
   return h;
 }
@@ -214,7 +214,8 @@ Tensor EfficientNet::features(const Tensor& input) {
               ": expected an NHWC RGB input [N, H, W, 3], got ", input.describe());
   Tensor x = input;
   if (is_integral(x.dtype())) {
-    // uint8 images straight from the loader: the model's own float type (no gradient).
+    // Integer images (e.g. an ImageSet's uint8 pixels, not through the Loader, which gives
+    // float32): converted to the model's own float type (no gradient).
     x = x.to(stem_conv_->weight().dtype());
   }
   if (rescaling_) x = (*normalization_)((*rescaling_)(x));
@@ -358,7 +359,7 @@ std::string EfficientNet::summary(int64_t H, int64_t W) const {
   return out.str();
 }
 
-std::shared_ptr<EfficientNet> efficientnet_b2(Generator& gen, int64_t num_classes,
+std::shared_ptr<EfficientNet> efficientnet_b2(RandomGenerator& gen, int64_t num_classes,
                                               const EfficientNetOptions& options) {
   return std::make_shared<EfficientNet>(efficientnet_b2_config(), num_classes, gen, options);
 }

@@ -3,7 +3,7 @@
 // logits [N, classes].
 //
 // Reference: keras.applications.efficientnet (EfficientNet(include_top=False, pooling='avg')
-// followed by Dropout and Dense, as the classifier is built): Rescaling(1/255) and
+// followed by Dropout and Dense, as the experiment's classifier is built): Rescaling(1/255) and
 // Normalization (ImageNet mean/variance), stem conv 3x3/2 + BN + swish, MBConv blocks
 // (expand 1x1 + BN + swish when the expand ratio is not 1, depthwise kxk + BN + swish,
 // squeeze-and-excite, project 1x1 + BN, identity skip with drop-connect), top conv 1x1 + BN +
@@ -118,7 +118,7 @@ class EfficientNet : public nn::Layer {
  public:
   // Draws the weights from `gen`, and later the dropout and drop-connect masks, so `gen` must
   // outlive the model; reseed or set_state it to replay a training run.
-  EfficientNet(EfficientNetConfig config, int64_t num_classes, Generator& gen,
+  EfficientNet(EfficientNetConfig config, int64_t num_classes, RandomGenerator& gen,
                const EfficientNetOptions& options = {});
 
   std::string name() const override;
@@ -133,7 +133,7 @@ class EfficientNet : public nn::Layer {
   const std::vector<EfficientNetBlock>& blocks() const { return specs_; }
   double drop_connect_rate(size_t block) const;  // of block `block` (0-based)
   double dropout_rate() const { return dropout_rate_; }
-  Generator& generator() const { return *gen_; }
+  RandomGenerator& generator() const { return *gen_; }
 
   // Parameters with requires_grad / parameters without it plus every buffer (Keras's
   // "non-trainable": BN moving statistics and the normalisation's mean and variance).
@@ -166,7 +166,7 @@ class EfficientNet : public nn::Layer {
   EfficientNetConfig config_;
   EfficientNetOptions options_;
   int64_t num_classes_;
-  Generator* gen_;
+  RandomGenerator* gen_;
   double drop_connect_rate_, dropout_rate_;
   std::vector<EfficientNetBlock> specs_;
   std::shared_ptr<Rescaling> rescaling_;          // null without preprocessing
@@ -180,7 +180,7 @@ class EfficientNet : public nn::Layer {
 };
 
 // EfficientNetB2 (width 1.1, depth 1.2, dropout 0.3) with a `num_classes` classifier.
-std::shared_ptr<EfficientNet> efficientnet_b2(Generator& gen, int64_t num_classes = 10,
+std::shared_ptr<EfficientNet> efficientnet_b2(RandomGenerator& gen, int64_t num_classes = 10,
                                               const EfficientNetOptions& options = {});
 
 }  // namespace ember::models

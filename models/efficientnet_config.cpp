@@ -105,17 +105,6 @@ const char* conv_role_name(ConvRole role) {
   return "?";
 }
 
-kernels::Conv2dGeometry EfficientNetConv::geometry() const {
-  kernels::Conv2dGeometry g;
-  g.N = N, g.H = H, g.W = W, g.C = C;
-  g.K = K, g.R = R, g.S = S;
-  g.P = P, g.Q = Q;
-  g.stride_h = params.stride_h, g.stride_w = params.stride_w;
-  g.pad_top = params.pad_top, g.pad_left = params.pad_left;
-  g.groups = params.groups;
-  return g;
-}
-
 double EfficientNetConv::flops() const {
   return 2.0 * static_cast<double>(N) * static_cast<double>(P) * static_cast<double>(Q) *
          static_cast<double>(K) * static_cast<double>(R * S * (C / groups));

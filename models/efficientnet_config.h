@@ -1,7 +1,7 @@
 // The EfficientNet architecture as data: the B0 block table, Keras's width/depth scaling
 // (round_filters, round_repeats), the per-block layout it implies, and every convolution of the
 // scaled network with its full geometry for a given input size. This is the single source of
-// truth: the model (models/efficientnet.*, next issue), the GPU benchmarks (bench/) and the
+// truth: the model (models/efficientnet.*), the GPU benchmarks (bench/) and the
 // parameter count all read it.
 //
 // Reference: keras.applications.efficientnet (EfficientNetB0..B7): DEFAULT_BLOCKS_ARGS, its
@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/conv.h"
 #include "ops/conv.h"
 
 namespace ember::models {
@@ -95,7 +94,6 @@ struct EfficientNetConv {
   bool has_batch_norm = false;         // stem, expand, depthwise, project, head
 
   bool depthwise() const { return groups > 1 && groups == C && groups == K; }
-  kernels::Conv2dGeometry geometry() const;
   Shape input_shape() const { return {N, H, W, C}; }
   Shape weight_shape() const { return {K, R, S, C / groups}; }
   Shape output_shape() const { return {N, P, Q, K}; }

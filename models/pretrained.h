@@ -1,5 +1,5 @@
-// Pretrained weights for an EfficientNet: loads a converted file (tools/convert_keras_h5.py,
-// tools/convert_torchvision.py) into every tensor of the model except its classifier head, the
+// Pretrained weights for an EfficientNet: loads a converted file (models/convert/convert_keras_h5.py,
+// models/convert/convert_torchvision.py) into every tensor of the model except its classifier head, the
 // way Keras's include_top=False weights plus a new Dense(classes) are fine-tuned.
 //
 // The head is `predictions.*` (models/efficientnet.h): its shape depends on the number of

@@ -32,7 +32,7 @@ Tensor finish(const Tensor& host, const TensorOptions& options) {
 // Unit normal values, each one outside [-2, 2] redrawn until none is left (TensorFlow's
 // truncated_normal). Every round draws a whole new tensor and keeps only the values it needs,
 // so the result depends on the seed alone.
-Tensor truncated_unit_normal(const Shape& shape, Generator& gen, const TensorOptions& options) {
+Tensor truncated_unit_normal(const Shape& shape, RandomGenerator& gen, const TensorOptions& options) {
   Tensor z = rand_normal(shape, gen, on_cpu(options));
   for (;;) {
     const Tensor outside = greater(abs(z), 2.0);  // uint8 mask
@@ -63,11 +63,11 @@ Fans compute_fans(const Shape& shape) {
           static_cast<double>(shape.front()) * receptive};
 }
 
-Tensor Initializer::operator()(const Shape& shape, Generator& gen, TensorOptions options) const {
+Tensor Initializer::operator()(const Shape& shape, RandomGenerator& gen, TensorOptions options) const {
   return (*this)(shape, compute_fans(shape), gen, options);
 }
 
-Tensor Initializer::operator()(const Shape& shape, const Fans& fans, Generator& gen,
+Tensor Initializer::operator()(const Shape& shape, const Fans& fans, RandomGenerator& gen,
                                TensorOptions options) const {
   EMBER_CHECK(is_floating(options.dtype), "initializer ", name_, ": needs a floating dtype, got ",
               dtype_name(options.dtype));
@@ -77,14 +77,14 @@ Tensor Initializer::operator()(const Shape& shape, const Fans& fans, Generator& 
 
 Initializer variance_scaling(double scale, FanMode mode, Distribution distribution) {
   EMBER_CHECK(scale > 0.0, "variance_scaling: scale must be positive, got ", scale);
-  return Initializer("variance_scaling", [=](const Shape& shape, const Fans& fans, Generator& gen,
+  return Initializer("variance_scaling", [=](const Shape& shape, const Fans& fans, RandomGenerator& gen,
                                              TensorOptions options) {
     const double n = std::max(1.0, fan_for(fans, mode));  // Keras: max(1, n)
     const double variance = scale / n;
     switch (distribution) {
       case Distribution::TruncatedNormal: {
         const double stddev = std::sqrt(variance) / kTruncatedNormalStd;
-        return finish(mul_scalar(truncated_unit_normal(shape, gen, options), stddev), options);
+        return finish(truncated_unit_normal(shape, gen, options) * stddev, options);
       }
       case Distribution::UntruncatedNormal:
         return finish(rand_normal(shape, gen, on_cpu(options), 0.0, std::sqrt(variance)), options);
@@ -113,7 +113,7 @@ Initializer lecun_normal() {
 
 Initializer random_uniform(double low, double high) {
   EMBER_CHECK(low < high, "random_uniform: low (", low, ") must be below high (", high, ")");
-  return Initializer("random_uniform", [=](const Shape& shape, const Fans&, Generator& gen,
+  return Initializer("random_uniform", [=](const Shape& shape, const Fans&, RandomGenerator& gen,
                                            TensorOptions options) {
     return finish(rand_uniform(shape, gen, on_cpu(options), low, high), options);
   });
@@ -121,7 +121,7 @@ Initializer random_uniform(double low, double high) {
 
 Initializer random_normal(double mean, double stddev) {
   EMBER_CHECK(stddev >= 0.0, "random_normal: stddev must be >= 0, got ", stddev);
-  return Initializer("random_normal", [=](const Shape& shape, const Fans&, Generator& gen,
+  return Initializer("random_normal", [=](const Shape& shape, const Fans&, RandomGenerator& gen,
                                           TensorOptions options) {
     return finish(rand_normal(shape, gen, on_cpu(options), mean, stddev), options);
   });
@@ -129,15 +129,15 @@ Initializer random_normal(double mean, double stddev) {
 
 Initializer truncated_normal(double mean, double stddev) {
   EMBER_CHECK(stddev >= 0.0, "truncated_normal: stddev must be >= 0, got ", stddev);
-  return Initializer("truncated_normal", [=](const Shape& shape, const Fans&, Generator& gen,
+  return Initializer("truncated_normal", [=](const Shape& shape, const Fans&, RandomGenerator& gen,
                                              TensorOptions options) {
-    return finish(add_scalar(mul_scalar(truncated_unit_normal(shape, gen, options), stddev), mean),
+    return finish(truncated_unit_normal(shape, gen, options) * stddev + mean,
                   options);
   });
 }
 
 Initializer constant(double value) {
-  return Initializer("constant", [=](const Shape& shape, const Fans&, Generator&,
+  return Initializer("constant", [=](const Shape& shape, const Fans&, RandomGenerator&,
                                      TensorOptions options) {
     return full(shape, value, options);
   });

@@ -1,5 +1,5 @@
 // Weight initialisers, as Keras defines them (keras.initializers), drawn from an
-// ember::Generator so a seed reproduces a model exactly on any device: values are always drawn
+// ember::RandomGenerator so a seed reproduces a model exactly on any device: values are always drawn
 // on the CPU in the requested dtype, then moved to options.device.
 //
 // An Initializer is a small value, like a Keras initializer object:
@@ -35,13 +35,13 @@ enum class Distribution { TruncatedNormal, UntruncatedNormal, Uniform };
 
 class Initializer {
  public:
-  using Fn = std::function<Tensor(const Shape& shape, const Fans& fans, Generator& gen,
+  using Fn = std::function<Tensor(const Shape& shape, const Fans& fans, RandomGenerator& gen,
                                   TensorOptions options)>;
   Initializer(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
 
   // Draws a new tensor of `shape` (fans from compute_fans(shape), or given).
-  Tensor operator()(const Shape& shape, Generator& gen, TensorOptions options = {}) const;
-  Tensor operator()(const Shape& shape, const Fans& fans, Generator& gen,
+  Tensor operator()(const Shape& shape, RandomGenerator& gen, TensorOptions options = {}) const;
+  Tensor operator()(const Shape& shape, const Fans& fans, RandomGenerator& gen,
                     TensorOptions options = {}) const;
   const std::string& name() const { return name_; }
 

@@ -81,7 +81,7 @@ std::string Padding2d::str() const {
 // ---------------------------------------------------------------------------------------------
 // Linear
 
-Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen,
+Linear::Linear(int64_t in_features, int64_t out_features, RandomGenerator& gen,
                const LinearOptions& options)
     : in_features_(in_features), out_features_(out_features) {
   check_positive(in_features, "Linear", "in_features");
@@ -108,7 +108,7 @@ Tensor Linear::forward(const Tensor& x) {
 // ---------------------------------------------------------------------------------------------
 // Conv2d
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generator& gen,
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, RandomGenerator& gen,
                const Conv2dOptions& options)
     : in_channels_(in_channels), out_channels_(out_channels), kernel_(kernel), options_(options) {
   check_conv_geometry("Conv2d", in_channels, out_channels, kernel, options.stride,
@@ -157,7 +157,7 @@ Tensor Conv2d::forward(const Tensor& x) {
 // ConvTranspose2d
 
 ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2 kernel,
-                                 Generator& gen, const ConvTranspose2dOptions& options)
+                                 RandomGenerator& gen, const ConvTranspose2dOptions& options)
     : in_channels_(in_channels), out_channels_(out_channels), kernel_(kernel), options_(options) {
   check_conv_geometry("ConvTranspose2d", in_channels, out_channels, kernel, options.stride,
                       options.padding, options.groups);
@@ -261,7 +261,7 @@ Tensor LayerNorm::forward(const Tensor& x) {
 // ---------------------------------------------------------------------------------------------
 // Embedding and dropout
 
-Embedding::Embedding(int64_t num_embeddings, int64_t dim, Generator& gen,
+Embedding::Embedding(int64_t num_embeddings, int64_t dim, RandomGenerator& gen,
                      const init::Initializer& weight_init)
     : num_embeddings_(num_embeddings), dim_(dim) {
   check_positive(num_embeddings, "Embedding", "num_embeddings");
@@ -280,7 +280,7 @@ Tensor Embedding::forward(const Tensor& index) {
   return embedding(weight_, index);
 }
 
-Dropout::Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {
+Dropout::Dropout(double p, RandomGenerator& gen) : p_(p), gen_(&gen) {
   EMBER_CHECK(p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);
 }
 

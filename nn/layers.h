@@ -4,7 +4,7 @@
 // biases, BatchNorm momentum 0.99 / eps 1e-3, LayerNorm eps 1e-3), since the models ported
 // here come from Keras.
 //
-// Parameters are created float32 on the CPU from a Generator; move the model with
+// Parameters are created float32 on the CPU from a RandomGenerator; move the model with
 // module.to(device) / module.to(dtype) afterwards.
 // Tested in tests/test_nn_layers.cpp (suites NnLinear, NnConv, NnNorm, ...).
 #pragma once
@@ -58,7 +58,7 @@ struct LinearOptions {
 // y = x W^T + b over the last axis: weight [out, in], bias [out].
 class Linear : public Layer {
  public:
-  Linear(int64_t in_features, int64_t out_features, Generator& gen,
+  Linear(int64_t in_features, int64_t out_features, RandomGenerator& gen,
          const LinearOptions& options = {});
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
@@ -89,7 +89,7 @@ struct Conv2dOptions {
 // such as EfficientNet's variance_scaling(2, fan_out) give the same spread.
 class Conv2d : public Layer {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generator& gen,
+  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, RandomGenerator& gen,
          const Conv2dOptions& options = {});
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
@@ -116,7 +116,7 @@ using ConvTranspose2dOptions = Conv2dOptions;
 //   explicit: OH = (H - 1) * stride - top - bottom + R.
 class ConvTranspose2d : public Layer {
  public:
-  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generator& gen,
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2 kernel, RandomGenerator& gen,
                   const ConvTranspose2dOptions& options = {});
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
@@ -189,7 +189,7 @@ class LayerNorm : public Layer {
 // Keras's default uniform(-0.05, 0.05).
 class Embedding : public Layer {
  public:
-  Embedding(int64_t num_embeddings, int64_t dim, Generator& gen,
+  Embedding(int64_t num_embeddings, int64_t dim, RandomGenerator& gen,
             const init::Initializer& weight_init = init::random_uniform());
   std::string name() const override;
   Tensor forward(const Tensor& index) override;
@@ -206,14 +206,14 @@ class Embedding : public Layer {
 // sharing a generator get different masks and replay together from one seed.
 class Dropout : public Layer {
  public:
-  explicit Dropout(double p, Generator& gen = default_generator());
+  explicit Dropout(double p, RandomGenerator& gen = default_random_generator());
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
-  Generator& generator() const { return *gen_; }
+  RandomGenerator& generator() const { return *gen_; }
 
  private:
   double p_;
-  Generator* gen_;
+  RandomGenerator* gen_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias,
   // The transposed convolution is the x-adjoint of the forward convolution it transposes, whose
   // input is this op's output; conv2d_input_grad records the (double-differentiable) backward.
   Tensor y = conv2d_input_grad(x, w, {N, OH, OW, Cout}, params);
-  return bias.defined() ? add(y, bias) : y;
+  return bias.defined() ? y + bias : y;
 }
 
 }  // namespace ember

@@ -70,7 +70,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) {
     EMBER_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias ", bias.describe(),
                 " does not match weight ", weight.describe());
-    y = add(y, bias);
+    y = y + bias;
   }
   return reshape(y, out_shape);
 }

@@ -66,15 +66,15 @@ Tensor cross_entropy_composite(const Tensor& logits, const Tensor& target,
   const Tensor logp = log_softmax(logits, 1);
   const Tensor picked = reshape(gather(logp, 1, reshape(target, {N, 1})), {N});  // logp[i, t_i]
   if (!class_weight.defined()) {
-    Tensor loss = mul_scalar(mean(picked), -(1.0 - eps));
-    if (eps > 0.0) loss = add(loss, mul_scalar(sum(logp), -eps / static_cast<double>(C * N)));
+    Tensor loss = mean(picked) * -(1.0 - eps);
+    if (eps > 0.0) loss = loss + sum(logp) * (-eps / static_cast<double>(C * N));
     return loss;
   }
   const Tensor weight_t = gather(class_weight, 0, target);  // w[t_i]
-  Tensor total = mul_scalar(sum(mul(weight_t, picked)), -(1.0 - eps));
+  Tensor total = sum(weight_t * picked) * -(1.0 - eps);
   if (eps > 0.0)
-    total = add(total, mul_scalar(sum(mul(logp, class_weight)), -eps / static_cast<double>(C)));
-  return div(total, sum(weight_t));
+    total = total + sum(logp * class_weight) * (-eps / static_cast<double>(C));
+  return total / sum(weight_t);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& class_weight,
@@ -93,13 +93,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& c
     NoGradGuard no_grad;
     kernels::cross_entropy_forward(per_sample, target_weight, lse, logits, target, class_weight, eps);
     weight_total = sum(target_weight);  // N without class weights
-    out = div(sum(per_sample), weight_total);
+    out = sum(per_sample) / weight_total;
   }
   record("cross_entropy", {logits}, out,
          [sx = save(logits), target, class_weight, target_weight, lse, weight_total, eps, N, C,
           options](const BackwardContext& ctx) {
            const Tensor& x = sx.get("cross_entropy");
-           const Tensor scale = div(ctx.grad(), weight_total);
+           const Tensor scale = ctx.grad() / weight_total;
            const Tensor weight_sum = class_weight.defined()
                                          ? sum(class_weight)
                                          : full({}, static_cast<double>(C), options);
@@ -118,12 +118,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& c
              const Tensor onehot = to_dtype(equal(labels, classes), x.dtype());  // [N, C]
              const Tensor wt = reshape(target_weight, {N, 1});
              const double smooth = eps / static_cast<double>(C);
-             coef = mul_scalar(mul(onehot, wt), 1.0 - eps);
-             coef = add(coef, class_weight.defined() ? mul_scalar(reshape(class_weight, {1, C}), smooth)
-                                                     : full({}, smooth, options));
-             S = add(mul_scalar(wt, 1.0 - eps), mul_scalar(weight_sum, smooth));  // [N, 1]
+             coef = onehot * wt * (1.0 - eps);
+             coef = coef + (class_weight.defined() ? reshape(class_weight, {1, C}) * smooth
+                                                   : full({}, smooth, options));
+             S = wt * (1.0 - eps) + weight_sum * smooth;  // [N, 1]
            }
-           return TensorList{mul(sub(mul(softmax(x, 1), S), coef), scale)};
+           return TensorList{(softmax(x, 1) * S - coef) * scale};
          });
   return out;
 }
@@ -135,8 +135,8 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   check_same_dtype(prediction, target, "mse_loss");
   check_same_device(prediction, target, "mse_loss");
   EMBER_CHECK(prediction.numel() > 0, "mse_loss: empty prediction ", prediction.describe());
-  const Tensor d = sub(prediction, target);
-  return mean(mul(d, d));
+  const Tensor d = prediction - target;
+  return mean(d * d);
 }
 
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
@@ -154,16 +154,16 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
     NoGradGuard no_grad;
     const Tensor& x = logits;
     const Tensor& y = target;
-    out = mean(sub(relu(x), mul(x, y)) + log(1.0 + exp(neg(abs(x)))));
+    out = mean(relu(x) - x * y + log(1.0 + exp(-abs(x))));
   }
   record("bce_with_logits", {logits, target}, out,
          [sx = save(logits), sy = save(logits.requires_grad() ? target : Tensor()),
           n](const BackwardContext& ctx) {
            const Tensor& x = sx.get("bce_with_logits");
-           const Tensor scale = mul_scalar(ctx.grad(), 1.0 / static_cast<double>(n));
+           const Tensor scale = ctx.grad() * (1.0 / static_cast<double>(n));
            return TensorList{
-               ctx.needs(0) ? mul(sub(sigmoid(x), sy.get("bce_with_logits")), scale) : Tensor(),
-               ctx.needs(1) ? mul(neg(x), scale) : Tensor()};
+               ctx.needs(0) ? (sigmoid(x) - sy.get("bce_with_logits")) * scale : Tensor(),
+               ctx.needs(1) ? -x * scale : Tensor()};
          });
   return out;
 }

@@ -103,23 +103,23 @@ Tensor batch_norm_inference(const Tensor& x, const Tensor& weight, const Tensor&
           eps](const BackwardContext& ctx) {
            const Tensor& g = ctx.grad();
            const Tensor& w = sw.get("batch_norm");
-           const Tensor inv = rsqrt(add_scalar(srv.get("batch_norm"), eps));  // [C]
-           const Tensor scale = w.defined() ? mul(w, inv) : inv;                // [C]
+           const Tensor inv = rsqrt(srv.get("batch_norm") + eps);  // [C]
+           const Tensor scale = w.defined() ? w * inv : inv;                      // [C]
            const std::vector<int64_t> axes = non_channel_axes(g);
            Tensor dx, dw, db, drm, drv;
-           if (ctx.needs(0)) dx = mul(g, scale);
+           if (ctx.needs(0)) dx = g * scale;
            if (ctx.needs(2) || ctx.needs(3)) {
              const Tensor g_sum = sum(g, axes);  // [C]
              if (ctx.needs(2)) db = g_sum;
-             if (ctx.needs(3)) drm = neg(mul(g_sum, scale));
+             if (ctx.needs(3)) drm = -(g_sum * scale);
            }
            if (ctx.needs(1) || ctx.needs(4)) {
              // sum of g * (x - rm) per channel, [C]
-             const Tensor g_centred = sum(mul(g, sub(sx.get("batch_norm"), srm.get("batch_norm"))), axes);
-             if (ctx.needs(1)) dw = mul(g_centred, inv);
+             const Tensor g_centred = sum(g * (sx.get("batch_norm") - srm.get("batch_norm")), axes);
+             if (ctx.needs(1)) dw = g_centred * inv;
              if (ctx.needs(4)) {  // d/d rv of (rv + eps)^(-1/2) is -1/2 inv^3
-               Tensor d = mul_scalar(mul(g_centred, pow(inv, 3.0)), -0.5);
-               drv = w.defined() ? mul(d, w) : d;
+               Tensor d = g_centred * pow(inv, 3.0) * -0.5;
+               drv = w.defined() ? d * w : d;
              }
            }
            return TensorList{dx, dw, db, drm, drv};
@@ -198,16 +198,15 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight
            // Composite: recompute the statistics from x so that they carry x's history.
            std::vector<int64_t> axes(normalized_ndim);
            std::iota(axes.begin(), axes.end(), x.dim() - normalized_ndim);
-           const Tensor centred = sub(x, mean(x, axes, true));
-           const Tensor inv = rsqrt(add_scalar(mean(mul(centred, centred), axes, true), eps));
-           const Tensor xhat = mul(centred, inv);
+           const Tensor centred = x - mean(x, axes, true);
+           const Tensor inv = rsqrt(mean(centred * centred, axes, true) + eps);
+           const Tensor xhat = centred * inv;
            Tensor dx, dw, db;
            if (ctx.needs(0)) {
-             const Tensor gw = w.defined() ? mul(g, w) : g;
-             dx = mul(inv, sub(sub(gw, mean(gw, axes, true)),
-                               mul(xhat, mean(mul(gw, xhat), axes, true))));
+             const Tensor gw = w.defined() ? g * w : g;
+             dx = inv * (gw - mean(gw, axes, true) - xhat * mean(gw * xhat, axes, true));
            }
-           if (ctx.needs(1)) dw = sum_to(mul(g, xhat), normalized);
+           if (ctx.needs(1)) dw = sum_to(g * xhat, normalized);
            if (ctx.needs(2)) db = sum_to(g, normalized);
            return TensorList{dx, dw, db};
          });

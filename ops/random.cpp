@@ -1,5 +1,5 @@
 // Random tensors and the stochastic layers built on them (ops/random.h). Each draw first checks
-// its arguments, then reserves exactly numel counters from the Generator (so a failed call does
+// its arguments, then reserves exactly numel counters from the RandomGenerator (so a failed call does
 // not move the stream), then runs one kernel (kernels/random.h). dropout and drop_path multiply
 // by a constant random mask with ops::mul, so their backward (grad * mask) and double backward
 // come from mul. Tested in tests/test_random.cpp; the counter scheme is in docs/rng.md.
@@ -24,7 +24,7 @@ void check_float_options(const TensorOptions& options, const char* op) {
 
 // Draws into a fresh tensor: allocate, reserve the counters, fill, then mark requires_grad.
 template <typename Fill>
-Tensor draw(const Shape& shape, Generator& gen, TensorOptions options, Fill&& fill) {
+Tensor draw(const Shape& shape, RandomGenerator& gen, TensorOptions options, Fill&& fill) {
   const bool requires_grad = options.requires_grad;
   options.requires_grad = false;
   Tensor out = empty(shape, options);
@@ -37,7 +37,7 @@ Tensor draw(const Shape& shape, Generator& gen, TensorOptions options, Fill&& fi
 // The mask of inverted dropout, Bernoulli(1 - p) / (1 - p) in x's dtype and device, of `shape`.
 // p == 1 gives zeros but still reserves the counters, so the stream position after the call
 // never depends on p.
-Tensor keep_mask(const Shape& shape, double p, const Tensor& x, Generator& gen) {
+Tensor keep_mask(const Shape& shape, double p, const Tensor& x, RandomGenerator& gen) {
   const TensorOptions options{x.dtype(), x.device()};
   if (p >= 1.0) {
     gen.reserve(static_cast<uint64_t>(numel_of(shape)));
@@ -57,7 +57,7 @@ void check_dropout_args(const Tensor& x, double p, const char* op) {
 
 }  // namespace
 
-Tensor rand_uniform(const Shape& shape, Generator& gen, TensorOptions options, double low,
+Tensor rand_uniform(const Shape& shape, RandomGenerator& gen, TensorOptions options, double low,
                     double high) {
   check_float_options(options, "rand_uniform");
   EMBER_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high,
@@ -67,7 +67,7 @@ Tensor rand_uniform(const Shape& shape, Generator& gen, TensorOptions options, d
   });
 }
 
-Tensor rand_normal(const Shape& shape, Generator& gen, TensorOptions options, double mean,
+Tensor rand_normal(const Shape& shape, RandomGenerator& gen, TensorOptions options, double mean,
                    double stddev) {
   check_float_options(options, "rand_normal");
   EMBER_CHECK(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0.0,
@@ -78,7 +78,7 @@ Tensor rand_normal(const Shape& shape, Generator& gen, TensorOptions options, do
   });
 }
 
-Tensor bernoulli(const Shape& shape, double p, Generator& gen, TensorOptions options) {
+Tensor bernoulli(const Shape& shape, double p, RandomGenerator& gen, TensorOptions options) {
   EMBER_CHECK(options.dtype == DType::Float32 || options.dtype == DType::Float64 ||
                   options.dtype == DType::UInt8,
               "bernoulli: dtype must be float32, float64 or uint8, got ", dtype_name(options.dtype));
@@ -93,7 +93,7 @@ Tensor bernoulli(const Shape& shape, double p, Generator& gen, TensorOptions opt
 // The keys are drawn and sorted where the result lives (a stable radix sort on a GPU), ordered
 // by (key, index): ties are rare (2^-32 per pair) but breaking them by index keeps the result a
 // pure function of the generator state, identical on every device.
-Tensor randperm(int64_t n, Generator& gen, Device device) {
+Tensor randperm(int64_t n, RandomGenerator& gen, Device device) {
   EMBER_CHECK(n >= 0, "randperm: n must be >= 0, got ", n);
   Tensor keys = draw({n}, gen, {DType::Int64, device},
                      [&](const Tensor& out, uint64_t seed, uint64_t first) {
@@ -104,22 +104,22 @@ Tensor randperm(int64_t n, Generator& gen, Device device) {
   return perm;
 }
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& x, double p, bool training, RandomGenerator& gen) {
   check_dropout_args(x, p, "dropout");
   if (!training || p == 0.0) return x;
   // out = x * mask: mul records grad * mask (and its own double backward); the mask is a
   // constant without history.
-  return mul(x, keep_mask(x.shape(), p, x, gen));
+  return x * keep_mask(x.shape(), p, x, gen);
 }
 
-Tensor drop_path(const Tensor& x, double p, bool training, Generator& gen) {
+Tensor drop_path(const Tensor& x, double p, bool training, RandomGenerator& gen) {
   check_dropout_args(x, p, "drop_path");
   EMBER_CHECK(x.dim() >= 1, "drop_path: x needs a sample axis (axis 0), got ", x.describe());
   if (!training || p == 0.0) return x;
   // One draw per sample: mask of shape [N, 1, 1, ...] broadcast over the rest by mul.
   Shape mask_shape(static_cast<size_t>(x.dim()), 1);
   mask_shape[0] = x.shape()[0];
-  return mul(x, keep_mask(mask_shape, p, x, gen));
+  return x * keep_mask(mask_shape, p, x, gen);
 }
 
 }  // namespace ember

@@ -83,7 +83,7 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) 
     Tensor mask = to_dtype(equal(x, expand(sy.get("amax"), x.shape())), x.dtype());
     Tensor count = sum(mask, axes, true);
     Tensor g = reshape(ctx.grad(), keep);
-    return TensorList{mul(expand(div(g, count), x.shape()), mask)};
+    return TensorList{expand(g / count, x.shape()) * mask};
   });
   return out;
 }

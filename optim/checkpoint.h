@@ -33,7 +33,7 @@ struct CheckpointParts {
   ReduceLrOnPlateau* plateau = nullptr;
   ExponentialMovingAverage* ema = nullptr;
   // Generators by name (e.g. {"dropout", &gen}); each requested name must be in the file.
-  std::vector<std::pair<std::string, Generator*>> generators;
+  std::vector<std::pair<std::string, RandomGenerator*>> generators;
 };
 
 // The plain values stored beside the parts.

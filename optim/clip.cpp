@@ -31,8 +31,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
   // Sum of squares per gradient (in its dtype, as PyTorch), accumulated in float64 on the device.
   Tensor total;
   for (const Tensor& g : grads) {
-    const Tensor squares = to_dtype(sum(mul(g, g)), DType::Float64);
-    total = total.defined() ? add(total, squares) : squares;
+    const Tensor squares = to_dtype(sum(g * g), DType::Float64);
+    total = total.defined() ? total + squares : squares;
   }
   const double total_norm = std::sqrt(total.item<double>());  // the one host read
   EMBER_CHECK(!error_if_nonfinite || std::isfinite(total_norm),

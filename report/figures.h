@@ -1,4 +1,4 @@
-// The report's figures (issue 7): bar charts of group means with error bars and each run as a
+// The report's figures: bar charts of group means with error bars and each run as a
 // dot, grouped bars of class counts, training curves, confusion matrices and GAN sample grids.
 // Each figure is drawn once by cairo calls and written twice, as <stem>.svg and as <stem>.png
 // (kPngScale times the SVG's pixel size), both atomically (report/chart_canvas.h). Colours are

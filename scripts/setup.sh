@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-torch/-torchvision/-h5py/-numpy: the weight converters (tools/) and the PyTorch
+# python3-torch/-torchvision/-h5py/-numpy: the weight converters (models/convert/) and the PyTorch
 # comparison tests (tests/interop/), run with /usr/bin/python3. libcairo2-dev and fonts-dejavu-core:
 # the report's figures (report/figures.h); chromium: the report's check in a real browser.
 packages=(build-essential cmake pkg-config libopenblas-dev libgtest-dev libgmock-dev

@@ -20,7 +20,7 @@ packages=(
   libgfortran5 libquadmath0          #   these two, which g++ alone does not bring
   nlohmann-json3-dev                 # <nlohmann/json.hpp>
   libstb-dev                         # <stb/stb_image.h> (datasets/stb_impl.cpp compiles stb)
-  libeigen3-dev                      # find_package(Eigen3): training/gan_quality.cpp
+  libeigen3-dev                      # find_package(Eigen3): gan/quality.cpp
 )
 mkdir -p .gpu-deps
 cd .gpu-deps

@@ -1,4 +1,4 @@
-// Generator: the state of the Philox stream, (seed, offset). Every draw of n numbers reads
+// RandomGenerator: the state of the Philox stream, (seed, offset). Every draw of n numbers reads
 // counters [offset, offset + n) and then advances the offset on the host, so drawing
 // needs no device synchronisation and replays exactly from a saved state.
 #pragma once
@@ -6,9 +6,9 @@
 
 namespace ember {
 
-class Generator {
+class RandomGenerator {
  public:
-  explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  explicit RandomGenerator(uint64_t seed = 0) : seed_(seed) {}
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
@@ -24,7 +24,7 @@ class Generator {
   uint64_t offset_ = 0;
 };
 
-Generator& default_generator();
+RandomGenerator& default_random_generator();
 void manual_seed(uint64_t seed);  // resets the default generator
 
 }  // namespace ember

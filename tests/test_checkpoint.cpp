@@ -51,8 +51,8 @@ std::string read_bytes(const std::string& path) {
 // cosine over 6 steps. `init_seed` and `dropout_seed` differ between the runs compared, so a
 // resumed run only matches if the checkpoint restored the weights and the dropout stream.
 struct TrainingRun {
-  Generator init_gen;
-  Generator dropout_gen;
+  RandomGenerator init_gen;
+  RandomGenerator dropout_gen;
   std::shared_ptr<nn::Sequential> model;
   std::unique_ptr<optim::AdamW> optimizer;
   optim::WarmupCosineLr schedule{0.05, 2, 6, 0.001};
@@ -73,7 +73,7 @@ struct TrainingRun {
 
   // Step t trains on batch t (drawn from its own seed, so it does not depend on the run).
   double step(int64_t t) {
-    Generator data_gen(1000 + static_cast<uint64_t>(t));
+    RandomGenerator data_gen(1000 + static_cast<uint64_t>(t));
     const Tensor x = rand_normal({6, 4}, data_gen);
     const Tensor y = from_vector<int64_t>({0, 1, 2, 1, 0, 2}, {6}, {.dtype = DType::Int64});
     schedule.apply(*optimizer, t);
@@ -146,7 +146,7 @@ TEST(Checkpoint, EveryPartRoundTripsExactly) {
   optim::ExponentialMovingAverage ema(*a.model, 0.9);
   ema.update();
   a.dropout_gen.set_state(std::numeric_limits<uint64_t>::max(), (uint64_t{1} << 63) + 1);
-  Generator other(0);
+  RandomGenerator other(0);
   other.set_state((uint64_t{1} << 53) + 1, 12345678901234567890ull);  // not representable as double
   optim::CheckpointParts parts = a.parts();
   parts.plateau = &plateau;
@@ -159,7 +159,7 @@ TEST(Checkpoint, EveryPartRoundTripsExactly) {
   optim::ReduceLrOnPlateau plateau_b;
   plateau_b.step(*b.optimizer, 0.5);  // finite best, one epoch: must be overwritten
   optim::ExponentialMovingAverage ema_b(*b.model, 0.9);
-  Generator other_b(3);
+  RandomGenerator other_b(3);
   optim::CheckpointParts parts_b = b.parts();
   parts_b.plateau = &plateau_b;
   parts_b.ema = &ema_b;
@@ -239,7 +239,7 @@ TEST(Checkpoint, MismatchesAreNamedAndChangeNothing) {
   with_plateau.plateau = &plateau;
   expect_error([&] { optim::load_checkpoint(path, with_plateau); }, {"no plateau scheduler state"});
   optim::CheckpointParts with_loader = b.parts();
-  Generator loader(4);
+  RandomGenerator loader(4);
   with_loader.generators.emplace_back("loader", &loader);
   expect_error([&] { optim::load_checkpoint(path, with_loader); }, {"no generator 'loader'"});
   // A different schedule configuration.

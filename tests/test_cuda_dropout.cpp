@@ -13,14 +13,14 @@ using testing::random_tensor;
 
 const Device kGpu = Device::cuda(0);
 
-// Runs op(x) with a fresh Generator(seed) on each device, twice in a row (so the second draw
+// Runs op(x) with a fresh RandomGenerator(seed) on each device, twice in a row (so the second draw
 // starts from a moved counter), and expects identical outputs, gradients and generator states.
 template <typename Op>
 void expect_identical_on_both_devices(const Shape& shape, DType dtype, uint64_t seed, Op op) {
   const Tensor x_cpu = random_tensor(shape, seed + 1, dtype, -2.0, 2.0, true);
   Tensor x_gpu = convert(x_cpu.detach(), dtype, kGpu);
   x_gpu.set_requires_grad(true);
-  Generator cpu_gen(seed), gpu_gen(seed);
+  RandomGenerator cpu_gen(seed), gpu_gen(seed);
   for (int draw = 0; draw < 2; ++draw) {
     const Tensor y_cpu = op(x_cpu, cpu_gen);
     const Tensor y_gpu = op(x_gpu, gpu_gen);
@@ -36,7 +36,7 @@ void expect_identical_on_both_devices(const Shape& shape, DType dtype, uint64_t 
   }
   // grad = upstream * mask of a fresh generator's first draw (the draws above had no backward).
   const Tensor upstream = random_tensor(shape, seed + 2, dtype);
-  Generator cpu_again(seed), gpu_again(seed);
+  RandomGenerator cpu_again(seed), gpu_again(seed);
   op(x_cpu, cpu_again).backward(upstream);
   op(x_gpu, gpu_again).backward(convert(upstream, dtype, kGpu));
   EXPECT_EQ(x_gpu.grad().to_vector<double>(), x_cpu.grad().to_vector<double>()) << dtype_name(dtype);
@@ -45,7 +45,7 @@ void expect_identical_on_both_devices(const Shape& shape, DType dtype, uint64_t 
 TEST(CudaDropout, SameSeedGivesIdenticalMasks) {
   EMBER_REQUIRE_CUDA();
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    expect_identical_on_both_devices({37, 5, 11}, dtype, 101, [](const Tensor& x, Generator& g) {
+    expect_identical_on_both_devices({37, 5, 11}, dtype, 101, [](const Tensor& x, RandomGenerator& g) {
       return dropout(x, 0.3, true, g);
     });
   }
@@ -55,7 +55,7 @@ TEST(CudaDropout, DropPathSameSeedGivesIdenticalMasks) {
   EMBER_REQUIRE_CUDA();
   for (DType dtype : {DType::Float32, DType::Float64}) {
     // 64 samples at p = 0.5: some samples kept, some dropped.
-    expect_identical_on_both_devices({64, 3, 4, 8}, dtype, 202, [](const Tensor& x, Generator& g) {
+    expect_identical_on_both_devices({64, 3, 4, 8}, dtype, 202, [](const Tensor& x, RandomGenerator& g) {
       return drop_path(x, 0.5, true, g);
     });
   }

@@ -34,7 +34,7 @@ EfficientNetConfig tiny_config() {
 void compare_devices(const EfficientNetConfig& config, const EfficientNetOptions& options,
                      DType dtype, bool training, const Shape& input_shape, const Tolerance& fwd,
                      const Tolerance& bwd) {
-  Generator g_cpu(31), g_gpu(31);
+  RandomGenerator g_cpu(31), g_gpu(31);
   EfficientNet cpu(config, 5, g_cpu, options), gpu(config, 5, g_gpu, options);
   cpu.to(dtype);
   gpu.to(dtype);

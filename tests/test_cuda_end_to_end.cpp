@@ -58,7 +58,7 @@ TEST(CudaEndToEnd, WganGpPenaltyAndItsParameterGradients) {
 
 // conv 3->16 (3x3, stride 2, same) -> BN -> SiLU -> depthwise 3x3 -> BN -> SiLU
 // -> conv 1x1 16->24 -> global average pool -> dropout -> linear 24->10.
-std::shared_ptr<nn::Sequential> small_effnet_like(Generator& init, Generator& dropout) {
+std::shared_ptr<nn::Sequential> small_effnet_like(RandomGenerator& init, RandomGenerator& dropout) {
   const auto same = nn::Padding2d::same();
   auto net = std::make_shared<nn::Sequential>();
   net->add(std::make_shared<nn::Conv2d>(3, 16, 3, init,
@@ -78,7 +78,7 @@ std::shared_ptr<nn::Sequential> small_effnet_like(Generator& init, Generator& dr
 
 TEST(CudaEndToEnd, SgdStepsOfASmallClassifierFollowTheCpu) {
   EMBER_REQUIRE_CUDA();
-  Generator init_cpu(5), init_gpu(5), drop_cpu(6), drop_gpu(6);
+  RandomGenerator init_cpu(5), init_gpu(5), drop_cpu(6), drop_gpu(6);
   auto cpu_net = small_effnet_like(init_cpu, drop_cpu);
   auto gpu_net = small_effnet_like(init_gpu, drop_gpu);
   gpu_net->to(kGpu);

@@ -63,7 +63,7 @@ TEST(CudaOptimizers, ClipAdamWAndEmaMatchCpu) {
 
 TEST(CudaOptimizers, StateFollowsAModelMovedToTheGpu) {
   EMBER_REQUIRE_CUDA();
-  Generator gen_a(7), gen_b(7);
+  RandomGenerator gen_a(7), gen_b(7);
   nn::Linear a(5, 3, gen_a), b(5, 3, gen_b);
   optim::Adam opt_a(a.parameters(), {.lr = 0.01});
   optim::Adam opt_b(b.parameters(), {.lr = 0.01});

@@ -1,5 +1,5 @@
 // EuroSAT loading, the split reader, the derived sets and the decoded cache, on tiny datasets of
-// 64x64 JPEGs this file writes into a temporary folder (every bad input the issue lists gives an
+// 64x64 JPEGs this file writes into a temporary folder (every bad input gives an
 // ember::Error naming the file), plus the real-data integration test, which skips when
 // ../shared/data (or $EMBER_DATA) is absent.
 #include <gtest/gtest.h>

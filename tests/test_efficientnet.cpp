@@ -24,7 +24,7 @@ namespace {
 
 // One B2 for the tests that only read it (building one draws 7.7M weights).
 EfficientNet& b2() {
-  static Generator gen(2024);
+  static RandomGenerator gen(2024);
   static std::shared_ptr<EfficientNet> model = efficientnet_b2(gen, 10);
   return *model;
 }
@@ -51,7 +51,7 @@ EfficientNetConfig tiny_config() {
 
 // Images with values in 0..255.
 Tensor images(const Shape& shape, uint64_t seed, DType dtype = DType::Float32) {
-  Generator g(seed);
+  RandomGenerator g(seed);
   return rand_uniform(shape, g, {.dtype = dtype}, 0.0, 255.0);
 }
 
@@ -127,7 +127,7 @@ TEST(EfficientNet, KerasLayerNames) {
   EXPECT_EQ(named.back().first, "predictions.bias");
 
   // Without preprocessing there is no normalisation layer (torchvision's layout).
-  Generator gen(1);
+  RandomGenerator gen(1);
   EfficientNet plain(tiny_config(), 3, gen, {.include_preprocessing = false});
   for (const auto& [name, t] : plain.named_buffers())
     EXPECT_EQ(name.find("normalization"), std::string::npos) << name;
@@ -246,7 +246,7 @@ TEST(EfficientNet, TrainingModeUsesDropConnect) {
     return m(x).to_vector<float>();
   };
   // A high rate, so that some sample's residual branch is dropped in some block for sure.
-  Generator gen(3);
+  RandomGenerator gen(3);
   EfficientNet m(efficientnet_b2_config(), 10, gen,
                  {.drop_connect_rate = 0.9, .dropout_rate = 0.0});
   m.train();
@@ -258,14 +258,14 @@ TEST(EfficientNet, TrainingModeUsesDropConnect) {
   EXPECT_EQ(run(m, 100), run(m, 101));
 
   // Rate 0 (the small network is enough here): no randomness left in training mode.
-  Generator gen0(3);
+  RandomGenerator gen0(3);
   EfficientNet none(tiny_config(), 10, gen0, {.drop_connect_rate = 0.0, .dropout_rate = 0.0});
   none.train();
   EXPECT_EQ(run(none, 100), run(none, 101));
 }
 
 TEST(EfficientNet, BackwardReachesEveryParameter) {
-  Generator gen(4);
+  RandomGenerator gen(4);
   EfficientNet m(efficientnet_b2_config(), 10, gen, {.drop_connect_rate = 0.0});
   m.train();
   const Tensor x = images({2, 64, 64, 3}, 7);
@@ -292,7 +292,7 @@ TEST(EfficientNet, BackwardReachesEveryParameter) {
 TEST(EfficientNet, SymmetricPaddingOption) {
   // The shared B2 and a symmetric one from the same seed: the same weights (checked below).
   EfficientNet& same = b2();
-  Generator gen(b2().generator().seed());
+  RandomGenerator gen(b2().generator().seed());
   EfficientNet sym(efficientnet_b2_config(), 10, gen, {.padding = EfficientNetPadding::Symmetric});
   for (int64_t size : {64, 65, 33, 100, 7}) {
     const auto rows_same = same.summary_rows(size, size + 1);
@@ -345,7 +345,7 @@ TEST(EfficientNet, PreprocessingByHand) {
 
   // The model with preprocessing on raw pixels equals the model without it on normalised
   // inputs (same seed, so the same weights), and uint8 pixels are accepted as they are.
-  Generator g1(5), g2(5);
+  RandomGenerator g1(5), g2(5);
   EfficientNet with(tiny_config(), 4, g1);
   EfficientNet without(tiny_config(), 4, g2, {.include_preprocessing = false});
   with.eval();
@@ -364,7 +364,7 @@ TEST(EfficientNet, PreprocessingByHand) {
 }
 
 TEST(EfficientNet, RejectsBadInput) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   EfficientNet m(tiny_config(), 3, gen);
   EXPECT_ERROR_MENTIONS(m(zeros({2, 8, 8, 4})), "NHWC RGB");
   EXPECT_ERROR_MENTIONS(m(zeros({8, 8, 3})), "NHWC RGB");
@@ -383,7 +383,7 @@ TEST(EfficientNet, RejectsBadInput) {
 // Finite differences on the two-block network, in float64.
 
 struct TinyNet {
-  Generator gen{21};
+  RandomGenerator gen{21};
   std::shared_ptr<EfficientNet> model;
   Tensor x;
   explicit TinyNet(bool training, EfficientNetOptions options = {}) {
@@ -420,7 +420,7 @@ TEST(EfficientNet, TinyGradcheckInputTraining) {
 // Parameter gradients by central differences on a few elements of every parameter (the model
 // holds its parameters, so they are perturbed in place).
 void check_parameter_gradients(TinyNet& net) {
-  Generator rg(8);
+  RandomGenerator rg(8);
   const Tensor probe = net.run(net.x);
   const Tensor R = rand_normal(probe.shape(), rg, {.dtype = DType::Float64});
   const auto loss = [&] { return sum(mul(net.run(net.x.detach()), R)); };

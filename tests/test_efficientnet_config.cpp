@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "bench/efficientnet_geometry.h"
 #include "models/efficientnet_config.h"
 #include "ops/ops.h"
 
@@ -176,7 +177,7 @@ TEST(EfficientNetConfig, ConvListAgreesWithConv2d) {
     const Tensor y = conv2d(zeros(conv.input_shape()), zeros(conv.weight_shape()), Tensor(),
                             conv.params);
     EXPECT_EQ(y.shape(), conv.output_shape()) << conv.name;
-    const kernels::Conv2dGeometry g = conv.geometry();
+    const kernels::Conv2dGeometry g = bench::conv_geometry(conv);
     EXPECT_EQ(g.P, conv.P) << conv.name;
     EXPECT_EQ(g.groups, conv.groups) << conv.name;
   }

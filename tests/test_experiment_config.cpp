@@ -45,7 +45,7 @@ TEST(ExperimentConfig, PresetsDifferWhereTheyShould) {
   EXPECT_EQ(full.augmented_sizes, (std::vector<int64_t>{100, 300, 500}));
   EXPECT_EQ(full.augmented_per, "class");
   EXPECT_FALSE(full.generation.allow_short);
-  EXPECT_TRUE(full.gan.g_widths.empty());  // the networks
+  EXPECT_TRUE(full.gan.g_widths.empty());  // the app's default networks
   EXPECT_EQ(quick.seeds.size(), 3u);       // quick keeps 3 seeds: the pooled variance needs them
   EXPECT_ERROR_MENTIONS(preset_json("medium"), "unknown preset 'medium'");
 }

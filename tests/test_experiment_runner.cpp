@@ -20,7 +20,7 @@
 #include "experiment/config.h"
 #include "experiment/runner.h"
 #include "tensor/device.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 #include "training/output_lock.h"
 #include "expect_error.h"
 #include "temp_dir.h"

@@ -10,7 +10,7 @@
 #include "experiment/plan.h"
 #include "experiment/validate.h"
 #include "expect_error.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember {
 namespace {

@@ -1,4 +1,4 @@
-// models/gan_io.h: config JSON round trips, generator files that rebuild the same network and
+// gan/networks_io.h: config JSON round trips, generator files that rebuild the same network and
 // outputs, and clear errors for a missing, malformed or foreign file.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
 
@@ -56,14 +56,14 @@ TEST(GanIo, ConfigErrorsNameTheField) {
 
 TEST(GanIo, GeneratorFileRebuildsTheSameNetwork) {
   const fs::path path = fs::temp_directory_path() / ("ember_gan_io_" + std::to_string(::getpid()) + ".safetensors");
-  Generator gen(5);
+  RandomGenerator gen(5);
   ConditionalGenerator g(small_generator(), gen);
   g.eval();
   save_generator_file(g, path.string(), {{"epoch", "7"}});
   LoadedGenerator loaded = load_generator_file(path.string());
   EXPECT_EQ(loaded.metadata.at("epoch"), "7");
   EXPECT_FALSE(loaded.generator->is_training());
-  Generator noise(1);
+  RandomGenerator noise(1);
   const Tensor z = rand_normal({4, 8}, noise);
   const Tensor labels = from_vector(std::vector<int64_t>{0, 1, 2, 1}, {4}, {DType::Int64});
   EXPECT_EQ(g(z, labels).to_vector<float>(), (*loaded.generator)(z, labels).to_vector<float>());

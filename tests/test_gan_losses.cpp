@@ -1,9 +1,9 @@
-// The GAN losses (training/gan_losses.h): WGAN-GP and non-saturating BCE against hand
-// computations; the key check, the gradient of the WGAN-GP critic loss (penalty
+// The GAN losses (gan/losses.h): WGAN-GP and non-saturating BCE against hand
+// computations; the key check, the gradient of the WGAN-GP critic loss (penalty
 // included, so through the double backward) with respect to every parameter of a small
 // ProjectionCritic against central finite differences in float64, with and without layer norm;
 // the same gradients on the GPU against the CPU (skipped without a GPU); a few Adam steps with
-// the settings lowering the critic loss; determinism and errors.
+// the WGAN-GP paper's settings lowering the critic loss; determinism and errors.
 // Run: ember_tests --gtest_filter='GanLosses*'.
 #include <gtest/gtest.h>
 
@@ -11,12 +11,12 @@
 #include <functional>
 #include <map>
 
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
-#include "training/gan_losses.h"
+#include "gan/losses.h"
 
 namespace ember::training {
 namespace {
@@ -31,7 +31,7 @@ Tensor labels_of(const std::vector<int64_t>& values) {
 
 Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
                DType dtype = DType::Float64) {
-  Generator g(seed);
+  RandomGenerator g(seed);
   return rand_uniform(shape, g, {.dtype = dtype}, lo, hi);
 }
 
@@ -187,7 +187,7 @@ CriticConfig small_critic(bool layer_norm) {
 }
 
 void expect_critic_loss_gradient_matches_finite_differences(bool layer_norm) {
-  Generator gen(31);
+  RandomGenerator gen(31);
   ProjectionCritic critic(small_critic(layer_norm), gen);
   critic.to(DType::Float64);
   const Tensor real = uniform({3, 16, 16, 3}, 32), fake = uniform({3, 16, 16, 3}, 33);
@@ -232,7 +232,7 @@ TEST(GanLosses, CudaCriticLossAndGradientsMatchCpu) {
   for (DType dt : {DType::Float64, DType::Float32}) {
     for (bool layer_norm : {false, true}) {
       // Same seed, same weights; one copy moves to the GPU.
-      Generator gen_cpu(41), gen_gpu(41);
+      RandomGenerator gen_cpu(41), gen_gpu(41);
       ProjectionCritic cpu(small_critic(layer_norm), gen_cpu),
           gpu(small_critic(layer_norm), gen_gpu);
       cpu.to(dt);
@@ -272,10 +272,10 @@ TEST(GanLosses, CudaCriticLossAndGradientsMatchCpu) {
 }
 
 TEST(GanLosses, AdamStepsLowerTheCriticLoss) {
-  // The optimizer settings: Adam lr 1e-4, betas (0.0, 0.9). Real images are a smooth
+  // The WGAN-GP paper's optimizer settings: Adam lr 1e-4, betas (0.0, 0.9). Real images are a smooth
   // pattern, fake ones noise; the critic learns to tell them apart, so the WGAN-GP loss (on a
   // fixed alpha, to compare like with like) goes down.
-  Generator gen(51);
+  RandomGenerator gen(51);
   ProjectionCritic critic(small_critic(false), gen);
   Tensor real = add_scalar(mul_scalar(uniform({8, 16, 16, 3}, 52, 0, 1, DType::Float32), 0.1), 0.5);
   const Tensor fake = uniform({8, 16, 16, 3}, 53, -1, 1, DType::Float32);
@@ -284,7 +284,7 @@ TEST(GanLosses, AdamStepsLowerTheCriticLoss) {
   const CriticFn fn = critic_fn(critic);
   optim::Adam adam(critic.parameters(), {.lr = 1e-4, .beta1 = 0.0, .beta2 = 0.9});
   const double before = value(wgan_gp_critic_loss(fn, real, fake, y, alpha).loss);
-  Generator alpha_gen(55);
+  RandomGenerator alpha_gen(55);
   std::vector<double> losses;
   for (int step = 0; step < 20; ++step) {
     adam.zero_grad();
@@ -300,9 +300,9 @@ TEST(GanLosses, AdamStepsLowerTheCriticLoss) {
 
 TEST(GanLosses, SameSeedBitIdenticalLosses) {
   auto run = [] {
-    Generator gen(61);
+    RandomGenerator gen(61);
     ProjectionCritic critic(small_critic(true), gen);
-    Generator alpha_gen(62);
+    RandomGenerator alpha_gen(62);
     const Tensor real = uniform({4, 16, 16, 3}, 63, -1, 1, DType::Float32);
     const Tensor fake = uniform({4, 16, 16, 3}, 64, -1, 1, DType::Float32);
     CriticLossParts parts =
@@ -317,7 +317,7 @@ TEST(GanLosses, SameSeedBitIdenticalLosses) {
 }
 
 TEST(GanLosses, InterpolationWeightsAreUniformPerSample) {
-  Generator gen(71);
+  RandomGenerator gen(71);
   const Tensor like = zeros({1000, 2, 2, 3});
   const Tensor alpha = interpolation_weights(like, gen);
   EXPECT_EQ(alpha.shape(), Shape({1000, 1, 1, 1}));
@@ -330,12 +330,12 @@ TEST(GanLosses, InterpolationWeightsAreUniformPerSample) {
     m += a / v.size();
   }
   EXPECT_NEAR(m, 0.5, 0.03);  // U[0, 1): mean 1/2, standard error 0.29 / sqrt(1000) = 0.009
-  Generator again(71);
+  RandomGenerator again(71);
   EXPECT_EQ(interpolation_weights(like, again).to_vector<float>(), v);
 }
 
 TEST(GanLosses, CriticStepLeavesTheGeneratorAloneGeneratorStepReachesIt) {
-  Generator gen(81);
+  RandomGenerator gen(81);
   models::GeneratorConfig gc;
   gc.num_classes = 4;
   gc.latent_dim = 8;
@@ -346,7 +346,7 @@ TEST(GanLosses, CriticStepLeavesTheGeneratorAloneGeneratorStepReachesIt) {
   models::ConditionalGenerator generator(gc, gen);
   ProjectionCritic critic(small_critic(false), gen);
   const Tensor y = labels_of({0, 1, 2});
-  Generator noise(82);
+  RandomGenerator noise(82);
   const Tensor fake = generator(rand_normal({3, 8}, noise), y);
   const Tensor real = uniform({3, 16, 16, 3}, 83, -1, 1, DType::Float32);
   wgan_gp_critic_loss(critic_fn(critic), real, fake.detach(), y, noise).loss.backward();

@@ -1,4 +1,4 @@
-// The conditional generator and projection critic (models/gan.h): parameter counts of the
+// The conditional generator and projection critic (gan/networks.h): parameter counts of the
 // default configs computed by hand from the layer sizes, parameter names and shapes, output
 // shapes and ranges, the transposed convolution's 'same' padding (1 pixel each side for k4 s2),
 // the projection formula by hand, configurability, determinism, both initialisers, BatchNorm
@@ -9,7 +9,7 @@
 #include <cmath>
 #include <map>
 
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
 
@@ -28,7 +28,7 @@ Tensor labels_of(const std::vector<int64_t>& values) {
 }
 
 Tensor noise(const Shape& shape, uint64_t seed, DType dtype = DType::Float32) {
-  Generator g(seed);
+  RandomGenerator g(seed);
   return rand_normal(shape, g, {.dtype = dtype});
 }
 
@@ -56,7 +56,7 @@ CriticConfig small_critic_config() {
 }
 
 TEST(GanModels, GeneratorDefaultParameterCountByHand) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   ConditionalGenerator g(GeneratorConfig{}, gen);
   // label_embedding: 10 classes x 32                                     =       320
   // dense: (128 + 32) inputs x 4096 + 4096 bias                          =   659,456
@@ -81,7 +81,7 @@ TEST(GanModels, GeneratorDefaultParameterCountByHand) {
 }
 
 TEST(GanModels, CriticDefaultParameterCountByHand) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   ProjectionCritic d(CriticConfig{}, gen);
   // down1_conv 3 -> 64, 4x4:    64*4*4*3 + 64     =     3,136
   // down2_conv 64 -> 128:       128*4*4*64 + 128  =   131,200
@@ -105,7 +105,7 @@ TEST(GanModels, CriticDefaultParameterCountByHand) {
 }
 
 TEST(GanModels, ParameterNamesAndShapes) {
-  Generator gen(2);
+  RandomGenerator gen(2);
   ConditionalGenerator g(GeneratorConfig{}, gen);
   const auto gp = as_map(g.named_parameters());
   const std::map<std::string, Shape> expected_g = {{"label_embedding.weight", {10, 32}},
@@ -166,7 +166,7 @@ TEST(GanModels, ParameterNamesAndShapes) {
 }
 
 TEST(GanModels, DefaultShapesAndRange) {
-  Generator gen(3);
+  RandomGenerator gen(3);
   ConditionalGenerator g(GeneratorConfig{}, gen);
   ProjectionCritic d(CriticConfig{}, gen);
   const Tensor z = noise({2, 128}, 10);
@@ -192,7 +192,7 @@ TEST(GanModels, DefaultShapesAndRange) {
 TEST(GanModels, TransposedConvSamePaddingIsOnePixelEachSide) {
   // Keras Conv2DTranspose(k4, s2, 'same') = PyTorch ConvTranspose2d(4, 2, padding=1): the output
   // is 2H and the layer's 'same' must equal explicit 1/1 padding.
-  Generator gen(4);
+  RandomGenerator gen(4);
   nn::ConvTranspose2d convt(3, 5, 4, gen, {.stride = 2, .padding = nn::Padding2d::same()});
   const Tensor x = noise({2, 5, 7, 3}, 11);
   Tensor y = convt(x);
@@ -203,7 +203,7 @@ TEST(GanModels, TransposedConvSamePaddingIsOnePixelEachSide) {
 }
 
 TEST(GanModels, ProjectionFormulaByHand) {
-  Generator gen(5);
+  RandomGenerator gen(5);
   ProjectionCritic d(small_critic_config(), gen);
   d.to(DType::Float64);
   const Tensor x = noise({3, 16, 16, 1}, 12, DType::Float64);
@@ -233,7 +233,7 @@ TEST(GanModels, ProjectionFormulaByHand) {
 }
 
 TEST(GanModels, ConfigurableWidthsAndLatent) {
-  Generator gen(6);
+  RandomGenerator gen(6);
   ConditionalGenerator g(small_generator_config(), gen);
   // 3*2 + (8*256 + 256) + (16*16*8 + 8) + (8*16*4 + 4) + 2*(8 + 4) + (1*3*3*4 + 1)
   EXPECT_EQ(g.num_trainable_parameters(), 3 * 2 + (8 * 256 + 256) + (16 * 16 * 8 + 8) +
@@ -263,7 +263,7 @@ TEST(GanModels, ConfigurableWidthsAndLatent) {
 
 TEST(GanModels, SameSeedSameModelAndOutputs) {
   auto run = [](uint64_t seed) {
-    Generator gen(seed);
+    RandomGenerator gen(seed);
     ConditionalGenerator g(small_generator_config(), gen);
     ProjectionCritic d(small_critic_config(), gen);
     g.eval();
@@ -278,7 +278,7 @@ TEST(GanModels, SameSeedSameModelAndOutputs) {
 }
 
 TEST(GanModels, BatchNormTrainUsesBatchStatisticsEvalRunningOnes) {
-  Generator gen(9);
+  RandomGenerator gen(9);
   ConditionalGenerator g(small_generator_config(), gen);
   const Tensor z = noise({4, 6}, 21);
   const Tensor y = labels_of({0, 1, 2, 0});
@@ -295,7 +295,7 @@ TEST(GanModels, BatchNormTrainUsesBatchStatisticsEvalRunningOnes) {
 }
 
 TEST(GanModels, KerasAndDcganInitialisers) {
-  Generator gen(10);
+  RandomGenerator gen(10);
   ConditionalGenerator keras(GeneratorConfig{}, gen);
   const auto k = as_map(keras.named_parameters());
   // glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)) = sqrt(6 / (160 + 4096)).
@@ -324,7 +324,7 @@ TEST(GanModels, KerasAndDcganInitialisers) {
 }
 
 TEST(GanModels, GradientsReachEveryParameter) {
-  Generator gen(11);
+  RandomGenerator gen(11);
   ConditionalGenerator g(small_generator_config(), gen);
   CriticConfig cc = small_critic_config();
   cc.layer_norm = true;
@@ -349,7 +349,7 @@ TEST(GanModels, GradientsReachEveryParameter) {
 }
 
 TEST(GanModels, ErrorsNameTheProblem) {
-  Generator gen(12);
+  RandomGenerator gen(12);
   GeneratorConfig bad = small_generator_config();
   bad.image_size = 32;
   EXPECT_ERROR_MENTIONS(ConditionalGenerator(bad, gen), "image_size 32");

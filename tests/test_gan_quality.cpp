@@ -1,4 +1,4 @@
-// training/gan_quality.h: the Fréchet distance against cases computed by hand (1-d Gaussians,
+// gan/quality.h: the Fréchet distance against cases computed by hand (1-d Gaussians,
 // diagonal covariances, identical sets, a rotation of both sets) and against numpy (a random
 // 4-d case and one from raw feature rows, reference values computed with np.linalg.eigvals of
 // S1 S2, i.e. not through the symmetric form the code uses); feature statistics and pairwise
@@ -14,10 +14,10 @@
 
 #include "datasets/image_io.h"
 #include "models/efficientnet.h"
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
-#include "training/gan_quality.h"
+#include "gan/quality.h"
 
 namespace ember {
 namespace {
@@ -216,7 +216,7 @@ TEST(GanQuality, GeneratedImagesRegenerateOneByOne) {
   c.stage_filters = {8, 4};
   c.image_size = 16;
   c.init = models::GanInit::Dcgan;
-  Generator init(3);
+  RandomGenerator init(3);
   models::ConditionalGenerator g(c, init);
   g.train();
   const std::vector<std::string> names = {"a", "b", "c"};
@@ -243,9 +243,9 @@ TEST(GanQuality, GeneratedImagesRegenerateOneByOne) {
 }
 
 TEST(GanQuality, EfficientNetFeaturesInBatchesMatchOneCall) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   auto model = models::efficientnet_b2(gen, 10);
-  Generator data(2);
+  RandomGenerator data(2);
   datasets::ImageSet set;
   set.images = to_dtype(rand_uniform({3, 32, 32, 3}, data, {}, 0.0, 255.0), DType::UInt8);
   set.labels = from_vector<int64_t>({0, 1, 2}, {3}, {.dtype = DType::Int64});

@@ -1,4 +1,4 @@
-// training/gan_trainer.h on tiny networks and synthetic 16x16 images (3 classes, each a colour
+// gan/trainer.h on tiny networks and synthetic 16x16 images (3 classes, each a colour
 // with noise): the losses are finite and logged (losses.csv, the history), the sample grids
 // and generator.safetensors are written with the promised sizes and metadata; a run stopped
 // after 2 epochs and resumed gives the history, the grid and the generator of an uninterrupted
@@ -12,12 +12,12 @@
 #include <filesystem>
 
 #include "datasets/image_io.h"
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "nn/safetensors.h"
 #include "ops/random.h"
 #include "tensor/atomic_file.h"
 #include "tests/expect_error.h"
-#include "training/gan_trainer.h"
+#include "gan/trainer.h"
 
 namespace ember {
 namespace {
@@ -33,7 +33,7 @@ constexpr int64_t kClasses = 3, kSize = 16;
 datasets::ImageSet synthetic_set() {
   const int64_t counts[kClasses] = {12, 12, 4};
   const uint8_t colours[kClasses][3] = {{200, 40, 40}, {40, 180, 60}, {50, 60, 210}};
-  Generator gen(123);
+  RandomGenerator gen(123);
   datasets::ImageSet set;
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels;

@@ -71,7 +71,7 @@ TEST(NnInit, FansFollowTheOutputsFirstInputsLastRule) {
 }
 
 TEST(NnInit, GlorotUniformStaysWithinItsLimit) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   const Tensor w = nn::init::glorot_uniform()({64, 3, 3, 32}, gen);  // fan_in 288, fan_out 576
   const double limit = std::sqrt(6.0 / (288 + 576));
   const Stats s = stats_of(w);
@@ -84,7 +84,7 @@ TEST(NnInit, GlorotUniformStaysWithinItsLimit) {
 }
 
 TEST(NnInit, HeNormalHasTheKerasStdAndIsTruncatedAtTwoSigma) {
-  Generator gen(2);
+  RandomGenerator gen(2);
   const Tensor w = nn::init::he_normal()({128, 3, 3, 32}, gen);  // fan_in 288
   const double target = std::sqrt(2.0 / 288);                     // the variance Keras aims for
   const double sigma = target / 0.87962566103423978;              // the pre-truncation std
@@ -95,8 +95,34 @@ TEST(NnInit, HeNormalHasTheKerasStdAndIsTruncatedAtTwoSigma) {
   EXPECT_NEAR(s.mean, 0.0, 0.03 * target);
 }
 
+// The other named Keras initialisers: each has its scale, fan and distribution (spread and
+// bound checked on 36,864 draws).
+TEST(NnInit, GlorotNormalHeUniformLecunNormalFollowTheirFormulas) {
+  RandomGenerator gen(7);
+  const Shape shape = {128, 3, 3, 32};  // fan_in 288, fan_out 1152, fan_avg 720
+  constexpr double kTruncatedStd = 0.87962566103423978;  // std of N(0, 1) cut at +-2
+
+  const double glorot_target = std::sqrt(1.0 / 720);
+  const Stats glorot = stats_of(nn::init::glorot_normal()(shape, gen));
+  EXPECT_NEAR(glorot.stddev, glorot_target, 0.03 * glorot_target);
+  EXPECT_LE(glorot.max_abs, 2.0 * glorot_target / kTruncatedStd);
+  EXPECT_NEAR(glorot.mean, 0.0, 0.03 * glorot_target);
+
+  const double he_limit = std::sqrt(6.0 / 288);  // sqrt(3 * 2 / fan_in)
+  const Stats he = stats_of(nn::init::he_uniform()(shape, gen));
+  EXPECT_LE(he.max_abs, he_limit);
+  EXPECT_GT(he.max_abs, 0.99 * he_limit);
+  EXPECT_NEAR(he.stddev, he_limit / std::sqrt(3.0), 0.02 * he_limit);
+
+  const double lecun_target = std::sqrt(1.0 / 288);
+  const Stats lecun = stats_of(nn::init::lecun_normal()(shape, gen));
+  EXPECT_NEAR(lecun.stddev, lecun_target, 0.03 * lecun_target);
+  EXPECT_LE(lecun.max_abs, 2.0 * lecun_target / kTruncatedStd);
+  EXPECT_GT(lecun.max_abs, 1.9 * lecun_target / kTruncatedStd);
+}
+
 TEST(NnInit, VarianceScalingModesAndDistributions) {
-  Generator gen(3);
+  RandomGenerator gen(3);
   const Shape shape = {100, 4, 4, 25};  // fan_in 400, fan_out 1600, fan_avg 1000
   const Stats fan_out = stats_of(nn::init::variance_scaling(
       2.0, FanMode::FanOut, Distribution::UntruncatedNormal)(shape, gen));
@@ -115,7 +141,7 @@ TEST(NnInit, VarianceScalingModesAndDistributions) {
 }
 
 TEST(NnInit, TruncatedNormalStaysWithinTwoStd) {
-  Generator gen(4);
+  RandomGenerator gen(4);
   const Tensor t = nn::init::truncated_normal(1.0, 0.5)({20000}, gen);
   const auto v = t.to_vector<double>();
   for (double x : v) {
@@ -127,11 +153,11 @@ TEST(NnInit, TruncatedNormalStaysWithinTwoStd) {
 }
 
 TEST(NnInit, ConstantsSeedsAndOptions) {
-  Generator gen(5);
+  RandomGenerator gen(5);
   EXPECT_EQ(nn::init::zeros()({3}, gen).to_vector<float>(), (std::vector<float>{0, 0, 0}));
   EXPECT_EQ(nn::init::ones()({2}, gen).to_vector<float>(), (std::vector<float>{1, 1}));
   EXPECT_EQ(nn::init::constant(2.5)({1}, gen).to_vector<float>(), (std::vector<float>{2.5f}));
-  Generator a(7), b(7), c(8);
+  RandomGenerator a(7), b(7), c(8);
   const auto init = nn::init::he_normal();
   const Tensor wa = init({4, 4}, a), wb = init({4, 4}, b), wc = init({4, 4}, c);
   EXPECT_EQ(wa.to_vector<float>(), wb.to_vector<float>());
@@ -146,7 +172,7 @@ TEST(NnInit, ConstantsSeedsAndOptions) {
 
 TEST(NnInit, SameValuesOnEveryDevice) {
   if (!cuda_available()) GTEST_SKIP() << "no GPU visible (or a CPU-only build)";
-  Generator a(9), b(9);
+  RandomGenerator a(9), b(9);
   const Tensor cpu = nn::init::he_normal()({32, 3, 3, 4}, a);
   const Tensor gpu = nn::init::he_normal()({32, 3, 3, 4}, b, {.device = Device::cuda()});
   EXPECT_TRUE(gpu.is_cuda());
@@ -157,7 +183,7 @@ TEST(NnInit, SameValuesOnEveryDevice) {
 // Linear
 
 TEST(NnLinear, ComputesXWTransposePlusBias) {
-  Generator gen(10);
+  RandomGenerator gen(10);
   nn::Linear lin(3, 2, gen);
   EXPECT_EQ(names_of(lin.named_parameters()), (std::vector<std::string>{"weight", "bias"}));
   EXPECT_EQ(lin.weight().shape(), (Shape{2, 3}));
@@ -172,7 +198,7 @@ TEST(NnLinear, ComputesXWTransposePlusBias) {
 }
 
 TEST(NnLinear, GradientsReachItsParameters) {
-  Generator gen(11);
+  RandomGenerator gen(11);
   nn::Linear lin(3, 2, gen);
   lin.to(DType::Float64);
   const Tensor x = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3}, {.dtype = DType::Float64});
@@ -183,7 +209,7 @@ TEST(NnLinear, GradientsReachItsParameters) {
 }
 
 TEST(NnLinear, OptionsAndErrors) {
-  Generator gen(12);
+  RandomGenerator gen(12);
   nn::Linear lin(4, 3, gen, {.bias = false, .weight_init = nn::init::ones()});
   EXPECT_FALSE(lin.bias().defined());
   EXPECT_EQ(lin.num_parameters(), 12);
@@ -198,7 +224,7 @@ TEST(NnLinear, OptionsAndErrors) {
 // Convolutions
 
 TEST(NnConv, SamePaddingFollowsTensorFlow) {
-  Generator gen(13);
+  RandomGenerator gen(13);
   nn::Conv2d conv(3, 8, 3, gen, {.stride = 2, .padding = nn::Padding2d::same()});
   EXPECT_EQ(conv.weight().shape(), (Shape{8, 3, 3, 3}));  // KRSC
   EXPECT_EQ(conv(zeros({2, 16, 16, 3})).shape(), (Shape{2, 8, 8, 8}));
@@ -213,7 +239,7 @@ TEST(NnConv, SamePaddingFollowsTensorFlow) {
 }
 
 TEST(NnConv, SameEqualsValidOnAnExplicitlyPaddedInput) {
-  Generator gen(14);
+  RandomGenerator gen(14);
   nn::Conv2d same(2, 3, 3, gen, {.stride = 2, .padding = nn::Padding2d::same()});
   nn::Conv2d valid(2, 3, 3, gen, {.stride = 2});
   copy_(valid.weight(), same.weight());
@@ -226,7 +252,7 @@ TEST(NnConv, SameEqualsValidOnAnExplicitlyPaddedInput) {
 }
 
 TEST(NnConv, ExplicitPaddingGroupsAndNoBias) {
-  Generator gen(15);
+  RandomGenerator gen(15);
   nn::Conv2d conv(4, 6, {3, 1}, gen,
                   {.padding = nn::Padding2d::symmetric(1, 0), .groups = 2, .bias = false});
   EXPECT_EQ(conv.weight().shape(), (Shape{6, 3, 1, 2}));
@@ -241,7 +267,7 @@ TEST(NnConv, ExplicitPaddingGroupsAndNoBias) {
 }
 
 TEST(NnConv, DepthwiseFansMatchKerasDepthwiseConv2D) {
-  Generator gen(16);
+  RandomGenerator gen(16);
   // Keras DepthwiseConv2D(5, depth_multiplier=1) on 64 channels: fan_out = 5 * 5 * 1.
   nn::Conv2d dw(64, 64, 5, gen,
                 {.groups = 64,
@@ -253,7 +279,7 @@ TEST(NnConv, DepthwiseFansMatchKerasDepthwiseConv2D) {
 }
 
 TEST(NnConvTranspose, OutputSizesFollowKeras) {
-  Generator gen(17);
+  RandomGenerator gen(17);
   const auto same = nn::Padding2d::same();
   nn::ConvTranspose2d up4(8, 4, 4, gen, {.stride = 2, .padding = same});
   EXPECT_EQ(up4.weight().shape(), (Shape{8, 4, 4, 4}));  // [Cin, R, S, Cout]
@@ -271,7 +297,7 @@ TEST(NnConvTranspose, OutputSizesFollowKeras) {
 TEST(NnConvTranspose, IsTheAdjointOfTheSameConvolution) {
   // <T(x), y> = <x, C(y)> where C is the 'same' stride-2 convolution of the larger image with
   // the same filter (KRSC with K = Cin of T, C = Cout of T).
-  Generator gen(18);
+  RandomGenerator gen(18);
   for (int64_t kernel : {1, 3, 4}) {
     nn::ConvTranspose2d up(3, 2, kernel, gen,
                            {.stride = 2, .padding = nn::Padding2d::same(), .bias = false});
@@ -347,7 +373,7 @@ TEST(NnNorm, LayerNormNormalisesTrailingAxes) {
 // Embedding, dropout, stateless layers
 
 TEST(NnEmbedding, LooksUpRowsAndAccumulatesTheirGradients) {
-  Generator gen(19);
+  RandomGenerator gen(19);
   nn::Embedding emb(5, 3, gen);
   EXPECT_LE(stats_of(emb.weight()).max_abs, 0.05);  // Keras uniform(-0.05, 0.05)
   const Tensor index = from_vector<int64_t>({4, 0, 4}, {3}, {.dtype = DType::Int64});
@@ -364,7 +390,7 @@ TEST(NnEmbedding, LooksUpRowsAndAccumulatesTheirGradients) {
 }
 
 TEST(NnDropout, DropsInTrainingOnlyAndReplaysFromItsGenerator) {
-  Generator gen(42);
+  RandomGenerator gen(42);
   nn::Dropout drop(0.25, gen);
   const Tensor x = ones({4000});
   const auto v = drop(x).to_vector<float>();
@@ -375,7 +401,7 @@ TEST(NnDropout, DropsInTrainingOnlyAndReplaysFromItsGenerator) {
   }
   EXPECT_NEAR(zeros_seen / 4000.0, 0.25, 0.03);
   EXPECT_NE(drop(x).to_vector<float>(), v);  // the generator moved on: a new mask
-  Generator same_seed(42);
+  RandomGenerator same_seed(42);
   nn::Dropout again(0.25, same_seed);
   EXPECT_EQ(again(x).to_vector<float>(), v);
   drop.eval();
@@ -403,7 +429,7 @@ TEST(NnStateless, ActivationPoolingAndFlattenLayers) {
 // A small CNN end to end: names, parameter count, and SGD making the loss fall.
 
 TEST(NnEndToEnd, SmallCnnNamesAndTrains) {
-  Generator gen(20);
+  RandomGenerator gen(20);
   nn::Sequential net;
   net.emplace<nn::Conv2d>(3, 8, 3, gen,
                           nn::Conv2dOptions{.stride = 2, .padding = nn::Padding2d::same()});

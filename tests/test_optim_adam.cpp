@@ -122,7 +122,7 @@ TEST(AdamOptimizer, StateIsPerParameterAndLazy) {
 TEST(AdamOptimizer, StateFollowsAModelConvertedAfterAStep) {
   // module.to(dtype) replaces the parameters' storage in place; the moments must follow (the
   // same path as module.to(device), which tests/test_cuda_optim_state.cpp covers on a GPU).
-  Generator gen_a(7), gen_b(7);
+  RandomGenerator gen_a(7), gen_b(7);
   nn::Linear a(5, 3, gen_a), b(5, 3, gen_b);
   Adam opt_a(a.parameters(), {.lr = 0.01});
   Adam opt_b(b.parameters(), {.lr = 0.01});

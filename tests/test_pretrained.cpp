@@ -38,9 +38,9 @@ EfficientNetConfig tiny_config() {
 
 std::shared_ptr<EfficientNet> tiny(uint64_t seed, int64_t classes,
                                    const EfficientNetOptions& options = {}) {
-  static std::map<uint64_t, std::unique_ptr<Generator>> gens;  // must outlive the models
+  static std::map<uint64_t, std::unique_ptr<RandomGenerator>> gens;  // must outlive the models
   auto& gen = gens[seed];
-  gen = std::make_unique<Generator>(seed);
+  gen = std::make_unique<RandomGenerator>(seed);
   return std::make_shared<EfficientNet>(tiny_config(), classes, *gen, options);
 }
 
@@ -52,7 +52,7 @@ std::map<std::string, std::vector<float>> values(const nn::Module& m) {
 
 // Distinct running statistics, so a file's buffers differ from a fresh model's ones and zeros.
 void perturb_buffers(nn::Module& m, uint64_t seed) {
-  Generator g(seed);
+  RandomGenerator g(seed);
   for (const Tensor& t : m.buffers()) copy_(t, add_scalar(rand_uniform(t.shape(), g), 0.5));
 }
 

@@ -70,10 +70,10 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
 // mapping (counter = offset + i, key = seed, float from lane 0's top 24 bits) is pinned to the
 // published vector too.
 TEST(Philox, FirstElementUsesZeroCounterBlock) {
-  Generator gen(0);
+  RandomGenerator gen(0);
   const float u = rand_uniform({1}, gen, kF32).item<float>();
   EXPECT_EQ(u, static_cast<float>(0x6627e8d5u >> 8) / 16777216.0f);
-  Generator gen64(0);
+  RandomGenerator gen64(0);
   const double d = rand_uniform({1}, gen64, kF64).item<double>();
   // 32 bits of lane 0 then the top 21 bits of lane 1, over 2^53.
   const uint64_t bits = (uint64_t{0x6627e8d5u} << 21) | (0xe169c58du >> 11);
@@ -81,7 +81,7 @@ TEST(Philox, FirstElementUsesZeroCounterBlock) {
 }
 
 TEST(Philox, UniformsFollowTheCounterMapping) {
-  Generator gen(987654321);
+  RandomGenerator gen(987654321);
   gen.reserve(1000);  // start from a nonzero offset
   const std::vector<float> u = rand_uniform({257}, gen, kF32, -1.0, 3.0).to_vector<float>();
   for (size_t i = 0; i < u.size(); ++i) {
@@ -111,10 +111,10 @@ TEST(Philox, FloatNormalMatchesDoubleFormula) {
   EXPECT_NEAR(philox::normal_float(bottom), std::sqrt(48.0 * std::log(2.0)), 1e-5);
 }
 
-// --- Generator state -------------------------------------------------------------------------
+// --- RandomGenerator state -------------------------------------------------------------------------
 
-TEST(Generator, ReserveAdvancesAndManualSeedResets) {
-  Generator gen(5);
+TEST(RandomGenerator, ReserveAdvancesAndManualSeedResets) {
+  RandomGenerator gen(5);
   EXPECT_EQ(gen.reserve(10), 0u);
   EXPECT_EQ(gen.reserve(3), 10u);
   EXPECT_EQ(gen.offset(), 13u);
@@ -122,15 +122,15 @@ TEST(Generator, ReserveAdvancesAndManualSeedResets) {
   EXPECT_EQ(gen.offset(), 19u);  // one counter per element
 
   manual_seed(77);
-  EXPECT_EQ(default_generator().seed(), 77u);
-  EXPECT_EQ(default_generator().offset(), 0u);
-  const std::vector<float> a = rand_uniform({16}, default_generator()).to_vector<float>();
+  EXPECT_EQ(default_random_generator().seed(), 77u);
+  EXPECT_EQ(default_random_generator().offset(), 0u);
+  const std::vector<float> a = rand_uniform({16}, default_random_generator()).to_vector<float>();
   manual_seed(77);
-  EXPECT_EQ(rand_uniform({16}, default_generator()).to_vector<float>(), a);
+  EXPECT_EQ(rand_uniform({16}, default_random_generator()).to_vector<float>(), a);
 }
 
-TEST(Generator, SameSeedSameNumbersDifferentOffsetsDifferentNumbers) {
-  Generator g1(123), g2(123), g3(124);
+TEST(RandomGenerator, SameSeedSameNumbersDifferentOffsetsDifferentNumbers) {
+  RandomGenerator g1(123), g2(123), g3(124);
   const auto a = rand_uniform({1000}, g1).to_vector<float>();
   EXPECT_EQ(rand_uniform({1000}, g2).to_vector<float>(), a);
   EXPECT_NE(rand_uniform({1000}, g3).to_vector<float>(), a);  // another seed
@@ -140,10 +140,10 @@ TEST(Generator, SameSeedSameNumbersDifferentOffsetsDifferentNumbers) {
   EXPECT_LT(equal, 5u);
 }
 
-TEST(Generator, ConsecutiveDrawsTileOneLongDraw) {
+TEST(RandomGenerator, ConsecutiveDrawsTileOneLongDraw) {
   // Counters are consumed in order, so two draws of 10 and 7 are the two parts of one draw of
   // 17: the shape of the request does not change the stream.
-  Generator split(9), whole(9);
+  RandomGenerator split(9), whole(9);
   const auto first = rand_normal({2, 5}, split, kF64).to_vector<double>();
   const auto second = rand_normal({7}, split, kF64).to_vector<double>();
   const auto all = rand_normal({17}, whole, kF64).to_vector<double>();
@@ -152,8 +152,8 @@ TEST(Generator, ConsecutiveDrawsTileOneLongDraw) {
   EXPECT_EQ(joined, all);
 }
 
-TEST(Generator, SavedStateReplays) {
-  Generator gen(31337);
+TEST(RandomGenerator, SavedStateReplays) {
+  RandomGenerator gen(31337);
   rand_uniform({100}, gen);
   const uint64_t seed = gen.seed(), offset = gen.offset();
   const auto u = rand_uniform({50}, gen).to_vector<float>();
@@ -165,8 +165,8 @@ TEST(Generator, SavedStateReplays) {
   EXPECT_EQ(randperm(20, gen).to_vector<int64_t>(), p);
 }
 
-TEST(Generator, FailedDrawDoesNotAdvance) {
-  Generator gen(1);
+TEST(RandomGenerator, FailedDrawDoesNotAdvance) {
+  RandomGenerator gen(1);
   EXPECT_THROW(rand_uniform({4}, gen, {.dtype = DType::Int32}), Error);
   EXPECT_THROW(rand_normal({4}, gen, kF32, 0.0, -1.0), Error);
   EXPECT_THROW(bernoulli({4}, 1.5, gen), Error);
@@ -178,7 +178,7 @@ TEST(Generator, FailedDrawDoesNotAdvance) {
 TEST(RandomDistributions, UniformMoments) {
   // 100k samples: the standard error of the mean of U(-2, 3) is 5/sqrt(12)/316 = 0.0046.
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    Generator gen(2024);
+    RandomGenerator gen(2024);
     const auto v = rand_uniform({100000}, gen, {.dtype = dtype}, -2.0, 3.0).to_vector<double>();
     const Moments m = moments_of(v);
     EXPECT_NEAR(m.mean, 0.5, 0.02) << dtype_name(dtype);
@@ -195,7 +195,7 @@ TEST(RandomDistributions, UniformMoments) {
 TEST(RandomDistributions, NormalMoments) {
   // 100k samples: se of the mean 0.0022 (std 0.7), of the std 0.0016.
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    Generator gen(77);
+    RandomGenerator gen(77);
     const auto v = rand_normal({100000}, gen, {.dtype = dtype}, 1.5, 0.7).to_vector<double>();
     const Moments m = moments_of(v);
     EXPECT_NEAR(m.mean, 1.5, 0.01) << dtype_name(dtype);
@@ -215,7 +215,7 @@ TEST(RandomDistributions, NormalMoments) {
 }
 
 TEST(RandomDistributions, BernoulliRate) {
-  Generator gen(3);
+  RandomGenerator gen(3);
   const auto v = bernoulli({100000}, 0.3, gen, {.dtype = DType::UInt8}).to_vector<uint8_t>();
   double ones = 0;
   for (uint8_t x : v) {
@@ -224,11 +224,11 @@ TEST(RandomDistributions, BernoulliRate) {
   }
   EXPECT_NEAR(ones / 1e5, 0.3, 0.006);  // se 0.00145
   // The float mask holds the same draws as the uint8 one for the same counters.
-  Generator again(3);
+  RandomGenerator again(3);
   const auto f = bernoulli({100000}, 0.3, again, kF64).to_vector<double>();
   for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(f[i], static_cast<double>(v[i]));
   // The edges are exact.
-  Generator g(4);
+  RandomGenerator g(4);
   const auto none = bernoulli({1000}, 0.0, g).to_vector<float>();
   const auto all = bernoulli({1000}, 1.0, g).to_vector<float>();
   EXPECT_EQ(std::accumulate(none.begin(), none.end(), 0.0), 0.0);
@@ -236,14 +236,14 @@ TEST(RandomDistributions, BernoulliRate) {
 }
 
 TEST(RandomDistributions, RequiresGradMarksALeaf) {
-  Generator gen(8);
+  RandomGenerator gen(8);
   Tensor w = rand_normal({3, 4}, gen, {.dtype = DType::Float64, .requires_grad = true});
   EXPECT_TRUE(w.requires_grad());
   EXPECT_TRUE(w.is_leaf());
 }
 
 TEST(RandomDistributions, ErrorsNameTheProblem) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   try {
     rand_uniform({2}, gen, kF32, 1.0, 0.0);
     FAIL() << "expected an error";
@@ -262,7 +262,7 @@ TEST(RandomDistributions, ErrorsNameTheProblem) {
 // --- randperm --------------------------------------------------------------------------------
 
 TEST(Randperm, IsAReproduciblePermutation) {
-  Generator gen(55);
+  RandomGenerator gen(55);
   const auto p = randperm(1000, gen).to_vector<int64_t>();
   std::vector<int64_t> sorted = p;
   std::sort(sorted.begin(), sorted.end());
@@ -272,7 +272,7 @@ TEST(Randperm, IsAReproduciblePermutation) {
   EXPECT_NE(p, identity);
   EXPECT_EQ(gen.offset(), 1000u);
 
-  Generator same(55), other(56);
+  RandomGenerator same(55), other(56);
   EXPECT_EQ(randperm(1000, same).to_vector<int64_t>(), p);
   EXPECT_NE(randperm(1000, other).to_vector<int64_t>(), p);
   // It is the argsort of the lane-0 keys.
@@ -286,7 +286,7 @@ TEST(Randperm, IsAReproduciblePermutation) {
 
 TEST(Randperm, FirstPositionIsUniform) {
   // Over 4000 permutations of 4, each value lands first about 1000 times (se 27).
-  Generator gen(12);
+  RandomGenerator gen(12);
   std::vector<int> first(4, 0);
   for (int t = 0; t < 4000; ++t) ++first[randperm(4, gen).to_vector<int64_t>()[0]];
   for (int c : first) EXPECT_NEAR(c, 1000, 120);
@@ -295,7 +295,7 @@ TEST(Randperm, FirstPositionIsUniform) {
 // --- dropout and drop_path -------------------------------------------------------------------
 
 TEST(Dropout, StatisticsAndScale) {
-  Generator gen(100);
+  RandomGenerator gen(100);
   Tensor x = ones({100000}, kF32);
   const auto y = dropout(x, 0.25, true, gen).to_vector<float>();
   double zeros = 0, sum = 0;
@@ -310,7 +310,7 @@ TEST(Dropout, StatisticsAndScale) {
 }
 
 TEST(Dropout, IdentityWhenNotTrainingOrPZero) {
-  Generator gen(1);
+  RandomGenerator gen(1);
   Tensor x = random_input({3, 4}, 1);
   EXPECT_TRUE(dropout(x, 0.5, false, gen).same(x));
   EXPECT_TRUE(dropout(x, 0.0, true, gen).same(x));
@@ -319,7 +319,7 @@ TEST(Dropout, IdentityWhenNotTrainingOrPZero) {
 }
 
 TEST(Dropout, POneGivesZerosAndBadPIsAnError) {
-  Generator gen(2);
+  RandomGenerator gen(2);
   Tensor x = random_input({2, 3}, 2);
   Tensor y = dropout(x, 1.0, true, gen);
   EXPECT_EQ(y.to_vector<double>(), std::vector<double>(6, 0.0));
@@ -332,7 +332,7 @@ TEST(Dropout, POneGivesZerosAndBadPIsAnError) {
 }
 
 TEST(Dropout, GradientIsTheMask) {
-  Generator gen(3);
+  RandomGenerator gen(3);
   Tensor x = random_input({4, 5}, 3);
   Tensor y = dropout(x, 0.4, true, gen);
   y.sum().backward();
@@ -344,7 +344,7 @@ TEST(Dropout, Gradcheck) {
   // The generator is reset inside f, so every evaluation uses the same mask.
   const Tensor x = random_input({3, 4}, 4);
   auto f = [](const TensorList& t) {
-    Generator gen(11);
+    RandomGenerator gen(11);
     return dropout(t[0], 0.3, true, gen);
   };
   EXPECT_GRADCHECK(f, {x});
@@ -352,7 +352,7 @@ TEST(Dropout, Gradcheck) {
 }
 
 TEST(DropPath, DropsWholeSamples) {
-  Generator gen(21);
+  RandomGenerator gen(21);
   const int64_t n = 20000;
   Tensor x = ones({n, 2, 3}, kF32);
   const auto y = drop_path(x, 0.2, true, gen).to_vector<float>();
@@ -371,7 +371,7 @@ TEST(DropPath, DropsWholeSamples) {
 TEST(DropPath, Gradcheck) {
   const Tensor x = random_input({4, 2, 3}, 5);
   auto f = [](const TensorList& t) {
-    Generator gen(6);
+    RandomGenerator gen(6);
     return drop_path(t[0], 0.5, true, gen);
   };
   // The fixed mask keeps some samples and drops others (checked so the test is not vacuous).
@@ -405,7 +405,7 @@ const Device kGpu = Device::cuda(0);
 TEST(CudaRandom, UniformAndBernoulliIdenticalToCpu) {
   EMBER_SKIP_WITHOUT_GPU();
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    Generator cpu_gen(17), gpu_gen(17);
+    RandomGenerator cpu_gen(17), gpu_gen(17);
     cpu_gen.reserve(12345);
     gpu_gen.reserve(12345);
     // An odd size so the last grid-stride iteration is partial.
@@ -416,7 +416,7 @@ TEST(CudaRandom, UniformAndBernoulliIdenticalToCpu) {
     EXPECT_EQ(gpu_gen.offset(), cpu_gen.offset());
   }
   for (DType dtype : {DType::UInt8, DType::Float32, DType::Float64}) {
-    Generator cpu_gen(18), gpu_gen(18);
+    RandomGenerator cpu_gen(18), gpu_gen(18);
     Tensor c = bernoulli({70001}, 0.37, cpu_gen, {.dtype = dtype});
     Tensor g = bernoulli({70001}, 0.37, gpu_gen, {.dtype = dtype, .device = kGpu});
     EXPECT_EQ(g.to_vector<double>(), c.to_vector<double>()) << dtype_name(dtype);
@@ -426,7 +426,7 @@ TEST(CudaRandom, UniformAndBernoulliIdenticalToCpu) {
 TEST(CudaRandom, NormalsMatchCpu) {
   EMBER_SKIP_WITHOUT_GPU();
   for (DType dtype : {DType::Float32, DType::Float64}) {
-    Generator cpu_gen(19), gpu_gen(19);
+    RandomGenerator cpu_gen(19), gpu_gen(19);
     const auto c = rand_normal({100003}, cpu_gen, {.dtype = dtype}, 0.25, 2.0).to_vector<double>();
     const auto g = rand_normal({100003}, gpu_gen, {.dtype = dtype, .device = kGpu}, 0.25, 2.0)
                        .to_vector<double>();
@@ -447,7 +447,7 @@ TEST(CudaRandom, NormalsMatchCpu) {
 
 TEST(CudaRandom, RandpermIdenticalToCpu) {
   EMBER_SKIP_WITHOUT_GPU();
-  Generator cpu_gen(20), gpu_gen(20);
+  RandomGenerator cpu_gen(20), gpu_gen(20);
   Tensor c = randperm(5000, cpu_gen);
   Tensor g = randperm(5000, gpu_gen, kGpu);
   EXPECT_TRUE(g.is_cuda());
@@ -480,7 +480,7 @@ TEST(CudaTensor, FactoriesAndCopies) {
             std::vector<int32_t>(4, 1));
 
   // Host -> GPU -> host round trip keeps every bit.
-  Generator gen(21);
+  RandomGenerator gen(21);
   Tensor host = rand_normal({6, 7}, gen, kF32);
   Tensor dev = host.to(kGpu);
   EXPECT_TRUE(dev.is_cuda());

@@ -1,4 +1,4 @@
-// The apps' flag parsers (training/{classifier,gan,generate,augment,quality}_flags.h): the rules
+// The apps' flag parsers (apps/flags/{classifier,gan,generate,augment,quality}_flags.h): the rules
 // each app applies, checked without the file system or a GPU, since the experiment runs the same
 // parsers over its units' command lines before their inputs exist (experiment/validate.h).
 #include <gtest/gtest.h>
@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "training/augment_flags.h"
-#include "training/classifier_flags.h"
-#include "training/cli.h"
-#include "training/gan_flags.h"
-#include "training/generate_flags.h"
-#include "training/quality_flags.h"
+#include "apps/flags/augment_flags.h"
+#include "apps/flags/classifier_flags.h"
+#include "apps/flags/cli.h"
+#include "apps/flags/gan_flags.h"
+#include "apps/flags/generate_flags.h"
+#include "apps/flags/quality_flags.h"
 
 namespace ember {
 namespace {

@@ -1,4 +1,4 @@
-// training/cli.h (flag reading) and tensor/atomic_file.h: values, ranges, choices, and the
+// apps/flags/cli.h (flag reading) and tensor/atomic_file.h: values, ranges, choices, and the
 // error text for each kind of mistake; atomic replacement keeps the old file on failure.
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "tensor/atomic_file.h"
 #include "tests/expect_error.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember {
 namespace {

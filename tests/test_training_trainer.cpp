@@ -28,7 +28,7 @@ constexpr int64_t kClasses = 3, kSize = 8;
 // conv 3->8 (3x3/2) -> BN -> silu -> dropout -> global pool -> linear 8->3; inputs 0..255.
 class TinyNet : public nn::Layer {
  public:
-  explicit TinyNet(Generator& gen) : gen_(gen) {
+  explicit TinyNet(RandomGenerator& gen) : gen_(gen) {
     conv_ = register_module("conv", std::make_shared<nn::Conv2d>(
                                         3, 8, 3, gen, nn::Conv2dOptions{.stride = 2,
                                                                         .padding = nn::Padding2d::same()}));
@@ -42,7 +42,7 @@ class TinyNet : public nn::Layer {
   }
 
  private:
-  Generator& gen_;
+  RandomGenerator& gen_;
   std::shared_ptr<nn::Conv2d> conv_;
   std::shared_ptr<nn::BatchNorm> bn_;
   std::shared_ptr<nn::Linear> head_;
@@ -50,7 +50,7 @@ class TinyNet : public nn::Layer {
 
 // n images per class: class c is mostly channel c, with noise.
 datasets::ImageSet colour_set(int64_t per_class, uint64_t seed) {
-  Generator gen(seed);
+  RandomGenerator gen(seed);
   const auto noise = rand_uniform({kClasses * per_class, kSize, kSize, 3}, gen, {}, 0.0, 100.0)
                          .to_vector<float>();
   datasets::ImageSet set;
@@ -93,7 +93,7 @@ ClassifierTrainOptions base_options(const fs::path& out) {
   return o;
 }
 
-ClassifierTrainResult train(const ClassifierTrainOptions& o, Generator& gen, TinyNet& model) {
+ClassifierTrainResult train(const ClassifierTrainOptions& o, RandomGenerator& gen, TinyNet& model) {
   training::RunLog log;
   return training::train_classifier(model, model.parameters(), gen, colour_set(12, 1),
                                     colour_set(6, 2), o, log);
@@ -101,7 +101,7 @@ ClassifierTrainResult train(const ClassifierTrainOptions& o, Generator& gen, Tin
 
 TEST(TrainingTrainer, LearnsAndWritesFiles) {
   Dir dir("learn");
-  Generator gen(0);
+  RandomGenerator gen(0);
   TinyNet model(gen);
   const ClassifierTrainResult r = train(base_options(dir.path), gen, model);
   ASSERT_EQ(r.history.size(), 4u);
@@ -123,21 +123,21 @@ TEST(TrainingTrainer, ResumeEqualsUninterrupted) {
   o.plateau_patience = 0;
   o.ema_decay = 0.9;
   o.augment = true;
-  Generator gen_a(0);
+  RandomGenerator gen_a(0);
   TinyNet model_a(gen_a);
   const ClassifierTrainResult full = train(o, gen_a, model_a);
 
   o.out_dir = b.path;
   o.epochs = 2;
   {
-    Generator gen(0);
+    RandomGenerator gen(0);
     TinyNet model(gen);
     train(o, gen, model);
   }
   // A fresh process: new model and generator (their initial values are overwritten).
   o.epochs = 4;
   o.resume = true;
-  Generator gen_b(99);
+  RandomGenerator gen_b(99);
   TinyNet model_b(gen_b);
   const ClassifierTrainResult resumed = train(o, gen_b, model_b);
   EXPECT_TRUE(resumed.resumed);
@@ -161,7 +161,7 @@ TEST(TrainingTrainer, EarlyStopping) {
   o.lr = 1e-12;  // nothing changes, so validation never improves after epoch 1
   o.optimizer = "sgd";
   o.early_stopping_patience = 2;
-  Generator gen(0);
+  RandomGenerator gen(0);
   TinyNet model(gen);
   const ClassifierTrainResult r = train(o, gen, model);
   EXPECT_TRUE(r.stopped_early);
@@ -173,7 +173,7 @@ TEST(TrainingTrainer, ResumeWithAnotherConfigurationIsRefused) {
   Dir dir("config");
   ClassifierTrainOptions o = base_options(dir.path);
   o.epochs = 1;
-  Generator gen(0);
+  RandomGenerator gen(0);
   TinyNet model(gen);
   train(o, gen, model);
   const std::string before = read_file((dir.path / "last.safetensors").string());
@@ -188,7 +188,7 @@ TEST(TrainingTrainer, ResumeOnOtherDataIsRefused) {
   Dir dir("data");
   ClassifierTrainOptions o = base_options(dir.path);
   o.epochs = 1;
-  Generator gen(0);
+  RandomGenerator gen(0);
   TinyNet model(gen);
   train(o, gen, model);
   const std::string before = read_file((dir.path / "last.safetensors").string());
@@ -216,7 +216,7 @@ TEST(TrainingTrainer, DivergenceIsReported) {
   o.momentum = 0;
   o.lr = 1e30;
   o.progress_every = 1;
-  Generator gen(0);
+  RandomGenerator gen(0);
   TinyNet model(gen);
   EXPECT_ERROR_MENTIONS(train(o, gen, model), "training diverged");
 }

@@ -159,7 +159,7 @@ std::string history_csv(const std::vector<EpochRecord>& history) {
 }
 
 ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tensor>& params,
-                                       Generator& model_generator,
+                                       RandomGenerator& model_generator,
                                        const datasets::ImageSet& train,
                                        const datasets::ImageSet& val,
                                        const ClassifierTrainOptions& o, RunLog& log,

@@ -88,7 +88,7 @@ struct ClassifierTrainResult {
 // `model_generator` is the generator the model draws its dropout masks from (saved in the
 // checkpoint). The model must already be on options.device.
 ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tensor>& params,
-                                       Generator& model_generator,
+                                       RandomGenerator& model_generator,
                                        const datasets::ImageSet& train,
                                        const datasets::ImageSet& val,
                                        const ClassifierTrainOptions& options, RunLog& log,

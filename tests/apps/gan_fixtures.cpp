@@ -11,7 +11,7 @@
 #include <string>
 
 #include "models/efficientnet.h"
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "nn/safetensors.h"
 #include "tensor/tensor.h"
 
@@ -31,11 +31,11 @@ int main(int argc, char** argv) {
       c.embedding_dim = 4;
       c.base_channels = 8;
       c.stage_filters = {8, 8, 8, 8};
-      Generator gen(static_cast<uint64_t>(value));
+      RandomGenerator gen(static_cast<uint64_t>(value));
       models::ConditionalGenerator g(c, gen);
       models::save_generator_file(g, path, {{"epoch", "0"}});
     } else if (what == "classifier") {
-      Generator gen(0);
+      RandomGenerator gen(0);
       auto model = models::efficientnet_b2(gen, 10);
       for (auto& [name, p] : model->named_parameters())
         if (name == "predictions.bias") {

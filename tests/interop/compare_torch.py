@@ -4,7 +4,7 @@
 Builds torchvision.models.efficientnet_b2(num_classes=10) with random weights, then randomises
 every BatchNorm's affine parameters and running statistics and the SE and classifier biases
 (all zero or one at initialisation, which would hide a swapped or ignored tensor), with
-stochastic depth and classifier dropout 0. The weights go through tools/convert_torchvision.py
+stochastic depth and classifier dropout 0. The weights go through models/convert/convert_torchvision.py
 (command line); tests/interop/effnet_forward (C++) loads them strictly into ember's B2 built
 with {Symmetric padding, bn_eps 1e-5, bn_momentum 0.9, unbiased running variance, no input
 preprocessing, rates 0} and computes, for the same NCHW input (NHWC inside ember):
@@ -22,7 +22,7 @@ amplified through 23 blocks and, in training mode, by the batch-statistics divis
 has a relative precision of 6e-8. TOL is well above the measured differences (reported as the
 share of the tolerance used) and far below what a real mistake gives: a swapped padding side, a
 transposed kernel, a wrong epsilon (1e-3 vs 1e-5) or a biased running variance each change
-these tensors by 1e-3 to 1 relative (see tools/README.md).
+these tensors by 1e-3 to 1 relative (see models/convert/README.md).
 
 Run: /usr/bin/python3 tests/interop/compare_torch.py --exe build/tests/effnet_forward
      (CTest: InteropTorchEfficientNetB2). Exit 77 with a reason when torch/torchvision is missing.
@@ -36,7 +36,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "..", "tools")
+TOOLS = os.path.join(HERE, "..", "..", "models", "convert")
 sys.path.insert(0, TOOLS)
 
 try:

@@ -9,7 +9,7 @@
 // train.<layer>.running_mean etc. (ember names). The Python driver compares them with PyTorch.
 //
 // Usage: effnet_forward WEIGHTS INPUT OUTPUT
-//   WEIGHTS  tools/convert_torchvision.py output (strict: every tensor of the model, no more)
+//   WEIGHTS  models/convert/convert_torchvision.py output (strict: every tensor of the model, no more)
 //   INPUT    safetensors with "input" [N, 3, H, W] (NCHW, as PyTorch) and "r" [N, classes]
 #include <exception>
 #include <iostream>
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     EMBER_CHECK(r.dim() == 2 && r.size(0) == x.size(0), "effnet_forward: r must be [N, classes], got ",
                 r.describe());
 
-    Generator gen(0);  // no randomness is drawn with both rates 0; the weights are loaded
+    RandomGenerator gen(0);  // no randomness is drawn with both rates 0; the weights are loaded
     const models::EfficientNetOptions options{.padding = models::EfficientNetPadding::Symmetric,
                                               .bn_eps = 1e-5,
                                               .bn_momentum = 0.9,

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Tests of the weight converters (tools/convert_torchvision.py, tools/convert_keras_h5.py) and
-the numpy safetensors writer they share (tools/safetensors_io.py).
+"""Tests of the weight converters (models/convert/convert_torchvision.py, models/convert/convert_keras_h5.py) and
+the numpy safetensors writer they share (models/convert/safetensors_io.py).
 
 - torchvision: efficientnet_b2(num_classes=10) with random weights through the command-line
   converter; elements checked by hand at known positions (a stem kernel element, a depthwise
@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "..", "tools")
+TOOLS = os.path.join(HERE, "..", "..", "models", "convert")
 sys.path.insert(0, TOOLS)
 
 try:

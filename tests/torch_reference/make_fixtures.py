@@ -27,8 +27,8 @@ except ImportError as error:  # CTest counts exit status 77 as skipped
     print(f"skipped: {error} (install python3-torch and python3-numpy)")
     sys.exit(77)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-import safetensors_io  # noqa: E402  (tools/: the numpy safetensors writer the converters use)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "convert"))
+import safetensors_io  # noqa: E402  (models/convert/: the numpy safetensors writer the converters use)
 
 torch.set_default_dtype(torch.float64)
 

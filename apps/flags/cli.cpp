@@ -1,5 +1,5 @@
 // Flag reading for the apps (see cli.h).
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 #include <algorithm>
 #include <cctype>

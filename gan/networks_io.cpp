@@ -1,5 +1,5 @@
-// Generator files and the GAN configs as JSON (see gan_io.h).
-#include "models/gan_io.h"
+// Generator files and the GAN configs as JSON (see networks_io.h).
+#include "gan/networks_io.h"
 
 #include <set>
 
@@ -116,7 +116,7 @@ LoadedGenerator load_generator_file(const std::string& path) {
     EMBER_FAIL("generator file ", path, ": its config is not JSON: ", e.what());
   }
   const GeneratorConfig config = generator_config_from_json(j, path);
-  Generator init(0);  // the weights drawn here are all overwritten by the load
+  RandomGenerator init(0);  // the weights drawn here are all overwritten by the load
   LoadedGenerator out;
   out.generator = std::make_unique<ConditionalGenerator>(config, init);
   nn::load_into(nn::module_state(*out.generator), file.tensors, {}, path);

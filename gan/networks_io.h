@@ -1,7 +1,7 @@
 // Generator files: a trained ConditionalGenerator in one safetensors file that carries its own
 // configuration, so apps/generate (and anything else) rebuilds the network from the file alone.
 //   tensors   module_state(generator): parameters and BatchNorm running statistics
-//             (models/gan.h names)
+//             (gan/networks.h names)
 //   metadata  "ember.gan.generator_config": the GeneratorConfig as JSON (field names as in
 //             the struct, init as "keras"/"dcgan"), plus any caller metadata (epoch, EMA, ...)
 // The JSON forms of both configs are also what train_gan saves with its checkpoints and
@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "nn/safetensors.h"
 
 namespace ember::models {
@@ -36,7 +36,7 @@ struct LoadedGenerator {
   nn::SafetensorsMetadata metadata;
 };
 // Rebuilds the generator from the file's config (drawing throwaway initial weights from a
-// local Generator) and loads every tensor strictly.
+// local RandomGenerator) and loads every tensor strictly.
 LoadedGenerator load_generator_file(const std::string& path);
 
 }  // namespace ember::models

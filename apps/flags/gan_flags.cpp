@@ -1,11 +1,11 @@
-// train_gan's flags (training/gan_flags.h).
-#include "training/gan_flags.h"
+// train_gan's flags (apps/flags/gan_flags.h).
+#include "apps/flags/gan_flags.h"
 
 #include <algorithm>
 #include <optional>
 
 #include "datasets/eurosat.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember::training {
 
@@ -25,7 +25,7 @@ loss and optimizers (defaults depend on --loss):
   --n-critic N             critic steps per generator step (wgan-gp 5, bce 1)
   --gp-weight X            gradient penalty weight lambda (10; wgan-gp only)
   --explode-threshold X    stop when |loss| exceeds this (default 1e6; NaN always stops)
-networks (models/gan.h; defaults are the issue's):
+networks (gan/networks.h; defaults as docs/gan.md):
   --latent-dim N (128)  --embedding-dim N (32)
   --g-widths LIST          generator stage filters, e.g. 256,128,64,32 (each doubles the size)
   --g-base-channels N      channels of the 4x4 dense output (256)

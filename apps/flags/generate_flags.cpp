@@ -1,10 +1,10 @@
-// generate's flags (training/generate_flags.h).
-#include "training/generate_flags.h"
+// generate's flags (apps/flags/generate_flags.h).
+#include "apps/flags/generate_flags.h"
 
 #include <filesystem>
 
 #include "datasets/eurosat.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember::training {
 

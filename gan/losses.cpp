@@ -1,7 +1,7 @@
-// WGAN-GP and non-saturating BCE losses (training/gan_losses.h for the formulas and references;
+// WGAN-GP and non-saturating BCE losses (gan/losses.h for the formulas and references;
 // docs/gan.md for why the penalty needs second-order autograd). Tested in
 // tests/test_gan_losses.cpp.
-#include "training/gan_losses.h"
+#include "gan/losses.h"
 
 #include <string>
 
@@ -43,7 +43,7 @@ CriticFn critic_fn(models::ProjectionCritic& critic) {
   };
 }
 
-Tensor interpolation_weights(const Tensor& like, Generator& gen) {
+Tensor interpolation_weights(const Tensor& like, RandomGenerator& gen) {
   check_defined(like, "interpolation_weights", "like");
   EMBER_CHECK(like.dim() >= 1, "interpolation_weights: need a batch axis, got ", like.describe());
   return rand_uniform({like.size(0), 1, 1, 1}, gen,
@@ -62,21 +62,21 @@ Tensor gradient_penalty(const CriticFn& critic, const Tensor& real, const Tensor
   Tensor x_hat;
   {
     NoGradGuard no_grad;
-    x_hat = add(mul(alpha, real), mul(sub(ones_like(alpha), alpha), fake)).detach();
+    x_hat = (alpha * real + (ones_like(alpha) - alpha) * fake).detach();
   }
   x_hat.set_requires_grad(true);
   Tensor scores = scores_of(critic, x_hat, labels, op);
   // d sum_i D(x_hat_i) / d x_hat_i = grad of D at sample i alone, since samples do not interact
   // in the critic (no BatchNorm). create_graph: the result is differentiable in D's weights.
   TensorList g = grad({sum(scores)}, {x_hat}, {}, /*retain_graph=*/true, /*create_graph=*/true);
-  Tensor norms = sqrt(add_scalar(sum(mul(g[0], g[0]), {1, 2, 3}), options.norm_eps));  // [N]
-  return mean(pow(add_scalar(norms, -1.0), 2.0));
+  Tensor norms = sqrt(sum(g[0] * g[0], {1, 2, 3}) + options.norm_eps);  // [N]
+  return mean(pow(norms - 1.0, 2.0));
 }
 
 Tensor wasserstein_estimate(const Tensor& real_scores, const Tensor& fake_scores) {
   check_defined(real_scores, "wasserstein_estimate", "real_scores");
   check_defined(fake_scores, "wasserstein_estimate", "fake_scores");
-  return sub(mean(real_scores), mean(fake_scores));
+  return mean(real_scores) - mean(fake_scores);
 }
 
 CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, const Tensor& fake,
@@ -90,14 +90,13 @@ CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, 
   parts.real_score = mean(scores_of(critic, real, labels, op));
   parts.fake_score = mean(scores_of(critic, fake, labels, op));
   parts.penalty = gradient_penalty(critic, real, fake, labels, alpha, options);
-  parts.loss = add(sub(parts.fake_score, parts.real_score),
-                   mul_scalar(parts.penalty, options.penalty_weight));
+  parts.loss = parts.fake_score - parts.real_score + parts.penalty * options.penalty_weight;
   parts.wasserstein = sub(parts.real_score, parts.fake_score).detach();
   return parts;
 }
 
 CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, const Tensor& fake,
-                                    const Tensor& labels, Generator& gen,
+                                    const Tensor& labels, RandomGenerator& gen,
                                     const WganGpOptions& options) {
   check_defined(real, "wgan_gp_critic_loss", "real");
   return wgan_gp_critic_loss(critic, real, fake, labels, interpolation_weights(real, gen), options);
@@ -105,7 +104,7 @@ CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, 
 
 Tensor wgan_generator_loss(const CriticFn& critic, const Tensor& fake, const Tensor& labels) {
   check_defined(fake, "wgan_generator_loss", "fake");
-  return neg(mean(scores_of(critic, fake, labels, "wgan_generator_loss")));
+  return -mean(scores_of(critic, fake, labels, "wgan_generator_loss"));
 }
 
 CriticLossParts bce_discriminator_loss(const CriticFn& critic, const Tensor& real,

@@ -1,9 +1,9 @@
-// train_classifier's flags (training/classifier_flags.h).
-#include "training/classifier_flags.h"
+// train_classifier's flags (apps/flags/classifier_flags.h).
+#include "apps/flags/classifier_flags.h"
 
 #include <filesystem>
 
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember::training {
 
@@ -18,7 +18,7 @@ data:
   --cache-dir DIR | --no-cache   the decoded-image cache (datasets/image_cache.h)
   --threads N              decoding threads (default: all cores)
 model:
-  --weights FILE           pretrained backbone in ember's layout (tools/convert_*.py); the
+  --weights FILE           pretrained backbone in ember's layout (models/convert/convert_*.py); the
                            classifier head is always new. Without it: trained from scratch
                            (padding and BN epsilon follow the file's metadata; convert
                            torchvision weights with --imagenet-normalization, since the

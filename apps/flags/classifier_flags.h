@@ -31,7 +31,7 @@ struct ClassifierFlags {
 ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args);
 
 // The inputs that must exist before training: the --weights file (FlagError). The app also
-// asks require_visible_device (training/cli.h) for --device.
+// asks require_visible_device (apps/flags/cli.h) for --device.
 void check_classifier_inputs(const ClassifierFlags& flags);
 
 }  // namespace ember::training

@@ -1,10 +1,10 @@
-// gan_quality's flags (training/quality_flags.h).
-#include "training/quality_flags.h"
+// gan_quality's flags (apps/flags/quality_flags.h).
+#include "apps/flags/quality_flags.h"
 
 #include <filesystem>
 
 #include "datasets/eurosat.h"
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember::training {
 

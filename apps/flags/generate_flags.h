@@ -29,7 +29,7 @@ struct GenerateFlags {
 GenerateFlags parse_generate_flags(const std::vector<std::string>& args);
 
 // The inputs that must exist when generation starts: the two files (FlagError). The app also
-// asks require_visible_device (training/cli.h) for --device.
+// asks require_visible_device (apps/flags/cli.h) for --device.
 void check_generate_inputs(const GenerateFlags& flags);
 
 }  // namespace ember::training

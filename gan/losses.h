@@ -1,4 +1,4 @@
-// The GAN losses of issue 6, written on ember's differentiable ops, for any critic given as a
+// The GAN losses, written on ember's differentiable ops, for any critic given as a
 // function (images, labels) -> scores [N, 1] (a models::ProjectionCritic, or a hand-made
 // function in tests).
 //
@@ -27,7 +27,7 @@
 #pragma once
 #include <functional>
 
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
@@ -57,7 +57,7 @@ struct WganGpOptions {
 };
 
 // alpha [N, 1, 1, 1] ~ U[0, 1) with like's dtype and device, drawn from gen.
-Tensor interpolation_weights(const Tensor& like, Generator& gen);
+Tensor interpolation_weights(const Tensor& like, RandomGenerator& gen);
 
 // GP = mean_i (||grad_x D(x_hat_i)||_2 - 1)^2 (unweighted) on x_hat = alpha real + (1-alpha) fake.
 // x_hat is detached (a fresh leaf): the penalty constrains D's input gradient and trains only
@@ -71,7 +71,7 @@ CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, 
                                     const Tensor& labels, const Tensor& alpha,
                                     const WganGpOptions& options = {});
 CriticLossParts wgan_gp_critic_loss(const CriticFn& critic, const Tensor& real, const Tensor& fake,
-                                    const Tensor& labels, Generator& gen,
+                                    const Tensor& labels, RandomGenerator& gen,
                                     const WganGpOptions& options = {});
 // -mean D(fake, labels).
 Tensor wgan_generator_loss(const CriticFn& critic, const Tensor& fake, const Tensor& labels);

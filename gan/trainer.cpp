@@ -1,5 +1,5 @@
-// The conditional GAN training loop (see gan_trainer.h).
-#include "training/gan_trainer.h"
+// The conditional GAN training loop (see trainer.h).
+#include "gan/trainer.h"
 
 #include <chrono>
 #include <cmath>
@@ -9,7 +9,7 @@
 
 #include "autograd/grad_mode.h"
 #include "datasets/loader.h"
-#include "models/gan_io.h"
+#include "gan/networks_io.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
 #include "ops/random.h"
@@ -17,7 +17,7 @@
 #include "optim/checkpoint.h"
 #include "optim/ema.h"
 #include "tensor/atomic_file.h"
-#include "training/gan_losses.h"
+#include "gan/losses.h"
 #include "training/image_grid.h"
 
 namespace ember::training {
@@ -155,11 +155,11 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
 
   // Networks: weights drawn from the seed, generator first; the same generator then feeds the
   // training noise (and is saved with the checkpoint).
-  Generator rng(o.seed);
+  RandomGenerator rng(o.seed);
   auto generator = std::make_shared<models::ConditionalGenerator>(o.generator, rng);
   auto critic = std::make_shared<models::ProjectionCritic>(o.critic, rng);
   // Fixed sampling noise from its own stream, so it does not depend on the networks' sizes.
-  Generator noise_rng(o.seed ^ 0x5a4d504c45ULL);  // "ZMPLE": any constant, fixed forever
+  RandomGenerator noise_rng(o.seed ^ 0x5a4d504c45ULL);  // "ZMPLE": any constant, fixed forever
   const int64_t grid_n = classes * o.sample_cols;
   std::vector<int64_t> grid_labels(static_cast<size_t>(grid_n));
   for (int64_t i = 0; i < grid_n; ++i) grid_labels[static_cast<size_t>(i)] = i / o.sample_cols;

@@ -30,7 +30,7 @@ struct QualityFlags {
 QualityFlags parse_quality_flags(const std::vector<std::string>& args);
 
 // The inputs that must exist when the app starts: the three files (FlagError). The app also
-// asks require_visible_device (training/cli.h) for --device.
+// asks require_visible_device (apps/flags/cli.h) for --device.
 void check_quality_inputs(const QualityFlags& flags);
 
 }  // namespace ember::training

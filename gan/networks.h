@@ -1,6 +1,6 @@
-// The conditional GAN of issue 6: a label-conditioned generator and a projection critic, both
+// The conditional GAN: a label-conditioned generator and a projection critic, both
 // nn::Modules built from nn/ layers, configured by the two Config structs below (the defaults
-// are the issue's 64x64 EuroSAT networks).
+// are the 64x64 EuroSAT networks of docs/gan.md).
 //
 // References: the generator follows the seed's diagram, itself from the Keras "Conditional GAN"
 // example (label -> Embedding -> concat with z -> Dense -> reshape -> Conv2DTranspose stages ->
@@ -112,7 +112,7 @@ class SampleLayerNorm : public nn::Layer {
 
 class ConditionalGenerator : public nn::Module {
  public:
-  ConditionalGenerator(GeneratorConfig config, Generator& gen);
+  ConditionalGenerator(GeneratorConfig config, RandomGenerator& gen);
   std::string name() const override;
   // z [N, latent_dim] (float), labels int64 [N] -> images [N, S, S, out_channels] in [-1, 1].
   // BatchNorm uses batch statistics in train() mode and running statistics in eval() mode.
@@ -136,7 +136,7 @@ class ConditionalGenerator : public nn::Module {
 
 class ProjectionCritic : public nn::Module {
  public:
-  ProjectionCritic(CriticConfig config, Generator& gen);
+  ProjectionCritic(CriticConfig config, RandomGenerator& gen);
   std::string name() const override;
   // x [N, S, S, in_channels] (S = image_size), labels int64 [N] -> scores [N, 1] (unbounded:
   // Wasserstein critic values, or logits for the BCE losses).

@@ -1,4 +1,4 @@
-// Measuring a conditional GAN (issue 6, "Quality, measured"), and the sampling that the
+// Measuring a conditional GAN (docs/gan.md, "Measuring quality"), and the sampling that the
 // generate and gan_quality apps share:
 //   - sampling: class-conditional noise at fixed Philox counters, so every image can be
 //     regenerated from (seed, class, candidate index) alone; generator output [-1, 1] rounded
@@ -11,7 +11,7 @@
 //     numbers are not comparable with published FIDs);
 //   - diversity: the mean pairwise Euclidean distance between the feature vectors of a set.
 // Formulas and their numerics: docs/gan.md ("Measuring quality"). Linear algebra in double
-// with Eigen's symmetric eigensolver (only gan_quality.cpp includes Eigen).
+// with Eigen's symmetric eigensolver (only quality.cpp includes Eigen).
 // Tested in tests/test_gan_quality.cpp (1-d Gaussians, diagonal covariances, identical sets,
 // rotation invariance, a random case against numpy's eigh, pairwise distances by hand,
 // acceptance counts, the noise counters, the uint8 rounding).
@@ -24,7 +24,7 @@
 
 #include "datasets/image_set.h"
 #include "models/efficientnet.h"
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "nn/module.h"
 #include "tensor/tensor.h"
 
@@ -58,9 +58,9 @@ datasets::ImageSet generate_class_images(models::ConditionalGenerator& generator
 // A classifier checkpoint of train_classifier (best.safetensors: nn::save_module of an
 // EfficientNetB2 with `num_classes` classes, Keras padding) rebuilt and loaded strictly, in
 // eval() mode on the CPU; an error names the file when it is not such a checkpoint. The model
-// keeps a reference to its Generator (for dropout), so the two travel together.
+// keeps a reference to its RandomGenerator (for dropout), so the two travel together.
 struct LoadedClassifier {
-  std::unique_ptr<Generator> generator;
+  std::unique_ptr<RandomGenerator> generator;
   std::shared_ptr<models::EfficientNet> model;
 };
 LoadedClassifier load_classifier_file(const std::string& path, int64_t num_classes = 10);

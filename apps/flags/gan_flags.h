@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "training/gan_trainer.h"
+#include "gan/trainer.h"
 
 namespace ember::training {
 

@@ -29,7 +29,7 @@ The file's metadata records ember.padding=symmetric and ember.bn_eps (1e-05 unle
 pickled model says otherwise): build the model with padding Symmetric and that bn_eps.
 models::load_pretrained_backbone checks both.
 
-Usage: /usr/bin/python3 tools/convert_torchvision.py IN.pth OUT.safetensors [--imagenet-normalization]
+Usage: /usr/bin/python3 models/convert/convert_torchvision.py IN.pth OUT.safetensors [--imagenet-normalization]
 IN is torch.save(model.state_dict()), a whole pickled model, or a dict holding one of those under
 'state_dict' or 'model'. Tested by tests/interop/test_converters.py and compare_torch.py.
 """

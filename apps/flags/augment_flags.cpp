@@ -1,9 +1,9 @@
-// build_augmented's flags (training/augment_flags.h).
-#include "training/augment_flags.h"
+// build_augmented's flags (apps/flags/augment_flags.h).
+#include "apps/flags/augment_flags.h"
 
 #include <filesystem>
 
-#include "training/cli.h"
+#include "apps/flags/cli.h"
 
 namespace ember::training {
 

@@ -1,7 +1,7 @@
 // The conditional GAN training loop of issue 6: a models::ConditionalGenerator against a
 // models::ProjectionCritic on a labelled ImageSet, with the WGAN-GP losses (Gulrajani et al.
 // 2017, algorithm 1) or the classic non-saturating BCE losses of the Keras "Conditional GAN"
-// example (training/gan_losses.h).
+// example (gan/losses.h).
 //
 // One loader batch = one critic (discriminator) step; after every n_critic critic steps
 // (counted over the whole run) comes one generator step. Real images are uint8 0..255 scaled to
@@ -42,7 +42,7 @@
 #include <vector>
 
 #include "datasets/image_set.h"
-#include "models/gan.h"
+#include "gan/networks.h"
 #include "tensor/device.h"
 #include "training/run_log.h"
 

@@ -32,7 +32,7 @@ A notop file has no 'predictions' layer, so the output has no predictions.* tens
 models::load_pretrained_backbone (which keeps the model's own head), not a strict load_module.
 The metadata records ember.padding=tf_same and ember.bn_eps=0.001 (Keras's EfficientNet).
 
-Usage: /usr/bin/python3 tools/convert_keras_h5.py IN.h5 OUT.safetensors [--imagenet-rescaling fold|none]
+Usage: /usr/bin/python3 models/convert/convert_keras_h5.py IN.h5 OUT.safetensors [--imagenet-rescaling fold|none]
 Tested by tests/interop/test_converters.py (a synthetic Keras-layout file written with h5py).
 """
 

@@ -1,5 +1,5 @@
-// GAN quality measures and shared sampling (see gan_quality.h; formulas in docs/gan.md).
-#include "training/gan_quality.h"
+// GAN quality measures and shared sampling (see quality.h; formulas in docs/gan.md).
+#include "gan/quality.h"
 
 #include <Eigen/Dense>
 #include <algorithm>
@@ -61,7 +61,7 @@ Tensor class_noise(uint64_t seed, int64_t label, int64_t first, int64_t count, i
                    Device device) {
   EMBER_CHECK(count > 0, "class_noise: count must be positive, got ", count);
   noise_offset(label, first + count - 1, latent_dim);  // range check of the last candidate
-  Generator gen(seed);
+  RandomGenerator gen(seed);
   gen.set_state(seed, noise_offset(label, first, latent_dim));
   return rand_normal({count, latent_dim}, gen, {.dtype = DType::Float32, .device = device});
 }
@@ -114,7 +114,7 @@ datasets::ImageSet generate_class_images(models::ConditionalGenerator& generator
 
 LoadedClassifier load_classifier_file(const std::string& path, int64_t num_classes) {
   LoadedClassifier out;
-  out.generator = std::make_unique<Generator>(0);  // the initial weights are all overwritten
+  out.generator = std::make_unique<RandomGenerator>(0);  // the initial weights are all overwritten
   out.model = models::efficientnet_b2(*out.generator, num_classes);
   try {
     nn::load_module(*out.model, path);

@@ -1,6 +1,6 @@
-// The conditional generator and projection critic of models/gan.h. Reference and naming there;
+// The conditional generator and projection critic of gan/networks.h. Reference and naming there;
 // architecture, shapes and parameter counts in docs/gan.md; tests in tests/test_gan_models.cpp.
-#include "models/gan.h"
+#include "gan/networks.h"
 
 #include <iomanip>
 #include <sstream>
@@ -153,13 +153,13 @@ Tensor SampleLayerNorm::forward(const Tensor& x) {
   EMBER_CHECK(x.dim() == 4 && x.size(3) == channels_, name(), ": expected [N, H, W, ", channels_,
               "], got ", x.describe());
   // Statistics over [H, W, C]; the affine part broadcasts over the last axis.
-  return add(mul(layer_norm(x, 3, Tensor(), Tensor(), eps_), weight_), bias_);
+  return layer_norm(x, 3, Tensor(), Tensor(), eps_) * weight_ + bias_;
 }
 
 // ---------------------------------------------------------------------------------------------
 // ConditionalGenerator
 
-ConditionalGenerator::ConditionalGenerator(GeneratorConfig config, Generator& gen)
+ConditionalGenerator::ConditionalGenerator(GeneratorConfig config, RandomGenerator& gen)
     : config_(std::move(config)) {
   config_.validate();
   const GeneratorConfig& c = config_;
@@ -271,7 +271,7 @@ std::string ConditionalGenerator::summary() const {
 // ---------------------------------------------------------------------------------------------
 // ProjectionCritic
 
-ProjectionCritic::ProjectionCritic(CriticConfig config, Generator& gen)
+ProjectionCritic::ProjectionCritic(CriticConfig config, RandomGenerator& gen)
     : config_(std::move(config)) {
   config_.validate();
   const CriticConfig& c = config_;
@@ -331,8 +331,8 @@ Tensor ProjectionCritic::forward(const Tensor& x, const Tensor& labels) {
   Tensor h = features(x);
   // psi(h) + <embed(y), h>: the class enters as an inner product with the feature, which is
   // the projection form of the conditional log-density ratio.
-  Tensor projection = sum(mul(projection_->forward(labels), h), {1}, /*keepdim=*/true);
-  return add(score_->forward(h), projection);  // [N, 1]
+  Tensor projection = sum(projection_->forward(labels) * h, {1}, /*keepdim=*/true);
+  return score_->forward(h) + projection;  // [N, 1]
 }
 
 int64_t ProjectionCritic::num_trainable_parameters() const { return num_parameters(); }
