@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -142,14 +143,14 @@ std::vector<std::pair<std::string, int64_t>> read_split_list(
   return items;
 }
 
-ImageSet load_images(const fs::path& image_dir,
-                     const std::vector<std::pair<std::string, int64_t>>& items,
-                     const std::vector<std::string>& class_names, const LoadOptions& options,
-                     LoadStats* stats, int height, int width, int channels) {
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t n = static_cast<int64_t>(items.size());
+namespace {
+
+using Items = std::vector<std::pair<std::string, int64_t>>;
+
+// What the decoded cache is keyed on: each image's name, label, size and modification time.
+std::vector<CacheEntry> cache_entries(const fs::path& image_dir, const Items& items,
+                                      const std::vector<std::string>& class_names) {
   std::vector<CacheEntry> entries(items.size());
-  std::vector<int64_t> labels(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& [name, label] = items[i];
     EMBER_CHECK(label >= 0 && label < static_cast<int64_t>(class_names.size()), "label ", label,
@@ -162,83 +163,114 @@ ImageSet load_images(const fs::path& image_dir,
     EMBER_CHECK(!ec, "image ", file.string(), ": ", ec.message());
     entries[i] = {name, label, size,
                   std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count()};
-    labels[i] = label;
   }
+  return entries;
+}
 
+// The images from the decoded cache when it holds exactly these entries; otherwise nothing, with
+// the reason in stats.cache_note. A writer killed mid-write (hundreds of MB) leaves its
+// temporary file: removed here, the next time anyone loads through this cache folder (failing
+// to is a note, as for the cache).
+std::optional<Tensor> read_cache(const fs::path& cache_dir, const fs::path& image_dir,
+                                 const std::vector<CacheEntry>& entries, const LoadOptions& options,
+                                 int height, int width, int channels, LoadStats& stats) {
+  try {
+    for (const std::string& leftover : remove_stale_cache_files(cache_dir))
+      if (options.verbose)
+        std::cerr << "ember: decoded cache: removed " << leftover << ", left by a killed writer\n";
+  } catch (const Error& e) {
+    if (options.verbose) std::cerr << "ember: decoded cache: " << e.what() << "\n";
+  }
+  stats.cache_file = cache_path(cache_dir, image_dir, entries);
+  auto cached = read_image_cache(stats.cache_file, entries, height, width, channels, &stats.cache_note);
+  if (cached) {
+    stats.from_cache = true;
+    stats.cache_note = "loaded";
+  } else if (options.verbose && stats.cache_note != "absent") {
+    std::cerr << "ember: decoded cache " << stats.cache_file.string() << " is " << stats.cache_note
+              << "; rebuilding it\n";
+  }
+  return cached;
+}
+
+// Decodes every image into one uint8 [n, height, width, channels] tensor on `threads` threads.
+// Reports the first failure in list order, so the message does not depend on scheduling.
+Tensor decode_all(const fs::path& image_dir, const Items& items,
+                  const std::vector<std::string>& class_names, int threads, int height, int width,
+                  int channels) {
+  const int64_t n = static_cast<int64_t>(items.size());
+  Tensor images = empty({n, height, width, channels}, {.dtype = DType::UInt8});
+  uint8_t* out = images.data<uint8_t>();
+  const size_t image_bytes = static_cast<size_t>(height) * width * channels;
+  std::vector<std::string> errors(items.size());
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (int64_t i; (i = next.fetch_add(1)) < n;) {
+      try {
+        decode_image_into(image_dir / class_names[items[i].second] / items[i].first, height, width,
+                          channels, out + i * image_bytes);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    }
+  };
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::clamp<int>(threads, 1, static_cast<int>(std::max<int64_t>(n, 1)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  int64_t failed = 0;
+  const std::string* first = nullptr;
+  for (const std::string& e : errors)
+    if (!e.empty()) { ++failed; if (first == nullptr) first = &e; }
+  // Rethrown as is (not through EMBER_FAIL), so the message keeps one source location.
+  if (first != nullptr)
+    throw Error(*first + (failed > 1 ? " (and " + std::to_string(failed - 1) + " more bad images)" : ""));
+  return images;
+}
+
+// A cache is an optimisation: failing to write it must not fail the load, only leave a note.
+void write_cache(const std::vector<CacheEntry>& entries, const Tensor& images,
+                 const LoadOptions& options, LoadStats& stats) {
+  try {
+    write_image_cache(stats.cache_file, entries, images);
+    if (stats.cache_note == "absent") stats.cache_note = "written";
+    else stats.cache_note += "; rebuilt";
+  } catch (const Error& e) {
+    stats.cache_note = std::string("not written: ") + e.what();
+    if (options.verbose) std::cerr << "ember: decoded cache " << stats.cache_note << "\n";
+  }
+}
+
+}  // namespace
+
+ImageSet load_images(const fs::path& image_dir, const Items& items,
+                     const std::vector<std::string>& class_names, const LoadOptions& options,
+                     LoadStats* stats, int height, int width, int channels) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<CacheEntry> entries = cache_entries(image_dir, items, class_names);
+  std::vector<int64_t> labels;
   ImageSet set;
   set.class_names = class_names;
-  set.labels = from_vector<int64_t>(labels, {n}, {.dtype = DType::Int64});
-  set.files.reserve(items.size());
-  for (const auto& item : items) set.files.push_back(item.first);
+  for (const auto& [name, label] : items) {
+    labels.push_back(label);
+    set.files.push_back(name);
+  }
+  set.labels = from_vector<int64_t>(labels, {static_cast<int64_t>(items.size())}, {.dtype = DType::Int64});
 
   LoadStats local;
   const fs::path cache_dir = options.cache_dir.empty() ? default_cache_dir() : options.cache_dir;
-  if (options.use_cache) {
-    // A writer killed mid-write (hundreds of MB) leaves its temporary file: removed here, the
-    // next time anyone loads through this cache folder (failing to is a note, as for the cache).
-    try {
-      for (const std::string& leftover : remove_stale_cache_files(cache_dir))
-        if (options.verbose)
-          std::cerr << "ember: decoded cache: removed " << leftover << ", left by a killed writer\n";
-    } catch (const Error& e) {
-      if (options.verbose) std::cerr << "ember: decoded cache: " << e.what() << "\n";
-    }
-    local.cache_file = cache_path(cache_dir, image_dir, entries);
-    if (auto cached = read_image_cache(local.cache_file, entries, height, width, channels,
-                                       &local.cache_note)) {
-      set.images = std::move(*cached);
-      local.from_cache = true;
-      local.cache_note = "loaded";
-    } else if (options.verbose && local.cache_note != "absent") {
-      std::cerr << "ember: decoded cache " << local.cache_file.string() << " is "
-                << local.cache_note << "; rebuilding it\n";
-    }
-  } else {
+  std::optional<Tensor> cached;
+  if (options.use_cache)
+    cached = read_cache(cache_dir, image_dir, entries, options, height, width, channels, local);
+  else
     local.cache_note = "disabled";
-  }
-
-  if (!local.from_cache) {
-    set.images = empty({n, height, width, channels}, {.dtype = DType::UInt8});
-    uint8_t* out = set.images.data<uint8_t>();  // [n, height, width, channels]
-    const size_t image_bytes = static_cast<size_t>(height) * width * channels;
-    std::vector<std::string> errors(items.size());
-    std::atomic<int64_t> next{0};
-    auto worker = [&] {
-      for (int64_t i; (i = next.fetch_add(1)) < n;) {
-        try {
-          decode_image_into(image_dir / class_names[labels[i]] / items[i].first, height, width,
-                            channels, out + i * image_bytes);
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
-        }
-      }
-    };
-    int threads = options.threads > 0 ? options.threads
-                                      : static_cast<int>(std::thread::hardware_concurrency());
-    threads = std::clamp<int>(threads, 1, static_cast<int>(std::max<int64_t>(n, 1)));
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
-    for (std::thread& t : pool) t.join();
-    // Report the first failure in list order, so the message does not depend on scheduling.
-    int64_t failed = 0;
-    const std::string* first = nullptr;
-    for (const std::string& e : errors)
-      if (!e.empty()) { ++failed; if (first == nullptr) first = &e; }
-    // Rethrown as is (not through EMBER_FAIL), so the message keeps one source location.
-    if (first != nullptr)
-      throw Error(*first + (failed > 1 ? " (and " + std::to_string(failed - 1) + " more bad images)" : ""));
-    if (options.use_cache) {
-      try {
-        write_image_cache(local.cache_file, entries, set.images);
-        if (local.cache_note == "absent") local.cache_note = "written";
-        else local.cache_note += "; rebuilt";
-      } catch (const Error& e) {
-        // A cache is an optimisation: failing to write it must not fail the load.
-        local.cache_note = std::string("not written: ") + e.what();
-        if (options.verbose) std::cerr << "ember: decoded cache " << local.cache_note << "\n";
-      }
-    }
+  if (cached) {
+    set.images = std::move(*cached);
+  } else {
+    set.images = decode_all(image_dir, items, class_names, options.threads, height, width, channels);
+    if (options.use_cache) write_cache(entries, set.images, options, local);
   }
   local.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (stats != nullptr) *stats = local;

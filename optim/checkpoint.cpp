@@ -146,11 +146,11 @@ void save_checkpoint(const std::string& path, const CheckpointParts& parts, cons
   nn::write_safetensors(path, tensors, metadata);
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, const CheckpointParts& parts) {
-  EMBER_CHECK(parts.model != nullptr, "load_checkpoint ", path, ": no model given");
-  nn::SafetensorsFile file = nn::read_safetensors(path);
+namespace {
 
-  // 1. Parse and check everything; nothing is changed yet.
+// The checkpoint's state document (the JSON beside the tensors), after checking that the file
+// is an ember checkpoint of a version this build reads.
+json state_document(const std::string& path, const nn::SafetensorsFile& file) {
   const auto format = file.metadata.find(kFormatKey);
   const auto state_text = file.metadata.find(kStateKey);
   EMBER_CHECK(format != file.metadata.end() && format->second == kFormat && state_text != file.metadata.end(),
@@ -164,74 +164,64 @@ CheckpointInfo load_checkpoint(const std::string& path, const CheckpointParts& p
   }
   EMBER_CHECK(doc.is_object() && doc.contains("version") && doc.at("version") == kVersion, "load_checkpoint ",
               path, ": unsupported checkpoint version (this build reads version ", kVersion, ")");
-  const Reader reader(path, doc, file.tensors);
+  return doc;
+}
 
-  CheckpointInfo info;
-  info.epoch = string_to_int<int64_t>(reader.string_field(doc, "epoch", "the checkpoint"), "epoch", path);
-  info.step = string_to_int<int64_t>(reader.string_field(doc, "step", "the checkpoint"), "step", path);
-  for (const auto& [key, value] : file.metadata)
-    if (key != kFormatKey && key != kStateKey) info.metadata[key] = value;
-
-  // The model: every parameter and buffer present with its shape and dtype, nothing extra.
-  const nn::NamedTensors targets = nn::module_state(*parts.model);
-  nn::NamedTensors model_source;
-  for (const auto& [name, tensor] : file.tensors)
-    if (name.rfind("model.", 0) == 0) model_source.emplace_back(name.substr(6), tensor);
-  {
-    std::vector<std::string> missing, unexpected;
-    std::map<std::string, const Tensor*> by_name;
-    for (const auto& [name, tensor] : model_source) by_name[name] = &tensor;
-    for (const auto& [name, target] : targets) {
-      const auto it = by_name.find(name);
-      if (it == by_name.end()) {
-        missing.push_back(name);
-        continue;
-      }
-      const Tensor& saved = *it->second;
-      EMBER_CHECK(saved.shape() == target.shape(), "load_checkpoint ", path, ": model tensor '", name,
-                  "' has shape ", shape_str(saved.shape()), " in the checkpoint but ",
-                  shape_str(target.shape()), " in the model");
-      EMBER_CHECK(saved.dtype() == target.dtype(), "load_checkpoint ", path, ": model tensor '", name,
-                  "' is ", dtype_name(saved.dtype()), " in the checkpoint but ", dtype_name(target.dtype()),
-                  " in the model");
-      by_name.erase(it);
+// Every model parameter and buffer must be in the checkpoint with its shape and dtype, and the
+// checkpoint must hold nothing more, so a load never half-fills a model.
+void check_model_tensors(const std::string& path, const nn::NamedTensors& targets,
+                         const nn::NamedTensors& model_source) {
+  std::vector<std::string> missing, unexpected;
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, tensor] : model_source) by_name[name] = &tensor;
+  for (const auto& [name, target] : targets) {
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      missing.push_back(name);
+      continue;
     }
-    for (const auto& [name, tensor] : by_name) unexpected.push_back(name);
-    EMBER_CHECK(missing.empty(), "load_checkpoint ", path, ": the checkpoint lacks model tensors: ",
-                join_names(missing));
-    EMBER_CHECK(unexpected.empty(), "load_checkpoint ", path,
-                ": the checkpoint has model tensors the model does not: ", join_names(unexpected));
+    const Tensor& saved = *it->second;
+    EMBER_CHECK(saved.shape() == target.shape(), "load_checkpoint ", path, ": model tensor '", name,
+                "' has shape ", shape_str(saved.shape()), " in the checkpoint but ",
+                shape_str(target.shape()), " in the model");
+    EMBER_CHECK(saved.dtype() == target.dtype(), "load_checkpoint ", path, ": model tensor '", name,
+                "' is ", dtype_name(saved.dtype()), " in the checkpoint but ", dtype_name(target.dtype()),
+                " in the model");
+    by_name.erase(it);
   }
+  for (const auto& [name, tensor] : by_name) unexpected.push_back(name);
+  EMBER_CHECK(missing.empty(), "load_checkpoint ", path, ": the checkpoint lacks model tensors: ",
+              join_names(missing));
+  EMBER_CHECK(unexpected.empty(), "load_checkpoint ", path,
+              ": the checkpoint has model tensors the model does not: ", join_names(unexpected));
+}
 
-  OptimizerState optim_state, plateau_state, ema_state;
-  if (parts.optimizer) optim_state = reader.state("optimizer", "optimizer", parts.optimizer->name(), "optim.");
-  if (parts.schedule) {
-    const OptimizerState s = reader.state("schedule", "schedule", parts.schedule->name(), "schedule.");
-    try {
-      parts.schedule->load_state(s);  // const: only compares the configuration
-    } catch (const Error& e) {
-      EMBER_FAIL("load_checkpoint ", path, ": ", e.what());
-    }
+// The saved (seed, offset) of each named random-number generator the caller asks for.
+std::vector<std::pair<uint64_t, uint64_t>> random_generator_states(const std::string& path,
+                                                                   const Reader& reader,
+                                                                   const CheckpointParts& parts) {
+  std::vector<std::pair<uint64_t, uint64_t>> states;
+  if (parts.generators.empty()) return states;
+  const json& generators = reader.part("generators", "generator");
+  for (const auto& [name, gen] : parts.generators) {
+    EMBER_CHECK(gen != nullptr, "load_checkpoint ", path, ": generator '", name, "' is null");
+    EMBER_CHECK(generators.contains(name) && generators.at(name).is_object(), "load_checkpoint ",
+                path, ": the checkpoint has no generator '", name, "'");
+    const json& g = generators.at(name);
+    const std::string what = "generator '" + name + "'";
+    states.emplace_back(
+        string_to_int<uint64_t>(reader.string_field(g, "seed", what), what + " seed", path),
+        string_to_int<uint64_t>(reader.string_field(g, "offset", what), what + " offset", path));
   }
-  if (parts.plateau) plateau_state = reader.state("plateau", "plateau scheduler", "ReduceLrOnPlateau", "plateau.");
-  if (parts.ema) ema_state = reader.state("ema", "weight average", "ExponentialMovingAverage", "ema.");
-  std::vector<std::pair<uint64_t, uint64_t>> generator_states;
-  if (!parts.generators.empty()) {
-    const json& generators = reader.part("generators", "generator");
-    for (const auto& [name, gen] : parts.generators) {
-      EMBER_CHECK(gen != nullptr, "load_checkpoint ", path, ": generator '", name, "' is null");
-      EMBER_CHECK(generators.contains(name) && generators.at(name).is_object(), "load_checkpoint ",
-                  path, ": the checkpoint has no generator '", name, "'");
-      const json& g = generators.at(name);
-      const std::string what = "generator '" + name + "'";
-      generator_states.emplace_back(
-          string_to_int<uint64_t>(reader.string_field(g, "seed", what), what + " seed", path),
-          string_to_int<uint64_t>(reader.string_field(g, "offset", what), what + " offset", path));
-    }
-  }
+  return states;
+}
 
-  // 2. Apply. The stateful parts check their own state inside load_state before changing
-  // anything; should a later one still fail, the earlier ones are rolled back to what they were.
+// The optimizer's, the plateau scheduler's and the EMA's states, each checked by its own
+// load_state before it changes anything; should a later one still fail, the earlier ones are
+// rolled back to what they were, so a failed load leaves every part as it was.
+void apply_training_states(const std::string& path, const CheckpointParts& parts,
+                           const OptimizerState& optim_state, const OptimizerState& plateau_state,
+                           const OptimizerState& ema_state) {
   const OptimizerState old_optim = parts.optimizer ? parts.optimizer->state() : OptimizerState{};
   const OptimizerState old_plateau = parts.plateau ? parts.plateau->state() : OptimizerState{};
   int applied = 0;
@@ -247,6 +237,46 @@ CheckpointInfo load_checkpoint(const std::string& path, const CheckpointParts& p
     if (applied >= 2 && parts.plateau) parts.plateau->load_state(old_plateau);
     EMBER_FAIL("load_checkpoint ", path, ": ", e.what());
   }
+}
+
+}  // namespace
+
+// Two phases: first every part is parsed and checked, changing nothing; then all are applied.
+CheckpointInfo load_checkpoint(const std::string& path, const CheckpointParts& parts) {
+  EMBER_CHECK(parts.model != nullptr, "load_checkpoint ", path, ": no model given");
+  nn::SafetensorsFile file = nn::read_safetensors(path);
+
+  // 1. Parse and check everything; nothing is changed yet.
+  const json doc = state_document(path, file);
+  const Reader reader(path, doc, file.tensors);
+  CheckpointInfo info;
+  info.epoch = string_to_int<int64_t>(reader.string_field(doc, "epoch", "the checkpoint"), "epoch", path);
+  info.step = string_to_int<int64_t>(reader.string_field(doc, "step", "the checkpoint"), "step", path);
+  for (const auto& [key, value] : file.metadata)
+    if (key != kFormatKey && key != kStateKey) info.metadata[key] = value;
+
+  const nn::NamedTensors targets = nn::module_state(*parts.model);
+  nn::NamedTensors model_source;
+  for (const auto& [name, tensor] : file.tensors)
+    if (name.rfind("model.", 0) == 0) model_source.emplace_back(name.substr(6), tensor);
+  check_model_tensors(path, targets, model_source);
+
+  OptimizerState optim_state, plateau_state, ema_state;
+  if (parts.optimizer) optim_state = reader.state("optimizer", "optimizer", parts.optimizer->name(), "optim.");
+  if (parts.schedule) {
+    const OptimizerState s = reader.state("schedule", "schedule", parts.schedule->name(), "schedule.");
+    try {
+      parts.schedule->load_state(s);  // const: only compares the configuration
+    } catch (const Error& e) {
+      EMBER_FAIL("load_checkpoint ", path, ": ", e.what());
+    }
+  }
+  if (parts.plateau) plateau_state = reader.state("plateau", "plateau scheduler", "ReduceLrOnPlateau", "plateau.");
+  if (parts.ema) ema_state = reader.state("ema", "weight average", "ExponentialMovingAverage", "ema.");
+  const auto generator_states = random_generator_states(path, reader, parts);
+
+  // 2. Apply.
+  apply_training_states(path, parts, optim_state, plateau_state, ema_state);
   // Checked above, so this cannot fail on names, shapes or dtypes.
   nn::load_into(targets, model_source, {}, path);
   for (size_t i = 0; i < parts.generators.size(); ++i)
