@@ -15,6 +15,7 @@
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "apps/flags/cli.h"
+#include "training/config_difference.h"
 #include "training/output_lock.h"
 #include "training/run_log.h"
 
@@ -24,11 +25,25 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using training::format;
+using training::format_duration;
 
 namespace {
 
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The fields of two resolved configurations that differ and matter for results, as JSON
+// pointers ("/classifier/epochs, /seeds/-"; "" if none): where the data, report and output
+// go and which devices run it may change between runs.
+std::string changed_settings(const json& saved, const json& now) {
+  json a = saved, b = now;
+  for (json* j : {&a, &b})
+    for (const char* key : {"device", "gpus", "data", "out", "report"}) j->erase(key);
+  std::string keys;
+  for (const training::ConfigChange& c : training::config_changes(a, b))
+    keys += (keys.empty() ? "" : ", ") + c.path;
+  return keys;
 }
 
 // Whether the app left state that its --resume continues.
@@ -228,7 +243,7 @@ int Scheduler::run() {
   if (fs::exists(saved)) {
     const json before = json::parse(read_file(saved.string()), nullptr, false);
     EMBER_CHECK(!before.is_discarded(), saved.string(), " is not valid JSON");
-    const std::string diff = config_difference(before, options_.config);
+    const std::string diff = changed_settings(before, options_.config);
     EMBER_CHECK(diff.empty(), out_.string(), " holds an experiment with another configuration (",
                 diff, " differ): resume it with the same settings (--config ", saved.string(),
                 "), or choose another --out");
@@ -328,25 +343,6 @@ int Scheduler::run() {
 }
 
 }  // namespace
-
-std::string config_difference(const json& saved, const json& now) {
-  json a = saved, b = now;
-  for (json* j : {&a, &b})
-    for (const char* key : {"device", "gpus", "data", "out", "report"}) j->erase(key);
-  std::string keys;
-  for (const json& op : json::diff(a, b)) {
-    const std::string path = op.at("path").get<std::string>();
-    keys += (keys.empty() ? "" : ", ") + path;
-  }
-  return keys;
-}
-
-std::string format_duration(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  if (s >= 3600) return format("%ldh%02ldm", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return format("%ldm%02lds", s / 60, s % 60);
-  return format("%lds", s);
-}
 
 int run_experiment(const RunnerOptions& options, const InProcessSteps& steps) {
   Scheduler scheduler(options, steps);

@@ -54,10 +54,4 @@ struct InProcessSteps {
 // Runs the experiment; returns the process exit status (0: every selected unit done).
 int run_experiment(const RunnerOptions& options, const InProcessSteps& steps);
 
-// The keys of two resolved configurations that differ and matter for results ("" if none).
-std::string config_difference(const nlohmann::json& saved, const nlohmann::json& now);
-
-// "1h02m", "3m05s", "42s".
-std::string format_duration(double seconds);
-
 }  // namespace ember::experiment

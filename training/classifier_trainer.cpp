@@ -1,11 +1,12 @@
-// The classifier training loop (see classifier_trainer.h).
+// The classifier training loop (see classifier_trainer.h). train_classifier at the bottom reads
+// as the recipe; each step above it is one short function: resume_from, train_step,
+// end_of_epoch (validation, best model, plateau and early stopping, checkpoint, the log line).
 #include "training/classifier_trainer.h"
 
 #include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,7 @@
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "tensor/atomic_file.h"
+#include "training/config_difference.h"
 #include "training/evaluate.h"
 
 namespace ember::training {
@@ -60,26 +62,18 @@ std::unique_ptr<optim::LrSchedule> make_schedule(const ClassifierTrainOptions& o
              "' (constant, cosine, step or plateau)");
 }
 
-nlohmann::json history_json(const std::vector<EpochRecord>& history) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const EpochRecord& r : history) {
-    out.push_back({{"epoch", r.epoch}, {"lr", r.lr}, {"train_loss", r.train_loss},
-                   {"train_accuracy", r.train_accuracy}, {"val_loss", r.val_loss},
-                   {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds},
-                   {"train_images_per_second", r.train_images_per_second}});
-  }
-  return out;
+std::optional<optim::ReduceLrOnPlateau> make_plateau(const ClassifierTrainOptions& o,
+                                                     const optim::LrSchedule* schedule) {
+  if (schedule) return std::nullopt;
+  return optim::ReduceLrOnPlateau(optim::PlateauOptions{
+      .factor = o.plateau_factor, .patience = o.plateau_patience, .min_lr = o.min_lr});
 }
 
-std::vector<EpochRecord> history_from_json(const nlohmann::json& j) {
-  std::vector<EpochRecord> out;
-  for (const auto& r : j) {
-    out.push_back({.epoch = r.at("epoch"), .lr = r.at("lr"), .train_loss = r.at("train_loss"),
-                   .train_accuracy = r.at("train_accuracy"), .val_loss = r.at("val_loss"),
-                   .val_accuracy = r.at("val_accuracy"), .seconds = r.at("seconds"),
-                   .train_images_per_second = r.at("train_images_per_second")});
-  }
-  return out;
+// The per-class loss weights on the device; undefined when the loss is unweighted.
+Tensor class_weight_tensor(const ClassifierTrainOptions& o, int64_t classes) {
+  if (o.class_weights.empty()) return Tensor();
+  std::vector<float> w(o.class_weights.begin(), o.class_weights.end());
+  return from_vector(w, {classes}, {.device = o.device});
 }
 
 // The state the loop carries between epochs besides the model and optimizer; it rides in the
@@ -126,44 +120,8 @@ LoopState loop_state_from(const std::map<std::string, std::string>& m, const std
   return s;
 }
 
-// What differs between two configuration keys: the differing fields when both are JSON
-// objects (as the app's are), else both texts.
-std::string config_difference(const std::string& theirs, const std::string& mine) {
-  const nlohmann::json a = nlohmann::json::parse(theirs, nullptr, false);
-  const nlohmann::json b = nlohmann::json::parse(mine, nullptr, false);
-  if (!a.is_object() || !b.is_object()) return "\n  its:  " + theirs + "\n  this: " + mine;
-  std::string out;
-  auto show = [](const nlohmann::json& j, const std::string& k) {
-    return j.contains(k) ? j.at(k).dump() : std::string("(absent)");
-  };
-  std::set<std::string> keys;
-  for (const auto& [k, _] : a.items()) keys.insert(k);
-  for (const auto& [k, _] : b.items()) keys.insert(k);
-  for (const std::string& k : keys)
-    if (show(a, k) != show(b, k))
-      out += "\n  " + k + ": the checkpoint's " + show(a, k) + ", this run's " + show(b, k);
-  return out;
-}
-
-}  // namespace
-
-std::string history_csv(const std::vector<EpochRecord>& history) {
-  std::string out =
-      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,train_images_per_second\n";
-  for (const EpochRecord& r : history) {
-    out += format("%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.2f\n", static_cast<long long>(r.epoch),
-                  r.lr, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.seconds,
-                  r.train_images_per_second);
-  }
-  return out;
-}
-
-ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tensor>& params,
-                                       RandomGenerator& model_generator,
-                                       const datasets::ImageSet& train,
-                                       const datasets::ImageSet& val,
-                                       const ClassifierTrainOptions& o, RunLog& log,
-                                       const std::vector<nn::Module*>& keep_in_eval) {
+void check_classifier_options(const std::vector<Tensor>& params, const datasets::ImageSet& train,
+                              const ClassifierTrainOptions& o) {
   EMBER_CHECK(o.epochs > 0, "train_classifier: epochs must be positive, got ", o.epochs);
   EMBER_CHECK(o.batch_size > 0, "train_classifier: batch size must be positive");
   EMBER_CHECK(!o.out_dir.empty(), "train_classifier: no output folder");
@@ -172,193 +130,264 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
   EMBER_CHECK(o.class_weights.empty() || static_cast<int64_t>(o.class_weights.size()) == classes,
               "train_classifier: ", o.class_weights.size(), " class weights for ", classes,
               " classes");
-  std::filesystem::create_directories(o.out_dir);
+}
 
-  ClassifierTrainResult result;
-  result.last_path = o.out_dir / "last.safetensors";
-  result.best_path = o.out_dir / "best.safetensors";
-
-  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(params, o);
-  std::unique_ptr<optim::LrSchedule> schedule = make_schedule(o);
+// Everything a run carries from step to step: the model and what trains it (optimizer,
+// schedule or plateau, weight average), the loader, the loop state and the result.
+struct ClassifierRun {
+  nn::Layer& model;
+  const std::vector<Tensor>& params;
+  const std::vector<nn::Module*>& keep_in_eval;
+  const datasets::ImageSet& val;
+  const ClassifierTrainOptions& o;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<optim::LrSchedule> schedule;
   std::optional<optim::ReduceLrOnPlateau> plateau;
-  if (!schedule) {
-    plateau.emplace(optim::PlateauOptions{.factor = o.plateau_factor,
-                                          .patience = o.plateau_patience,
-                                          .min_lr = o.min_lr});
-  }
   std::optional<optim::ExponentialMovingAverage> ema;
-  if (o.ema_decay > 0) ema.emplace(model, o.ema_decay);
-
-  const optim::CheckpointParts parts{.model = &model,
-                                     .optimizer = optimizer.get(),
-                                     .schedule = schedule.get(),
-                                     .plateau = plateau ? &*plateau : nullptr,
-                                     .ema = ema ? &*ema : nullptr,
-                                     .generators = {{"model", &model_generator}}};
+  optim::CheckpointParts parts;
+  const std::string data_digest;
+  const Tensor class_weight;
+  datasets::Loader loader;
   LoopState state;
-  int64_t first_epoch = 0;  // 0-based index of the next epoch to run
-  const std::string data_digest =
-      "train " + datasets::list_digest(train) + "; val " + datasets::list_digest(val);
-  if (o.resume && std::filesystem::exists(result.last_path)) {
-    // Check the configuration before anything is loaded, so a mismatch changes nothing.
-    const auto file = nn::read_safetensors(result.last_path.string());
-    const auto key = file.metadata.find("config_key");
-    const std::string theirs = key == file.metadata.end() ? "(none)" : key->second;
-    EMBER_CHECK(theirs == o.config_key, "cannot resume from ", result.last_path.string(),
-                ": it was written by a run with another configuration: ",
-                config_difference(theirs, o.config_key));
-    const auto data = file.metadata.find("data_digest");
-    const std::string trained_on = data == file.metadata.end() ? "(not recorded)" : data->second;
-    EMBER_CHECK(trained_on == data_digest, "cannot resume from ", result.last_path.string(),
-                ": it was trained on other data (the data folder, a split list or the subset "
-                "changed)\n  its:  ", trained_on, "\n  this: ", data_digest);
-    const optim::CheckpointInfo info = optim::load_checkpoint(result.last_path.string(), parts);
-    state = loop_state_from(info.metadata, result.last_path.string());
-    first_epoch = info.epoch;
-    result.resumed = true;
-    result.resumed_from_epoch = first_epoch;
-    log.line(format("resumed from %s after epoch %lld (best so far: epoch %lld, val accuracy %.4f)",
-                    result.last_path.c_str(), static_cast<long long>(first_epoch),
-                    static_cast<long long>(state.best_epoch), state.best_val_accuracy));
-  }
+  int64_t first_epoch = 0;  // 0-based index of the first epoch this process runs
+  ClassifierTrainResult result;
 
-  Tensor class_weight;
-  if (!o.class_weights.empty()) {
-    std::vector<float> w(o.class_weights.begin(), o.class_weights.end());
-    class_weight = from_vector(w, {classes}, {.device = o.device});
+  ClassifierRun(nn::Layer& model_, const std::vector<Tensor>& params_,
+                RandomGenerator& model_generator, const datasets::ImageSet& train,
+                const datasets::ImageSet& val_, const ClassifierTrainOptions& options,
+                const std::vector<nn::Module*>& keep_in_eval_)
+      : model(model_),
+        params(params_),
+        keep_in_eval(keep_in_eval_),
+        val(val_),
+        o(options),
+        optimizer(make_optimizer(params, o)),
+        schedule(make_schedule(o)),
+        plateau(make_plateau(o, schedule.get())),
+        data_digest("train " + datasets::list_digest(train) + "; val " +
+                    datasets::list_digest(val)),
+        class_weight(class_weight_tensor(o, static_cast<int64_t>(train.class_names.size()))),
+        loader(train, {.batch_size = o.batch_size,
+                       .shuffle = true,
+                       .seed = o.seed,
+                       // A last batch of one image breaks BatchNorm's statistics.
+                       .last_batch = datasets::LastBatch::Drop,
+                       .balanced = o.balanced,
+                       .augment = {.flips_and_rotations = o.augment},
+                       .device = o.device}) {
+    if (o.ema_decay > 0) ema.emplace(model, o.ema_decay);
+    parts = {.model = &model,
+             .optimizer = optimizer.get(),
+             .schedule = schedule.get(),
+             .plateau = plateau ? &*plateau : nullptr,
+             .ema = ema ? &*ema : nullptr,
+             .generators = {{"model", &model_generator}}};
+    result.last_path = o.out_dir / "last.safetensors";
+    result.best_path = o.out_dir / "best.safetensors";
   }
-  datasets::Loader loader(train, {.batch_size = o.batch_size,
-                                  .shuffle = true,
-                                  .seed = o.seed,
-                                  // A last batch of one image breaks BatchNorm's statistics.
-                                  .last_batch = datasets::LastBatch::Drop,
-                                  .balanced = o.balanced,
-                                  .augment = {.flips_and_rotations = o.augment},
-                                  .device = o.device});
-  const int64_t batches = loader.batches_per_epoch();
+  ClassifierRun(const ClassifierRun&) = delete;  // the checkpoint parts point into it
+};
+
+// Refuses a checkpoint of another configuration or other data before anything is loaded, so
+// a mismatch changes nothing.
+void check_resumable(const ClassifierRun& run) {
+  const std::string path = run.result.last_path.string();
+  const auto file = nn::read_safetensors(path);
+  const auto key = file.metadata.find("config_key");
+  const std::string theirs = key == file.metadata.end() ? "(none)" : key->second;
+  EMBER_CHECK(theirs == run.o.config_key, "cannot resume from ", path,
+              ": it was written by a run with another configuration: ",
+              config_difference(theirs, run.o.config_key));
+  const auto data = file.metadata.find("data_digest");
+  const std::string trained_on = data == file.metadata.end() ? "(not recorded)" : data->second;
+  EMBER_CHECK(trained_on == run.data_digest, "cannot resume from ", path,
+              ": it was trained on other data (the data folder, a split list or the subset "
+              "changed)\n  its:  ", trained_on, "\n  this: ", run.data_digest);
+}
+
+// Restores last.safetensors: model, optimizer, schedule, weight average, the dropout
+// generator and the loop state, so the run goes on exactly as if never stopped.
+void resume_from(ClassifierRun& run, RunLog& log) {
+  check_resumable(run);
+  const optim::CheckpointInfo info = optim::load_checkpoint(run.result.last_path.string(), run.parts);
+  run.state = loop_state_from(info.metadata, run.result.last_path.string());
+  run.first_epoch = info.epoch;
+  run.result.resumed = true;
+  run.result.resumed_from_epoch = run.first_epoch;
+  log.line(format("resumed from %s after epoch %lld (best so far: epoch %lld, val accuracy %.4f)",
+                  run.result.last_path.c_str(), static_cast<long long>(run.first_epoch),
+                  static_cast<long long>(run.state.best_epoch), run.state.best_val_accuracy));
+}
+
+void log_plan(const ClassifierRun& run, RunLog& log) {
+  const ClassifierTrainOptions& o = run.o;
   log.line(format("training: %lld images, %lld batches of %lld per epoch, %lld epochs, %s lr %g, "
                   "schedule %s, on %s",
-                  static_cast<long long>(loader.epoch_size()), static_cast<long long>(batches),
+                  static_cast<long long>(run.loader.epoch_size()),
+                  static_cast<long long>(run.loader.batches_per_epoch()),
                   static_cast<long long>(o.batch_size), static_cast<long long>(o.epochs),
                   o.optimizer.c_str(), o.lr, o.schedule.c_str(), o.device.str().c_str()));
+}
 
-  for (int64_t epoch = first_epoch; epoch < o.epochs && !state.stopped_early; ++epoch) {
-    const auto epoch_start = Clock::now();
-    if (schedule) schedule->apply(*optimizer, epoch);
-    const double lr = optimizer->lr();
-    model.train();
-    for (nn::Module* m : keep_in_eval) m->eval();
+// Running sums of an epoch. They stay on the device so a step does not wait for the host;
+// they are read at progress lines and at the end of the epoch.
+struct TrainSums {
+  Tensor loss_sum, correct;
+  int64_t seen = 0;
+  explicit TrainSums(const Device& device)
+      : loss_sum(zeros({}, {.dtype = DType::Float64, .device = device})),
+        correct(zeros({}, {.dtype = DType::Float64, .device = device})) {}
+};
 
-    // Running sums stay on the device so a step does not wait for the host; they are read at
-    // progress lines and at the end of the epoch.
-    Tensor loss_sum = zeros({}, {.dtype = DType::Float64, .device = o.device});
-    Tensor correct = zeros({}, {.dtype = DType::Float64, .device = o.device});
-    int64_t seen = 0;
-    loader.start_epoch(epoch);
-    const auto train_start = Clock::now();
-    while (std::optional<datasets::Batch> batch = loader.next()) {
-      const int64_t b = static_cast<int64_t>(batch->indices.size());
-      optimizer->zero_grad();
-      const Tensor logits = model(batch->images);
-      const Tensor loss = cross_entropy(logits, batch->labels, class_weight, o.label_smoothing);
-      loss.backward();
-      if (o.clip_norm > 0) optim::clip_grad_norm(params, o.clip_norm);
-      optimizer->step();
-      if (ema) ema->update();
-      {
-        NoGradGuard no_grad;
-        add_(loss_sum, loss.detach().to(DType::Float64), static_cast<double>(b));
-        // equal() compares floating-point tensors; class indices are exact in float32.
-        const Tensor predicted = argmax(logits.detach(), 1).to(DType::Float32);
-        add_(correct, sum(equal(predicted, batch->labels.to(DType::Float32)).to(DType::Float64)));
-      }
-      seen += b;
-      const bool last = batch->number + 1 == batches;
-      if (last || (o.progress_every > 0 && (batch->number + 1) % o.progress_every == 0)) {
-        const double mean_loss = loss_sum.item<double>() / seen;
-        EMBER_CHECK(std::isfinite(mean_loss), "training diverged: the loss is ", mean_loss,
-                    " at epoch ", epoch + 1, ", batch ", batch->number + 1, ". The last good state is ",
-                    std::filesystem::exists(result.last_path) ? result.last_path.string()
-                                                              : std::string("(none yet)"),
-                    " (untouched); try a lower learning rate or --clip-norm");
-        if (!last) {
-          const double rate = seen / seconds_since(train_start);
-          log.progress(format("  epoch %lld batch %lld/%lld  loss %.4f  acc %.4f  %.1f img/s",
-                              static_cast<long long>(epoch + 1),
-                              static_cast<long long>(batch->number + 1),
-                              static_cast<long long>(batches), mean_loss,
-                              correct.item<double>() / seen, rate));
-        }
-      }
-    }
-    const double train_seconds = seconds_since(train_start);
-
-    EpochRecord record;
-    record.epoch = epoch + 1;
-    record.lr = lr;
-    record.train_loss = loss_sum.item<double>() / seen;
-    record.train_accuracy = correct.item<double>() / seen;
-    record.train_images_per_second = seen / train_seconds;
-
-    if (ema) ema->swap_in();
-    const EvalResult v = evaluate_classifier(model, val, {.batch_size = o.eval_batch_size,
-                                                         .device = o.device});
-    record.val_loss = v.loss;
-    record.val_accuracy = v.confusion.accuracy();
-    const bool better = record.val_accuracy > state.best_val_accuracy ||
-                        (record.val_accuracy == state.best_val_accuracy &&
-                         record.val_loss < state.best_val_loss);
-    if (better) {
-      nn::save_module(model, result.best_path.string(),
-                      {{"epoch", std::to_string(record.epoch)},
-                       {"val_accuracy", format("%.6f", record.val_accuracy)},
-                       {"val_loss", format("%.6f", record.val_loss)},
-                       {"ema", ema ? "1" : "0"}});
-      state.best_epoch = record.epoch;
-      state.best_val_accuracy = record.val_accuracy;
-      state.best_val_loss = record.val_loss;
-      state.epochs_without_improvement = 0;
-    } else {
-      ++state.epochs_without_improvement;
-    }
-    if (ema) ema->restore();
-    if (plateau && plateau->step(*optimizer, record.val_loss)) {
-      log.line(format("  validation loss plateaued: learning rate now %g", optimizer->lr()));
-    }
-    if (o.early_stopping_patience > 0 &&
-        state.epochs_without_improvement >= o.early_stopping_patience) {
-      state.stopped_early = true;
-    }
-    record.seconds = seconds_since(epoch_start);
-    state.history.push_back(record);
-
-    optim::save_checkpoint(result.last_path.string(), parts,
-                           {.epoch = epoch + 1,
-                            .step = optimizer->step_count(),
-                            .metadata = loop_metadata(state, o.config_key, data_digest)});
-    write_file_atomically((o.out_dir / "history.csv").string(), history_csv(state.history));
-
-    // The ETA uses this process's epochs only: a resumed run may run at another speed.
-    double mean_epoch = 0;
-    for (size_t i = static_cast<size_t>(first_epoch); i < state.history.size(); ++i)
-      mean_epoch += state.history[i].seconds;
-    mean_epoch /= static_cast<double>(state.history.size() - first_epoch);
-    const int64_t left = state.stopped_early ? 0 : o.epochs - (epoch + 1);
-    log.line(format("epoch %lld/%lld  lr %.3g  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f%s"
-                    "  %.1f img/s  %s/epoch  ETA %s",
-                    static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), lr,
-                    record.train_loss, record.train_accuracy, record.val_loss,
-                    record.val_accuracy, better ? " *" : "  ", record.train_images_per_second,
-                    format_duration(record.seconds).c_str(),
-                    format_duration(mean_epoch * left).c_str()));
-    if (state.stopped_early) {
-      log.line(format("early stopping: no better validation accuracy for %lld epochs (best: "
-                      "epoch %lld, %.4f)",
-                      static_cast<long long>(state.epochs_without_improvement),
-                      static_cast<long long>(state.best_epoch), state.best_val_accuracy));
-    }
+// One optimizer step on a batch (forward, loss, backward, clipping, step, weight average),
+// adding its loss and correct predictions to the sums.
+void train_step(ClassifierRun& run, const datasets::Batch& batch, TrainSums& sums) {
+  const int64_t b = static_cast<int64_t>(batch.indices.size());
+  run.optimizer->zero_grad();
+  const Tensor logits = run.model(batch.images);
+  const Tensor loss = cross_entropy(logits, batch.labels, run.class_weight, run.o.label_smoothing);
+  loss.backward();
+  if (run.o.clip_norm > 0) optim::clip_grad_norm(run.params, run.o.clip_norm);
+  run.optimizer->step();
+  if (run.ema) run.ema->update();
+  {
+    NoGradGuard no_grad;
+    add_(sums.loss_sum, loss.detach().to(DType::Float64), static_cast<double>(b));
+    // equal() compares floating-point tensors; class indices are exact in float32.
+    const Tensor predicted = argmax(logits.detach(), 1).to(DType::Float32);
+    add_(sums.correct, sum(equal(predicted, batch.labels.to(DType::Float32)).to(DType::Float64)));
   }
+  sums.seen += b;
+}
 
+// At every progress_every batches and the epoch's last: a non-finite mean loss ends the run
+// naming the last good state; otherwise (not the last batch) a progress line.
+void check_and_log_progress(const ClassifierRun& run, int64_t epoch, int64_t batch_number,
+                            const TrainSums& sums, Clock::time_point train_start, RunLog& log) {
+  const int64_t batches = run.loader.batches_per_epoch();
+  const bool last = batch_number + 1 == batches;
+  const int64_t every = run.o.progress_every;
+  if (!last && !(every > 0 && (batch_number + 1) % every == 0)) return;
+  const double mean_loss = sums.loss_sum.item<double>() / sums.seen;
+  EMBER_CHECK(std::isfinite(mean_loss), "training diverged: the loss is ", mean_loss,
+              " at epoch ", epoch + 1, ", batch ", batch_number + 1, ". The last good state is ",
+              std::filesystem::exists(run.result.last_path) ? run.result.last_path.string()
+                                                            : std::string("(none yet)"),
+              " (untouched); try a lower learning rate or --clip-norm");
+  if (last) return;
+  const double rate = sums.seen / seconds_since(train_start);
+  log.progress(format("  epoch %lld batch %lld/%lld  loss %.4f  acc %.4f  %.1f img/s",
+                      static_cast<long long>(epoch + 1), static_cast<long long>(batch_number + 1),
+                      static_cast<long long>(batches), mean_loss,
+                      sums.correct.item<double>() / sums.seen, rate));
+}
+
+// The epoch's training half: the schedule's learning rate, then a train_step per batch.
+// Returns the record with the training fields filled in.
+EpochRecord train_one_epoch(ClassifierRun& run, int64_t epoch, RunLog& log) {
+  if (run.schedule) run.schedule->apply(*run.optimizer, epoch);
+  const double lr = run.optimizer->lr();
+  run.model.train();
+  for (nn::Module* m : run.keep_in_eval) m->eval();
+  TrainSums sums(run.o.device);
+  run.loader.start_epoch(epoch);
+  const auto train_start = Clock::now();
+  while (std::optional<datasets::Batch> batch = run.loader.next()) {
+    train_step(run, *batch, sums);
+    check_and_log_progress(run, epoch, batch->number, sums, train_start, log);
+  }
+  const double train_seconds = seconds_since(train_start);
+  EpochRecord record;
+  record.epoch = epoch + 1;
+  record.lr = lr;
+  record.train_loss = sums.loss_sum.item<double>() / sums.seen;
+  record.train_accuracy = sums.correct.item<double>() / sums.seen;
+  record.train_images_per_second = sums.seen / train_seconds;
+  return record;
+}
+
+// Validates (with the weight average swapped in, when kept) and keeps the model as
+// best.safetensors when it beats the best so far (accuracy; ties: lower loss). True if it did.
+bool validate_and_keep_best(ClassifierRun& run, EpochRecord& record) {
+  LoopState& state = run.state;
+  if (run.ema) run.ema->swap_in();
+  const EvalResult v = evaluate_classifier(run.model, run.val, {.batch_size = run.o.eval_batch_size,
+                                                                .device = run.o.device});
+  record.val_loss = v.loss;
+  record.val_accuracy = v.confusion.accuracy();
+  const bool better = record.val_accuracy > state.best_val_accuracy ||
+                      (record.val_accuracy == state.best_val_accuracy &&
+                       record.val_loss < state.best_val_loss);
+  if (better) {
+    nn::save_module(run.model, run.result.best_path.string(),
+                    {{"epoch", std::to_string(record.epoch)},
+                     {"val_accuracy", format("%.6f", record.val_accuracy)},
+                     {"val_loss", format("%.6f", record.val_loss)},
+                     {"ema", run.ema ? "1" : "0"}});
+    state.best_epoch = record.epoch;
+    state.best_val_accuracy = record.val_accuracy;
+    state.best_val_loss = record.val_loss;
+    state.epochs_without_improvement = 0;
+  } else {
+    ++state.epochs_without_improvement;
+  }
+  if (run.ema) run.ema->restore();
+  return better;
+}
+
+// The plateau schedule's step on the validation loss, and the early-stopping decision.
+void update_plateau_and_early_stop(ClassifierRun& run, const EpochRecord& record, RunLog& log) {
+  if (run.plateau && run.plateau->step(*run.optimizer, record.val_loss)) {
+    log.line(format("  validation loss plateaued: learning rate now %g", run.optimizer->lr()));
+  }
+  if (run.o.early_stopping_patience > 0 &&
+      run.state.epochs_without_improvement >= run.o.early_stopping_patience) {
+    run.state.stopped_early = true;
+  }
+}
+
+void log_epoch(const ClassifierRun& run, const EpochRecord& record, bool better, RunLog& log) {
+  const LoopState& state = run.state;
+  // The ETA uses this process's epochs only: a resumed run may run at another speed.
+  double mean_epoch = 0;
+  for (size_t i = static_cast<size_t>(run.first_epoch); i < state.history.size(); ++i)
+    mean_epoch += state.history[i].seconds;
+  mean_epoch /= static_cast<double>(state.history.size() - run.first_epoch);
+  const int64_t left = state.stopped_early ? 0 : run.o.epochs - record.epoch;
+  log.line(format("epoch %lld/%lld  lr %.3g  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f%s"
+                  "  %.1f img/s  %s/epoch  ETA %s",
+                  static_cast<long long>(record.epoch), static_cast<long long>(run.o.epochs),
+                  record.lr, record.train_loss, record.train_accuracy, record.val_loss,
+                  record.val_accuracy, better ? " *" : "  ", record.train_images_per_second,
+                  format_duration(record.seconds).c_str(),
+                  format_duration(mean_epoch * left).c_str()));
+  if (state.stopped_early) {
+    log.line(format("early stopping: no better validation accuracy for %lld epochs (best: "
+                    "epoch %lld, %.4f)",
+                    static_cast<long long>(state.epochs_without_improvement),
+                    static_cast<long long>(state.best_epoch), state.best_val_accuracy));
+  }
+}
+
+// After the training half: validation and the best model, plateau and early stopping, the
+// checkpoint (last.safetensors) and history.csv, the log line.
+void end_of_epoch(ClassifierRun& run, EpochRecord record, Clock::time_point epoch_start,
+                  RunLog& log) {
+  const bool better = validate_and_keep_best(run, record);
+  update_plateau_and_early_stop(run, record, log);
+  record.seconds = seconds_since(epoch_start);
+  run.state.history.push_back(record);
+  optim::save_checkpoint(run.result.last_path.string(), run.parts,
+                         {.epoch = record.epoch,
+                          .step = run.optimizer->step_count(),
+                          .metadata = loop_metadata(run.state, run.o.config_key, run.data_digest)});
+  write_file_atomically((run.o.out_dir / "history.csv").string(), history_csv(run.state.history));
+  log_epoch(run, record, better, log);
+}
+
+ClassifierTrainResult finished(ClassifierRun& run) {
+  ClassifierTrainResult& result = run.result;
+  const LoopState& state = run.state;
   result.history = state.history;
   result.best_epoch = state.best_epoch;
   result.best_val_accuracy = state.best_val_accuracy;
@@ -366,6 +395,28 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
   result.stopped_early = state.stopped_early;
   for (const EpochRecord& r : state.history) result.train_seconds += r.seconds;
   return result;
+}
+
+}  // namespace
+
+ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tensor>& params,
+                                       RandomGenerator& model_generator,
+                                       const datasets::ImageSet& train,
+                                       const datasets::ImageSet& val,
+                                       const ClassifierTrainOptions& o, RunLog& log,
+                                       const std::vector<nn::Module*>& keep_in_eval) {
+  check_classifier_options(params, train, o);
+  std::filesystem::create_directories(o.out_dir);
+  ClassifierRun run(model, params, model_generator, train, val, o, keep_in_eval);
+  if (o.resume && std::filesystem::exists(run.result.last_path)) resume_from(run, log);
+  log_plan(run, log);
+
+  for (int64_t epoch = run.first_epoch; epoch < o.epochs && !run.state.stopped_early; ++epoch) {
+    const auto epoch_start = Clock::now();
+    const EpochRecord record = train_one_epoch(run, epoch, log);
+    end_of_epoch(run, record, epoch_start, log);
+  }
+  return finished(run);
 }
 
 }  // namespace ember::training

@@ -13,6 +13,10 @@
 //   history.csv         one row per epoch (rewritten atomically after each)
 // Both .safetensors files are written atomically, so a kill leaves the previous one intact.
 //
+// In classifier_trainer.cpp, train_classifier reads as its steps: resume_from, then per epoch
+// train_one_epoch (a train_step per batch) and end_of_epoch (validation and the best model,
+// plateau and early stopping, checkpoint, the log line).
+//
 // Used by apps/train_classifier; tested in tests/test_training_trainer.cpp (a small model on
 // synthetic images: learning, early stopping, and a resumed run giving the same history and
 // weights as an uninterrupted one).
@@ -25,6 +29,7 @@
 #include "datasets/image_set.h"
 #include "nn/module.h"
 #include "tensor/random.h"
+#include "training/classifier_history.h"
 #include "training/run_log.h"
 
 namespace ember::training {
@@ -63,15 +68,6 @@ struct ClassifierTrainOptions {
   std::string config_key;
 };
 
-struct EpochRecord {
-  int64_t epoch = 0;  // 1-based
-  double lr = 0;
-  double train_loss = 0, train_accuracy = 0;
-  double val_loss = 0, val_accuracy = 0;
-  double seconds = 0;                // the whole epoch, validation included
-  double train_images_per_second = 0;
-};
-
 struct ClassifierTrainResult {
   std::vector<EpochRecord> history;
   int64_t best_epoch = 0;            // 1-based; 0 when no epoch ran
@@ -93,8 +89,5 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
                                        const datasets::ImageSet& val,
                                        const ClassifierTrainOptions& options, RunLog& log,
                                        const std::vector<nn::Module*>& keep_in_eval = {});
-
-// The history as CSV text (header + one row per epoch).
-std::string history_csv(const std::vector<EpochRecord>& history);
 
 }  // namespace ember::training
