@@ -32,6 +32,10 @@
 // A non-finite loss, or one whose magnitude exceeds explode_threshold, stops the run with an
 // error naming the epoch, the step and the last good checkpoint (which is left untouched).
 //
+// In gan/trainer.cpp, train_gan reads as its steps: resume_from, then per epoch
+// train_one_epoch (a critic_step per batch, a generator_step every n_critic) and end_of_epoch
+// (sample grid, checkpoint pair, losses.csv, the log line).
+//
 // Used by apps/train_gan; tested in tests/test_gan_trainer.cpp (tiny networks on synthetic
 // 16x16 images: finite logged losses, grids, bit-identical resume, the explosion stop).
 #pragma once
