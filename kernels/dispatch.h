@@ -1,7 +1,18 @@
-// The one place per op family where the device decides which implementation runs.
-// EMBER_DISPATCH_DEVICE(t, name, call) runs cpu::call for CPU tensors and cuda::call for CUDA
-// tensors; in a CPU-only build, or for an op whose CUDA kernel is not written yet, the CUDA side
-// is a clear error naming the op.
+// The one device dispatch every kernel family uses (kernels/<family>.cpp): the place per op where
+// the tensors' device decides which implementation runs.
+//
+//   EMBER_DISPATCH_DEVICE(t, name, fn, args...);
+//
+// runs cpu::fn(args...) when t is a CPU tensor and cuda::fn(args...) when it is a CUDA tensor,
+// with t's GPU made the current device for the call (EMBER_ON_DEVICE_OF). In a CPU-only build
+// the CUDA side is no_cuda_kernel(name), a clear error naming the op. It is one statement: code
+// after it runs for both devices (the optimizers bump versions there). A family whose CUDA kernel
+// is not written yet uses EMBER_DISPATCH_CPU_ONLY(t, name, fn, args...), the same switch with
+// the error on the CUDA side in every build; it needs no cuda::fn declared.
+//
+// A macro rather than a template: `fn` has to be looked up in two namespaces (cpu:: and cuda::)
+// as an overload set, which C++ can only do by writing the name, and cuda::fn must not be named
+// at all in a CPU-only build, where it is not declared.
 #pragma once
 #include "tensor/error.h"
 #include "tensor/tensor.h"
@@ -24,3 +35,23 @@ namespace ember::kernels {
 }
 
 }  // namespace ember::kernels
+
+#define EMBER_DISPATCH_CPU_ONLY(t, name, fn, ...)                 \
+  do {                                                            \
+    if ((t).is_cuda()) ::ember::kernels::no_cuda_kernel(name);    \
+    ::ember::kernels::cpu::fn(__VA_ARGS__);                       \
+  } while (0)
+
+#ifdef EMBER_WITH_CUDA
+#define EMBER_DISPATCH_DEVICE(t, name, fn, ...)                   \
+  do {                                                            \
+    if ((t).is_cuda()) {                                          \
+      EMBER_ON_DEVICE_OF(t);                                      \
+      ::ember::kernels::cuda::fn(__VA_ARGS__);                    \
+    } else {                                                      \
+      ::ember::kernels::cpu::fn(__VA_ARGS__);                     \
+    }                                                             \
+  } while (0)
+#else
+#define EMBER_DISPATCH_DEVICE(t, name, fn, ...) EMBER_DISPATCH_CPU_ONLY(t, name, fn, __VA_ARGS__)
+#endif

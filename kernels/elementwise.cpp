@@ -14,36 +14,20 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
   return strides;
 }
 
-#ifdef EMBER_WITH_CUDA
-#define EMBER_ELEMENTWISE_DISPATCH(t, name, fn, ...) \
-  if (t.is_cuda()) {                                 \
-    EMBER_ON_DEVICE_OF(t);                           \
-    cuda::fn(__VA_ARGS__);                           \
-    return;                                          \
-  }                                                  \
-  cpu::fn(__VA_ARGS__)
-#else
-#define EMBER_ELEMENTWISE_DISPATCH(t, name, fn, ...) \
-  if (t.is_cuda()) no_cuda_kernel(name);             \
-  cpu::fn(__VA_ARGS__)
-#endif
-
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
-  EMBER_ELEMENTWISE_DISPATCH(out, "binary elementwise", binary, op, out, a, b, alpha);
+  EMBER_DISPATCH_DEVICE(out, "binary elementwise", binary, op, out, a, b, alpha);
 }
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
-  EMBER_ELEMENTWISE_DISPATCH(out, "unary elementwise", unary, op, out, x, alpha, beta);
+  EMBER_DISPATCH_DEVICE(out, "unary elementwise", unary, op, out, x, alpha, beta);
 }
 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  EMBER_ELEMENTWISE_DISPATCH(out, "where", where, out, cond, a, b);
+  EMBER_DISPATCH_DEVICE(out, "where", where, out, cond, a, b);
 }
 
 void add_inplace(const Tensor& self, const Tensor& other, double alpha) {
-  EMBER_ELEMENTWISE_DISPATCH(self, "add_", add_inplace, self, other, alpha);
+  EMBER_DISPATCH_DEVICE(self, "add_", add_inplace, self, other, alpha);
 }
-
-#undef EMBER_ELEMENTWISE_DISPATCH
 
 }  // namespace ember::kernels

@@ -6,31 +6,17 @@
 
 namespace ember::kernels {
 
-#ifdef EMBER_WITH_CUDA
-#define EMBER_LOSS_DISPATCH(fn, ...) \
-  if (x.is_cuda()) {                 \
-    EMBER_ON_DEVICE_OF(x);           \
-    cuda::fn(__VA_ARGS__);           \
-    return;                          \
-  }                                  \
-  cpu::fn(__VA_ARGS__)
-#else
-#define EMBER_LOSS_DISPATCH(fn, ...)  \
-  if (x.is_cuda()) no_cuda_kernel(#fn); \
-  cpu::fn(__VA_ARGS__)
-#endif
-
 void cross_entropy_forward(const Tensor& loss, const Tensor& target_weight, const Tensor& lse,
                            const Tensor& x, const Tensor& target, const Tensor& weight, double eps) {
-  EMBER_LOSS_DISPATCH(cross_entropy_forward, loss, target_weight, lse, x, target, weight, eps);
+  EMBER_DISPATCH_DEVICE(x, "cross_entropy_forward", cross_entropy_forward, loss, target_weight, lse,
+                        x, target, weight, eps);
 }
 
 void cross_entropy_backward(const Tensor& grad, const Tensor& x, const Tensor& target,
                             const Tensor& weight, const Tensor& lse, const Tensor& scale,
                             const Tensor& weight_sum, double eps) {
-  EMBER_LOSS_DISPATCH(cross_entropy_backward, grad, x, target, weight, lse, scale, weight_sum, eps);
+  EMBER_DISPATCH_DEVICE(x, "cross_entropy_backward", cross_entropy_backward, grad, x, target,
+                        weight, lse, scale, weight_sum, eps);
 }
-
-#undef EMBER_LOSS_DISPATCH
 
 }  // namespace ember::kernels

@@ -34,18 +34,8 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
   check_like_param(grad, param, "sgd_step", "grad");
   if (momentum != 0.0) check_like_param(momentum_buffer, param, "sgd_step", "momentum_buffer");
   if (param.numel() == 0) return;
-  if (param.is_cuda()) {
-#ifdef EMBER_WITH_CUDA
-    EMBER_ON_DEVICE_OF(param);
-    cuda::sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                   first_step);
-#else
-    no_cuda_kernel("sgd_step");
-#endif
-  } else {
-    cpu::sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                  first_step);
-  }
+  EMBER_DISPATCH_DEVICE(param, "sgd_step", sgd_step, param, grad, momentum_buffer, lr, momentum,
+                        dampening, weight_decay, nesterov, first_step);
   param.bump_version();
   if (momentum != 0.0) momentum_buffer.bump_version();
 }
@@ -59,18 +49,8 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
   check_like_param(exp_avg_sq, param, "adam_step", "exp_avg_sq");
   EMBER_CHECK(step >= 1, "adam_step: step counts this update and must be >= 1, got ", step);
   if (param.numel() == 0) return;
-  if (param.is_cuda()) {
-#ifdef EMBER_WITH_CUDA
-    EMBER_ON_DEVICE_OF(param);
-    cuda::adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                    decoupled, step);
-#else
-    no_cuda_kernel("adam_step");
-#endif
-  } else {
-    cpu::adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                   decoupled, step);
-  }
+  EMBER_DISPATCH_DEVICE(param, "adam_step", adam_step, param, grad, exp_avg, exp_avg_sq, lr, beta1,
+                        beta2, eps, weight_decay, decoupled, step);
   param.bump_version();
   exp_avg.bump_version();
   exp_avg_sq.bump_version();

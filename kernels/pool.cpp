@@ -6,29 +6,11 @@
 namespace ember::kernels {
 
 void upsample_nearest(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
-  if (x.is_cuda()) {
-#ifdef EMBER_WITH_CUDA
-    EMBER_ON_DEVICE_OF(x);
-    cuda::upsample_nearest(out, x, factor_h, factor_w);
-    return;
-#else
-    no_cuda_kernel("upsample_nearest");
-#endif
-  }
-  cpu::upsample_nearest(out, x, factor_h, factor_w);
+  EMBER_DISPATCH_DEVICE(x, "upsample_nearest", upsample_nearest, out, x, factor_h, factor_w);
 }
 
 void downsample_sum(const Tensor& out, const Tensor& x, int64_t factor_h, int64_t factor_w) {
-  if (x.is_cuda()) {
-#ifdef EMBER_WITH_CUDA
-    EMBER_ON_DEVICE_OF(x);
-    cuda::downsample_sum(out, x, factor_h, factor_w);
-    return;
-#else
-    no_cuda_kernel("downsample_sum");
-#endif
-  }
-  cpu::downsample_sum(out, x, factor_h, factor_w);
+  EMBER_DISPATCH_DEVICE(x, "downsample_sum", downsample_sum, out, x, factor_h, factor_w);
 }
 
 }  // namespace ember::kernels

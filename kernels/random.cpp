@@ -24,43 +24,28 @@ void check_out(const Tensor& out, const char* op, bool allow_uint8, bool int64_o
 
 }  // namespace
 
-// The CUDA branch of each function: real kernels in a CUDA build, a clear error otherwise.
-#ifdef EMBER_WITH_CUDA
-#define EMBER_RANDOM_DISPATCH(name, ...)        \
-  if (out.is_cuda()) {                          \
-    EMBER_ON_DEVICE_OF(out);                    \
-    cuda::name(__VA_ARGS__);                    \
-    return;                                     \
-  }                                             \
-  cpu::name(__VA_ARGS__)
-#else
-#define EMBER_RANDOM_DISPATCH(name, ...)        \
-  if (out.is_cuda()) no_cuda_kernel(#name);     \
-  cpu::name(__VA_ARGS__)
-#endif
-
 void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high) {
   check_out(out, "fill_uniform", false);
   if (out.numel() == 0) return;
-  EMBER_RANDOM_DISPATCH(fill_uniform, out, seed, first_counter, low, high);
+  EMBER_DISPATCH_DEVICE(out, "fill_uniform", fill_uniform, out, seed, first_counter, low, high);
 }
 
 void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std) {
   check_out(out, "fill_normal", false);
   if (out.numel() == 0) return;
-  EMBER_RANDOM_DISPATCH(fill_normal, out, seed, first_counter, mean, std);
+  EMBER_DISPATCH_DEVICE(out, "fill_normal", fill_normal, out, seed, first_counter, mean, std);
 }
 
 void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p) {
   check_out(out, "fill_bernoulli", true);
   if (out.numel() == 0) return;
-  EMBER_RANDOM_DISPATCH(fill_bernoulli, out, seed, first_counter, p);
+  EMBER_DISPATCH_DEVICE(out, "fill_bernoulli", fill_bernoulli, out, seed, first_counter, p);
 }
 
 void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
   check_out(out, "random_keys", false, true);
   if (out.numel() == 0) return;
-  EMBER_RANDOM_DISPATCH(random_keys, out, seed, first_counter);
+  EMBER_DISPATCH_DEVICE(out, "random_keys", random_keys, out, seed, first_counter);
 }
 
 void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
@@ -70,17 +55,7 @@ void permutation_from_keys(const Tensor& perm, const Tensor& keys) {
   EMBER_CHECK(perm.dim() == 1 && keys.shape() == perm.shape(), "permutation_from_keys: keys ",
               keys.describe(), " and perm ", perm.describe(), " must both be [n]");
   if (perm.numel() == 0) return;
-#ifdef EMBER_WITH_CUDA
-  if (perm.is_cuda()) {
-    EMBER_ON_DEVICE_OF(perm);
-    return cuda::permutation_from_keys(perm, keys);
-  }
-#else
-  if (perm.is_cuda()) no_cuda_kernel("permutation_from_keys");
-#endif
-  cpu::permutation_from_keys(perm, keys);
+  EMBER_DISPATCH_DEVICE(perm, "permutation_from_keys", permutation_from_keys, perm, keys);
 }
-
-#undef EMBER_RANDOM_DISPATCH
 
 }  // namespace ember::kernels
