@@ -5,6 +5,11 @@
 // CPU reference (kernels/cpu/conv.cpp) through tests/test_cuda_conv.cpp; bench/bench_conv_cuda.cpp
 // compares it with cuDNN on EfficientNetB2's depthwise layers.
 //
+// These kernels are variant 2 (16-byte vectors) of the numbered history in
+// kernels/cuda/dev/depthwise_conv_variants.cu, which keeps the scalar variant 1 and the tiled
+// variant 3 beside a copy of them; the emulator's `depthwise_variants` family checks that copy
+// bit for bit against this file, and bench/bench_depthwise_variants_cuda.cpp times all of them.
+//
 // Design (EfficientNetB2 at 64x64: C from 32 to 1248, 3x3 and 5x5, strides 1 and 2, spatial
 // 32x32 down to 2x2, batch 64 / 256):
 // - Threads run across channels, the fastest NHWC axis, so a warp's loads of x / dy and its
