@@ -1,6 +1,7 @@
 // Helpers of the emulated-CUDA checks (tools/emulate_cuda/check_*.cpp): random inputs, and a
 // comparison that prints the maximum error of every case and counts failures.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -32,6 +33,19 @@ inline Tensor rnd(const Shape& s, uint64_t seed, DType dt = DType::Float32, doub
 }
 
 inline std::string dt_name(DType dt) { return dtype_name(dt); }
+
+// A contiguous view of t's values starting `shift` elements into its storage (shift 1: not
+// 16-byte aligned, so the kernels' vector paths are refused).
+inline Tensor shifted(const Tensor& t, int64_t shift) {
+  if (shift == 0) return t;
+  const int64_t n = t.numel();
+  std::vector<double> v(n + shift, 0.0);
+  const auto src = t.to_vector<double>();
+  std::copy(src.begin(), src.end(), v.begin() + shift);
+  return from_vector(v, {n + shift}, {.dtype = t.dtype()})
+      .slice(0, shift, n + shift)
+      .reshape(t.shape());
+}
 
 // got vs want element by element: passes when |got - want| <= atol + rtol * |want| everywhere
 // (NaN matches NaN). Prints the maximum absolute and relative errors.
@@ -160,3 +174,5 @@ void check_pool_optim_random();
 void check_conv();
 void check_edges();  // empty tensors and variants, all families
 void check_copy();   // tensor/cuda/copy.cu: copies with dtype conversion, fills
+void check_depthwise_variants();  // kernels/cuda/dev/depthwise_conv_variants.cu
+void check_linalg();              // kernels/cuda/linalg.cpp on a CBLAS stand-in for cuBLAS

@@ -1,29 +1,24 @@
-// Emulated kernels/cuda/depthwise_conv.cu and conv_util.cu through their host wrappers
-// (kernels/cuda/conv_cuda.h): depthwise forward / input grad / weight grad against the CPU's
-// grouped conv2d (groups = C = K), on the vector (V = 16 / sizeof(T)) and scalar paths (a
-// misaligned view forces the scalar one), and the pad / crop / layout / bias helpers against
-// plain host loops. The older emulate_dw.cpp / emulate_util.cpp call the kernels directly with
-// forced chunkings; this runs the wrappers' own launch logic.
+// Family `conv`: emulated kernels/cuda/depthwise_conv.cu and conv_util.cu through their host
+// wrappers (kernels/cuda/conv_cuda.h): depthwise forward / input grad / weight grad against the
+// CPU's grouped conv2d (groups = C = K), on the vector (V = 16 / sizeof(T)) and scalar paths (a
+// misaligned view forces the scalar one); the pad / crop / layout / bias helpers against plain
+// host loops; and the asymmetric-padding translation of kernels/conv_plan.h (cudnn_padding: the
+// padded temporary with cuDNN's symmetric pads gives the original forward, and the original
+// input and weight gradients once cropped), its pad and crop run by the emulated helpers.
+// check_conv_forced.cpp adds the depthwise kernels with launches the wrappers choose only for
+// huge problems (64-bit indices, other weight-grad chunkings).
 #include "check.h"
 #include "kernels/conv.h"
+#include "kernels/conv_plan.h"
 #include "kernels/cuda/conv_cuda.h"
 
 using namespace ember;
 using namespace ember::kernels;
 using namespace emu_check;
 
-namespace {
+void check_conv_forced();  // check_conv_forced.cpp
 
-// A contiguous [shape] view starting `shift` elements into its storage (shift 1: not 16-byte
-// aligned, so the vector path is refused).
-Tensor shifted(const Tensor& t, int64_t shift) {
-  if (shift == 0) return t;
-  const int64_t n = t.numel();
-  std::vector<double> v(n + shift, 0.0);
-  const auto src = t.to_vector<double>();
-  std::copy(src.begin(), src.end(), v.begin() + shift);
-  return from_vector(v, {n + shift}, {.dtype = t.dtype()}).slice(0, shift, n + shift).reshape(t.shape());
-}
+namespace {
 
 struct Case { int64_t N, H, W, C, R, S, sh, sw, pt, pb, pl, pr; };
 
@@ -113,6 +108,76 @@ void util_cases(DType dt) {
   same(y, from_vector(want3, {N, H, W, C}, {.dtype = dt}), "add_channel_bias" + t);
 }
 
+// cuDNN takes symmetric pads only; conv_plan.h's cudnn_padding pads a temporary explicitly
+// where the geometry's pads differ (TF 'same' at stride 2). For any convolution (groups 1, 2,
+// C): cuDNN's output size on the padded problem must be P x Q, the CPU forward over the padded
+// input (pad_nhwc) with the symmetric pads must equal the original forward, the input gradient
+// of the padded problem cropped back (crop_nhwc) must equal the original one, and so must the
+// weight gradient. float64, so the sums agree to rounding.
+void padding_translation_cases() {
+  struct PadCase { int64_t N, H, W, C, K, R, S, sh, sw, pt, pb, pl, pr, groups; };
+  const PadCase cases[] = {
+      {2, 8, 9, 4, 6, 3, 3, 2, 2, 0, 1, 1, 1, 1},  {2, 9, 10, 3, 5, 5, 5, 2, 2, 2, 2, 1, 2, 1},
+      {2, 7, 6, 3, 4, 2, 3, 2, 1, 1, 0, 0, 2, 1},  {1, 5, 5, 3, 2, 3, 3, 1, 1, 2, 2, 2, 2, 1},
+      {3, 9, 6, 7, 7, 3, 3, 2, 2, 0, 2, 1, 0, 7},  {1, 6, 6, 4, 4, 3, 3, 1, 1, 0, 2, 3, 0, 2},
+      {2, 64, 64, 2, 2, 5, 5, 2, 2, 1, 2, 1, 2, 1}, {1, 4, 4, 2, 2, 1, 1, 1, 1, 3, 0, 0, 3, 1}};
+  const DType dt = DType::Float64;
+  const double tol = 1e-12;
+  for (const PadCase& c : cases) {
+    Conv2dGeometry g;
+    g.N = c.N, g.H = c.H, g.W = c.W, g.C = c.C, g.K = c.K, g.R = c.R, g.S = c.S;
+    g.groups = c.groups, g.stride_h = c.sh, g.stride_w = c.sw, g.pad_top = c.pt,
+    g.pad_left = c.pl;
+    g.P = (c.H + c.pt + c.pb - c.R) / c.sh + 1, g.Q = (c.W + c.pl + c.pr - c.S) / c.sw + 1;
+    const CudnnPadding pad = cudnn_padding(g);
+    Conv2dGeometry gp = g;  // what cuDNN sees: Hp x Wp, symmetric pads
+    gp.H = pad.Hp, gp.W = pad.Wp, gp.pad_top = pad.pad_h, gp.pad_left = pad.pad_w;
+    const std::string tag = " x" + shape_str({g.N, g.H, g.W, g.C}) + " K" + std::to_string(g.K) +
+                            " f" + std::to_string(g.R) + "x" + std::to_string(g.S) + " s" +
+                            std::to_string(g.stride_h) + std::to_string(g.stride_w) + " pads " +
+                            std::to_string(c.pt) + std::to_string(c.pb) + std::to_string(c.pl) +
+                            std::to_string(c.pr) + " g" + std::to_string(g.groups) +
+                            (pad.needs_temporary() ? " padded" : " symmetric");
+    ++emu_check::cases;
+    const int64_t Pc = (gp.H + 2 * gp.pad_top - g.R) / g.stride_h + 1;
+    const int64_t Qc = (gp.W + 2 * gp.pad_left - g.S) / g.stride_w + 1;
+    if (Pc != g.P || Qc != g.Q) {
+      std::printf("FAIL %-58s cuDNN's output %ldx%ld, want %ldx%ld\n",
+                  ("padding translation output size" + tag).c_str(), (long)Pc, (long)Qc,
+                  (long)g.P, (long)g.Q);
+      ++failures;
+    } else {
+      std::printf("ok   %-58s %ldx%ld\n", ("padding translation output size" + tag).c_str(),
+                  (long)Pc, (long)Qc);
+    }
+    const Tensor x = rnd({g.N, g.H, g.W, g.C}, 101, dt);
+    const Tensor w = rnd({g.K, g.R, g.S, g.C / g.groups}, 102, dt);
+    const Tensor dy = rnd({g.N, g.P, g.Q, g.K}, 103, dt);
+    Tensor xp = rnd({g.N, pad.Hp, pad.Wp, g.C}, 104, dt);  // garbage pad_nhwc must overwrite
+    cuda::pad_nhwc(xp, x, pad.off_h, pad.off_w);
+    Tensor y = empty({g.N, g.P, g.Q, g.K}, {dt}), yp = empty({g.N, g.P, g.Q, g.K}, {dt});
+    cpu::conv2d_forward(y, x, w, Tensor(), g);
+    cpu::conv2d_forward(yp, xp, w, Tensor(), gp);
+    cmp(yp, y, tol, tol, "padding translation forward" + tag);
+    Tensor dx = empty(x.shape(), {dt}), dxp = empty(xp.shape(), {dt});
+    Tensor dxc = rnd(x.shape(), 105, dt);
+    cpu::conv2d_input_grad(dx, dy, w, g);
+    cpu::conv2d_input_grad(dxp, dy, w, gp);
+    cuda::crop_nhwc(dxc, dxp, pad.off_h, pad.off_w);
+    cmp(dxc, dx, tol, tol, "padding translation input grad" + tag);
+    Tensor dw = empty(w.shape(), {dt}), dwp = empty(w.shape(), {dt});
+    cpu::conv2d_weight_grad(dw, x, dy, g);
+    cpu::conv2d_weight_grad(dwp, xp, dy, gp);
+    cmp(dwp, dw, tol, tol, "padding translation weight grad" + tag);
+    // The layout helpers on this shape too (emulated; exact).
+    Tensor nchw = empty({g.N, g.C, g.H, g.W}, {dt}), back = empty(x.shape(), {dt});
+    cuda::nhwc_to_nchw(nchw, x);
+    same(nchw, x.permute({0, 3, 1, 2}).contiguous(), "nhwc_to_nchw" + tag);
+    cuda::nchw_to_nhwc(back, nchw);
+    same(back, x, "nchw_to_nhwc round trip" + tag);
+  }
+}
+
 }  // namespace
 
 void check_conv() {
@@ -120,4 +185,7 @@ void check_conv() {
   for (DType dt : {DType::Float32, DType::Float64}) depthwise_cases(dt);
   section("conv_util.cu");
   for (DType dt : {DType::Float32, DType::Float64}) util_cases(dt);
+  section("conv_plan.h padding translation (pad_nhwc / crop_nhwc emulated)");
+  padding_translation_cases();
+  check_conv_forced();
 }

@@ -1,6 +1,7 @@
 // Runs the emulated CUDA kernels (kernels/cuda/*.cu and tensor/cuda/copy.cu compiled against shim/cuda_runtime.h) against
 // the CPU references and prints one line per case with its maximum error. Usage:
-//   emulate_kernels [family ...]   families: pointwise norm index misc conv edges copy (default: all)
+//   emulate_kernels [family ...]   families: pointwise norm index misc conv edges copy
+//   depthwise_variants linalg (default: all)
 // Environment: EMU_GRID_CAP=n caps grid_for at n blocks; EMU_REVERSE=1 runs blocks and threads in
 // reverse order. tools/emulate_cuda/run.sh builds and runs it (README.md).
 #include <cstdio>
@@ -22,7 +23,9 @@ int main(int argc, char** argv) {
   const Family families[] = {{"pointwise", check_pointwise}, {"norm", check_norm},
                              {"index", check_index}, {"misc", check_pool_optim_random},
                              {"conv", check_conv}, {"edges", check_edges},
-                             {"copy", check_copy}};
+                             {"copy", check_copy},
+                             {"depthwise_variants", check_depthwise_variants},
+                             {"linalg", check_linalg}};
   for (const Family& f : families) {
     bool wanted = argc == 1;
     for (int i = 1; i < argc; ++i) wanted = wanted || std::strcmp(argv[i], f.name) == 0;

@@ -1,16 +1,16 @@
 #!/bin/sh
 # Host-side checks of CUDA code that cannot run on a machine without a GPU (see README.md).
 # Usage: tools/emulate_cuda/run.sh [CPU-only build dir] [family ...]
-#   (about a minute, plus a few minutes to build the CPU-only library the first time)
+#   (a few minutes on two cores, plus a few minutes to build the CPU-only library the first time)
 #   The build dir (default build-cpu) is a CPU-only build (EMBER_CUDA=OFF: a CUDA build's
 #   library carries the real kernels); it is configured if it does not exist, and its target
 #   ember is brought up to date on every run. CTest runs this (test EmulatedCudaKernels, with a
 #   build dir under its binary dir: tests/CMakeLists.txt). Families: pointwise norm index misc
-#   conv edges copy (default: all, plus the older extract-based checks emulate_dw / emulate_util /
-#   colmajor).
-# Every run regenerates the emulated sources from the current kernels/cuda/*.cu, then runs the
-# checks twice: with the real launch geometry, and with grid_for capped at 3 blocks and blocks and
-# threads scheduled in reverse order (EMU_GRID_CAP=3 EMU_REVERSE=1).
+#   conv edges copy depthwise_variants linalg (default: all).
+# Every run regenerates the emulated sources from the current kernels/cuda/*.cu (and the kernel
+# variants in kernels/cuda/dev/*.cu), then runs the checks twice: with the real launch geometry,
+# and with grid_for capped at 3 blocks and blocks and threads scheduled in reverse order
+# (EMU_GRID_CAP=3 EMU_REVERSE=1).
 # EMU_WORK_DIR=dir keeps the generated sources, objects and the emulate_kernels binary in dir;
 # EMU_ASAN=1 builds the emulated kernels and checks with AddressSanitizer;
 # EMU_LOG_DIR=dir copies the two full logs (every case with its maximum error) there.
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
 build=$root/build-cpu
 case "$1" in
-  ""|pointwise|norm|index|misc|conv|edges|copy) ;;
+  ""|pointwise|norm|index|misc|conv|edges|copy|depthwise_variants|linalg) ;;
   *) build=$1; shift ;;
 esac
 if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
@@ -67,27 +67,32 @@ echo "== selftest"
 "$out/selftest" > "$out/selftest.log" 2>&1 || { cat "$out/selftest.log"; status=1; }
 tail -1 "$out/selftest.log"
 
-# 1. The emulated kernels: every kernels/cuda/*.cu and tensor/cuda/copy.cu (same-device copies
-#    and fills; its names differ from the CPU-only library's throwing hooks, so both link),
-#    transformed afresh, compiled in parallel pairs.
+# 1. The emulated kernels: every kernels/cuda/*.cu, the numbered variants kernels/cuda/dev/*.cu
+#    and tensor/cuda/copy.cu (same-device copies and fills; its names differ from the CPU-only
+#    library's throwing hooks, so both link), transformed afresh, compiled in parallel pairs.
+#    check_conv_forced.cpp launches kernels itself and includes depthwise_conv.emu.cpp, so it is
+#    transformed too (and $out is on its include path).
 objs=""
-for src in "$root"/kernels/cuda/*.cu "$root/tensor/cuda/copy.cu"; do
+for src in "$root"/kernels/cuda/*.cu "$root"/kernels/cuda/dev/*.cu "$root/tensor/cuda/copy.cu"; do
   name=$(basename "$src" .cu)
   "$python" "$here/transform.py" "$src" "${src#"$root"/}" > "$out/$name.emu.cpp"
   objs="$objs $out/$name.emu.o"
 done
+"$python" "$here/transform.py" "$here/check_conv_forced.cpp" \
+  tools/emulate_cuda/check_conv_forced.cpp > "$out/check_conv_forced.cpp"
 # The host half of the deferred device errors (the per-device record the range checks fill),
-# compiled unchanged against the shim runtime.
-objs="$objs $out/device_errors.o"
-for f in $objs "$out/emulate_kernels.o" "$out/check_pointwise.o" "$out/check_norm.o" \
-         "$out/check_index.o" "$out/check_misc.o" "$out/check_conv.o" "$out/check_edges.o" \
-         "$out/check_copy.o"; do
+# and kernels/cuda/linalg.cpp on the shim's CBLAS stand-in for cuBLAS, compiled unchanged.
+objs="$objs $out/device_errors.o $out/linalg.o"
+checks=""
+for f in "$here"/check_*.cpp; do checks="$checks $out/$(basename "$f" .cpp).o"; done
+for f in $objs "$out/emulate_kernels.o" $checks; do
   base=$(basename "$f" .o)
   if [ "$base" = device_errors ]; then src="$root/tensor/cuda/device_errors.cpp"
+  elif [ "$base" = linalg ]; then src="$root/kernels/cuda/linalg.cpp"
   elif [ -f "$out/$base.cpp" ]; then src="$out/$base.cpp"; else src="$here/$base.cpp"; fi
   echo "$src $f"
-done | xargs -P 2 -n 2 sh -c "$cxx $inc -c \"\$0\" -o \"\$1\""
-$cxx $objs "$out"/emulate_kernels.o "$out"/check_*.o -o "$out/emulate_kernels" $libs
+done | xargs -P 2 -n 2 sh -c "$cxx $inc -I$out -c \"\$0\" -o \"\$1\""
+$cxx $objs "$out"/emulate_kernels.o $checks -o "$out/emulate_kernels" $libs
 
 echo "== emulate_kernels $* (launch geometry as written)"
 "$out/emulate_kernels" "$@" > "$out/plain.log" 2>&1 || status=1
@@ -97,26 +102,5 @@ EMU_GRID_CAP=3 EMU_REVERSE=1 "$out/emulate_kernels" "$@" > "$out/capped.log" 2>&
 grep -v '^ok ' "$out/capped.log" || true
 if [ -n "$EMU_LOG_DIR" ]; then cp "$out/plain.log" "$out/capped.log" "$EMU_LOG_DIR"/; fi
 
-# 2. The older checks, which extract barrier-free kernel bodies as text (only on a full run).
-if [ $# -eq 0 ]; then
-  "$python" - "$root" "$out" <<'PY'
-import sys
-root, out = sys.argv[1], sys.argv[2]
-def extract(src, start, end, dst):
-    s = open(f"{root}/{src}").read()
-    open(f"{out}/{dst}", "w").write(s[s.index(start):s.index(end)])
-extract("kernels/cuda/depthwise_conv.cu", "template <typename Index>\nstruct DwShape",
-        "// The filter as wt [R*S, C] in a temporary", "dw_kernels_extracted.inc")
-extract("kernels/cuda/conv_util.cu", "// dst: [N, Hp, Wp, C]; src: [N, H, W, C].",
-        "}  // namespace\n", "util_kernels_extracted.inc")
-PY
-  for t in emulate_dw emulate_util; do
-    echo "== $t"
-    g++ -std=c++20 -O1 -I"$root" -I"$out" "$here/$t.cpp" -o "$out/$t" $libs || status=1
-    "$out/$t" || status=1
-  done
-  echo "== colmajor"
-  g++ -O1 "$here/colmajor.cpp" -o "$out/colmajor" -lopenblas && "$out/colmajor" || status=1
-fi
 [ $status -eq 0 ] && echo "run.sh: all checks passed" || echo "run.sh: FAILURES (see above)"
 exit $status
