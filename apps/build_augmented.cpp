@@ -58,16 +58,15 @@ struct Row {
   std::string file, cls, line;
 };
 
-int run(const AugmentFlags& f) {
-  const fs::path src = f.generated, out = f.out, partial = f.out + ".partial";
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  const OutputLock lock(lock_file_for(out), "the output folder " + out.string());
-  EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
-              " already exists and is never overwritten: choose another --out or remove it");
-  EMBER_CHECK(!fs::exists(src / "GENERATING"), src.string(),
-              " is an incomplete generate output (it still holds the GENERATING marker)");
+// The source manifest's rows by class, and the classes in the order they first appear.
+struct SourceManifest {
+  std::map<std::string, std::vector<Row>> by_class;
+  std::vector<std::string> class_order;
+};
 
-  // The source manifest, checked.
+// Reads and checks the source manifest: its header, each file in its class folder and
+// present, and each class's files in file-name order (= generation order).
+SourceManifest read_manifest(const fs::path& src) {
   const fs::path manifest_path = src / "manifest.csv";
   std::ifstream in(manifest_path);
   EMBER_CHECK(in, "cannot read ", manifest_path.string(),
@@ -75,9 +74,7 @@ int run(const AugmentFlags& f) {
   std::string line;
   EMBER_CHECK(std::getline(in, line) && line == kHeader, manifest_path.string(),
               ": the first line is not the header '", kHeader, "'");
-  std::map<std::string, std::vector<Row>> by_class;
-  std::vector<std::string> class_order;
-  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  SourceManifest m;
   for (int64_t number = 2; std::getline(in, line); ++number) {
     if (line.empty()) continue;
     std::stringstream fields(line);
@@ -89,20 +86,79 @@ int run(const AugmentFlags& f) {
                 "'");
     EMBER_CHECK(fs::is_regular_file(src / row.file), manifest_path.string(), " line ", number,
                 ": ", (src / row.file).string(), " is missing");
-    std::vector<Row>& rows = by_class[row.cls];
-    if (rows.empty()) class_order.push_back(row.cls);
+    std::vector<Row>& rows = m.by_class[row.cls];
+    if (rows.empty()) m.class_order.push_back(row.cls);
     EMBER_CHECK(rows.empty() || rows.back().file < row.file, manifest_path.string(), " line ",
                 number, ": ", row.file, " does not sort after ", rows.back().file,
                 " (file-name order must be generation order)");
     rows.push_back(row);
   }
-  std::vector<std::string> classes = f.classes.empty() ? class_order : f.classes;
+  return m;
+}
+
+// --classes (default: every class in the manifest) in EuroSAT's class order; each must have
+// images unless --allow-short.
+std::vector<std::string> chosen_classes(const AugmentFlags& f, const SourceManifest& m,
+                                        const fs::path& manifest_path) {
+  const std::vector<std::string>& names = datasets::eurosat_class_names();
+  std::vector<std::string> classes = f.classes.empty() ? m.class_order : f.classes;
   std::sort(classes.begin(), classes.end(), [&](const std::string& a, const std::string& b) {
     return std::find(names.begin(), names.end(), a) < std::find(names.begin(), names.end(), b);
   });
   EMBER_CHECK(!classes.empty(), manifest_path.string(), " lists no images");
   for (const std::string& c : classes)
-    EMBER_CHECK(f.allow_short || by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
+    EMBER_CHECK(f.allow_short || m.by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
+  return classes;
+}
+
+// augmented<n> in `set_dir`: the first images of each class (n each, or n split over the
+// classes with --per total), each decoded once to catch a cut file, linked (or copied), and
+// their manifest rows. Returns the per-class counts for the log.
+std::string build_set(const AugmentFlags& f, const fs::path& src, SourceManifest& m,
+                      const std::vector<std::string>& classes, int64_t n, const fs::path& set_dir) {
+  std::string manifest = std::string(kHeader) + "\n";
+  std::string counts;
+  const int64_t k = static_cast<int64_t>(classes.size());
+  for (int64_t c = 0; c < k; ++c) {
+    const std::string& cls = classes[c];
+    const int64_t wanted = f.per == "class" ? n : n / k + (c < n % k ? 1 : 0);
+    const std::vector<Row>& rows = m.by_class[cls];
+    const int64_t have = static_cast<int64_t>(rows.size());
+    const int64_t take = f.allow_short ? std::min(wanted, have) : wanted;
+    EMBER_CHECK(have >= take, "augmented", n, " (--per ", f.per,
+                ") needs ", take, " images of ", cls, " but ", src.string(), " has only ",
+                rows.size(), ": generate more (--keep)");
+    fs::create_directories(set_dir);
+    if (take > 0) fs::create_directories(set_dir / cls);  // no empty class folders
+    for (int64_t i = 0; i < take; ++i) {
+      // A cut or empty image (a writer that ignored a full disk) is named, not passed on.
+      datasets::decode_image(src / rows[i].file, datasets::kEuroSatSize, datasets::kEuroSatSize,
+                             datasets::kEuroSatChannels);
+      std::error_code ec;
+      fs::create_hard_link(src / rows[i].file, set_dir / rows[i].file, ec);
+      if (ec) fs::copy_file(src / rows[i].file, set_dir / rows[i].file);
+      manifest += rows[i].line + "\n";
+    }
+    counts += format("%s%s %lld", c ? ", " : "", cls.c_str(), static_cast<long long>(take));
+    if (take < wanted)
+      counts += format(" (SHORT: %lld wanted, --allow-short)", static_cast<long long>(wanted));
+  }
+  write_file_atomically((set_dir / "manifest.csv").string(), manifest);
+  return counts;
+}
+
+// Claims --out (never overwritten; one process at a time), checks the source, builds every
+// set into <out>.partial and renames it to --out when all are complete.
+int run(const AugmentFlags& f) {
+  const fs::path src = f.generated, out = f.out, partial = f.out + ".partial";
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  const OutputLock lock(lock_file_for(out), "the output folder " + out.string());
+  EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
+              " already exists and is never overwritten: choose another --out or remove it");
+  EMBER_CHECK(!fs::exists(src / "GENERATING"), src.string(),
+              " is an incomplete generate output (it still holds the GENERATING marker)");
+  SourceManifest m = read_manifest(src);
+  const std::vector<std::string> classes = chosen_classes(f, m, src / "manifest.csv");
 
   RunLog log;
   const std::string restart_note = start_partial_folder(
@@ -111,34 +167,7 @@ int run(const AugmentFlags& f) {
   if (!restart_note.empty()) log.line(restart_note + "; building again");
   for (int64_t n : f.sizes) {
     const fs::path set_dir = partial / ("augmented" + std::to_string(n));
-    std::string manifest = std::string(kHeader) + "\n";
-    std::string counts;
-    const int64_t k = static_cast<int64_t>(classes.size());
-    for (int64_t c = 0; c < k; ++c) {
-      const std::string& cls = classes[c];
-      const int64_t wanted = f.per == "class" ? n : n / k + (c < n % k ? 1 : 0);
-      const std::vector<Row>& rows = by_class[cls];
-      const int64_t have = static_cast<int64_t>(rows.size());
-      const int64_t take = f.allow_short ? std::min(wanted, have) : wanted;
-      EMBER_CHECK(have >= take, "augmented", n, " (--per ", f.per,
-                  ") needs ", take, " images of ", cls, " but ", src.string(), " has only ",
-                  rows.size(), ": generate more (--keep)");
-      fs::create_directories(set_dir);
-      if (take > 0) fs::create_directories(set_dir / cls);  // no empty class folders
-      for (int64_t i = 0; i < take; ++i) {
-        // A cut or empty image (a writer that ignored a full disk) is named, not passed on.
-        datasets::decode_image(src / rows[i].file, datasets::kEuroSatSize, datasets::kEuroSatSize,
-                               datasets::kEuroSatChannels);
-        std::error_code ec;
-        fs::create_hard_link(src / rows[i].file, set_dir / rows[i].file, ec);
-        if (ec) fs::copy_file(src / rows[i].file, set_dir / rows[i].file);
-        manifest += rows[i].line + "\n";
-      }
-      counts += format("%s%s %lld", c ? ", " : "", cls.c_str(), static_cast<long long>(take));
-      if (take < wanted)
-        counts += format(" (SHORT: %lld wanted, --allow-short)", static_cast<long long>(wanted));
-    }
-    write_file_atomically((set_dir / "manifest.csv").string(), manifest);
+    const std::string counts = build_set(f, src, m, classes, n, set_dir);
     log.line(format("augmented%lld (--per %s): %s -> %s", static_cast<long long>(n),
                     f.per.c_str(), counts.c_str(), (out / set_dir.filename()).c_str()));
   }

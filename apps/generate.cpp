@@ -70,6 +70,131 @@ void write_records(const fs::path& dir, const std::string& manifest, const nlohm
   write_file_atomically((dir / "summary.json").string(), summary.dump(2) + "\n");
 }
 
+// The generator (checked to make EuroSAT's images) and the filtering classifier, on the device.
+struct Networks {
+  models::LoadedGenerator loaded;
+  LoadedClassifier classifier;
+  models::ConditionalGenerator& generator() { return *loaded.generator; }
+  const models::GeneratorConfig& config() const { return loaded.generator->config(); }
+};
+
+Networks load_networks(const GenerateFlags& f) {
+  Networks n;
+  n.loaded = models::load_generator_file(f.generator);
+  const models::GeneratorConfig& config = n.config();
+  EMBER_CHECK(config.num_classes == static_cast<int64_t>(datasets::eurosat_class_names().size()) &&
+                  config.image_size == datasets::kEuroSatSize &&
+                  config.out_channels == datasets::kEuroSatChannels,
+              "generator ", f.generator, " makes ", config.image_size, "x", config.image_size, "x",
+              config.out_channels, " images of ", config.num_classes,
+              " classes; EuroSAT needs 64x64x3 of 10");
+  n.classifier = load_classifier_file(f.classifier, config.num_classes);
+  n.generator().to(f.device);
+  n.classifier.model->to(f.device);
+  return n;
+}
+
+// What the run writes as it goes: the images under `partial`, the manifest rows, and the
+// summary (settings, then each class's acceptance).
+struct Generation {
+  const GenerateFlags& f;
+  Networks& nets;
+  fs::path partial;
+  std::string manifest = "file,class,label,confidence,candidate,noise_seed,noise_offset\n";
+  nlohmann::json per_class = nlohmann::json::object();
+};
+
+nlohmann::json summary_json(const GenerateFlags& f, const models::GeneratorConfig& config) {
+  return {{"format", "ember.generate.v1"},
+          {"generator", f.generator},
+          {"classifier", f.classifier},
+          {"keep", f.keep},
+          {"batch", f.batch},
+          {"seed", f.seed},
+          {"max_batches", f.max_batches},
+          {"allow_short", f.allow_short},
+          {"latent_dim", config.latent_dim},
+          {"noise", "z of candidate i of class c: Philox stream noise_seed at "
+                    "counters [(c * 2^40 + i) * latent_dim, + latent_dim)"},
+          {"complete", false}};
+}
+
+// Counts for one class: candidates classified, accepted (also beyond --keep), kept, batches.
+struct ClassCounts {
+  int64_t kept = 0, candidates = 0, batches = 0, accepted = 0;
+};
+
+// Writes the accepted images of one batch of candidates as PNGs (until --keep), each with its
+// manifest row, and counts the batch.
+void keep_accepted(Generation& g, const std::string& name, int64_t label,
+                   const datasets::ImageSet& set, const EvalResult& eval, ClassCounts& c) {
+  const models::GeneratorConfig& config = g.nets.config();
+  const uint8_t* pixels = set.images.data<uint8_t>();
+  const size_t image_bytes = static_cast<size_t>(set.images.numel() / set.size());
+  for (int64_t i = 0; i < set.size() && c.kept < g.f.keep; ++i) {
+    if (eval.predictions[i] != label) continue;
+    const std::string file = format("%s/gen_%s_%06lld.png", name.c_str(), name.c_str(),
+                                    static_cast<long long>(c.kept));
+    const uint8_t* p = pixels + i * image_bytes;
+    datasets::write_png(g.partial / file, std::vector<uint8_t>(p, p + image_bytes),
+                        static_cast<int>(config.image_size), static_cast<int>(config.image_size),
+                        static_cast<int>(config.out_channels));
+    const int64_t candidate = c.candidates + i;
+    g.manifest += format("%s,%s,%lld,%.6f,%lld,%llu,%llu\n", file.c_str(), name.c_str(),
+                         static_cast<long long>(label), eval.confidence[i],
+                         static_cast<long long>(candidate), static_cast<unsigned long long>(g.f.seed),
+                         static_cast<unsigned long long>(
+                             noise_offset(label, candidate, config.latent_dim)));
+    ++c.kept;
+  }
+  // The rate counts every candidate classified, also accepted ones beyond --keep.
+  for (int64_t i = 0; i < set.size(); ++i) c.accepted += eval.predictions[i] == label;
+  c.candidates += set.size();
+  ++c.batches;
+}
+
+// Generates and filters one class until --keep are kept or --max-batches are spent; records
+// its acceptance. Returns the reason the run stops ("" to go on).
+std::string generate_class(Generation& g, const std::string& name, RunLog& log) {
+  const GenerateFlags& f = g.f;
+  const int64_t label = class_index(name);
+  fs::create_directories(g.partial / name);
+  ClassCounts c;
+  while (c.kept < f.keep && c.batches < f.max_batches) {
+    const datasets::ImageSet set = generate_class_images(
+        g.nets.generator(), f.seed, label, c.candidates, f.batch, datasets::eurosat_class_names(),
+        f.device);
+    const EvalResult eval = evaluate_classifier(*g.nets.classifier.model, set,
+                                                {.batch_size = f.batch, .device = f.device});
+    keep_accepted(g, name, label, set, eval, c);
+    log.progress(format("%s: batch %lld, kept %lld of %lld", name.c_str(),
+                        static_cast<long long>(c.batches), static_cast<long long>(c.kept),
+                        static_cast<long long>(f.keep)));
+  }
+  const double rate = static_cast<double>(c.accepted) / static_cast<double>(c.candidates);
+  g.per_class[name] = {{"generated", c.candidates}, {"accepted", c.accepted}, {"rate", rate},
+                       {"kept", c.kept}, {"batches", c.batches}};
+  log.line(format("%s: acceptance rate %.4f (%lld of %lld candidates predicted %s), kept %lld",
+                  name.c_str(), rate, static_cast<long long>(c.accepted),
+                  static_cast<long long>(c.candidates), name.c_str(), static_cast<long long>(c.kept)));
+  if (c.kept >= f.keep) return "";
+  if (f.allow_short) {
+    g.per_class[name]["short"] = true;
+    log.line(format("%s: kept only %lld of %lld (--allow-short: going on)", name.c_str(),
+                    static_cast<long long>(c.kept), static_cast<long long>(f.keep)));
+    return "";
+  }
+  return format("stopped: class %s kept only %lld of %lld images after %lld batches "
+                "(--max-batches %lld; %lld candidates, acceptance rate %.4f): raise "
+                "--max-batches, lower --keep, or train the generator longer",
+                name.c_str(), static_cast<long long>(c.kept), static_cast<long long>(f.keep),
+                static_cast<long long>(c.batches), static_cast<long long>(f.max_batches),
+                static_cast<long long>(c.candidates), rate);
+}
+
+// Claims --out (never overwritten; one process at a time), loads the networks (a file that
+// does not load leaves nothing behind), then generates every class into <out>.partial and
+// renames it to --out when all are complete.
 int run(const GenerateFlags& f) {
   const fs::path out = f.out;
   const fs::path partial = f.out + ".partial";
@@ -77,20 +202,7 @@ int run(const GenerateFlags& f) {
   const OutputLock lock(lock_file_for(out), "the output folder " + out.string());
   EMBER_CHECK(!fs::exists(out), "the output folder ", out.string(),
               " already exists and is never overwritten: choose another --out or remove it");
-  // Networks first: a file that does not load leaves nothing behind.
-  models::LoadedGenerator loaded = models::load_generator_file(f.generator);
-  models::ConditionalGenerator& generator = *loaded.generator;
-  const models::GeneratorConfig& config = generator.config();
-  const std::vector<std::string>& names = datasets::eurosat_class_names();
-  EMBER_CHECK(config.num_classes == static_cast<int64_t>(names.size()) &&
-                  config.image_size == datasets::kEuroSatSize &&
-                  config.out_channels == datasets::kEuroSatChannels,
-              "generator ", f.generator, " makes ", config.image_size, "x", config.image_size, "x",
-              config.out_channels, " images of ", config.num_classes,
-              " classes; EuroSAT needs 64x64x3 of 10");
-  LoadedClassifier classifier = load_classifier_file(f.classifier, config.num_classes);
-  generator.to(f.device);
-  classifier.model->to(f.device);
+  Networks nets = load_networks(f);
   std::string restart_note = start_partial_folder(
       partial, kMarker, "generate",
       "generate is writing this folder; it becomes " + out.string() + " when complete\n");
@@ -101,90 +213,24 @@ int run(const GenerateFlags& f) {
                   static_cast<long long>(f.keep), static_cast<long long>(f.batch),
                   static_cast<unsigned long long>(f.seed), f.device.str().c_str(), out.c_str()));
   log.line(format("generator %s (%lld parameters, latent %lld), classifier %s", f.generator.c_str(),
-                  static_cast<long long>(generator.num_trainable_parameters()),
-                  static_cast<long long>(config.latent_dim), f.classifier.c_str()));
+                  static_cast<long long>(nets.generator().num_trainable_parameters()),
+                  static_cast<long long>(nets.config().latent_dim), f.classifier.c_str()));
 
-  std::string manifest = "file,class,label,confidence,candidate,noise_seed,noise_offset\n";
-  nlohmann::json per_class = nlohmann::json::object();
-  nlohmann::json summary = {{"format", "ember.generate.v1"},
-                            {"generator", f.generator},
-                            {"classifier", f.classifier},
-                            {"keep", f.keep},
-                            {"batch", f.batch},
-                            {"seed", f.seed},
-                            {"max_batches", f.max_batches},
-                            {"allow_short", f.allow_short},
-                            {"latent_dim", config.latent_dim},
-                            {"noise", "z of candidate i of class c: Philox stream noise_seed at "
-                                      "counters [(c * 2^40 + i) * latent_dim, + latent_dim)"},
-                            {"complete", false}};
+  Generation g{f, nets, partial};
+  nlohmann::json summary = summary_json(f, nets.config());
   std::string stopped;
-  for (const std::string& name : f.classes) {
-    const int64_t label = class_index(name);
-    fs::create_directories(partial / name);
-    int64_t kept = 0, candidates = 0, batches = 0, accepted = 0;
-    while (kept < f.keep && batches < f.max_batches) {
-      const datasets::ImageSet set =
-          generate_class_images(generator, f.seed, label, candidates, f.batch, names, f.device);
-      const EvalResult eval = evaluate_classifier(*classifier.model, set,
-                                                  {.batch_size = f.batch, .device = f.device});
-      const uint8_t* pixels = set.images.data<uint8_t>();
-      const size_t image_bytes = static_cast<size_t>(set.images.numel() / set.size());
-      for (int64_t i = 0; i < set.size() && kept < f.keep; ++i) {
-        if (eval.predictions[i] != label) continue;
-        const std::string file = format("%s/gen_%s_%06lld.png", name.c_str(), name.c_str(),
-                                        static_cast<long long>(kept));
-        const uint8_t* p = pixels + i * image_bytes;
-        datasets::write_png(partial / file, std::vector<uint8_t>(p, p + image_bytes),
-                            static_cast<int>(config.image_size), static_cast<int>(config.image_size),
-                            static_cast<int>(config.out_channels));
-        const int64_t candidate = candidates + i;
-        manifest += format("%s,%s,%lld,%.6f,%lld,%llu,%llu\n", file.c_str(), name.c_str(),
-                           static_cast<long long>(label), eval.confidence[i],
-                           static_cast<long long>(candidate),
-                           static_cast<unsigned long long>(f.seed),
-                           static_cast<unsigned long long>(
-                               noise_offset(label, candidate, config.latent_dim)));
-        ++kept;
-      }
-      // The rate counts every candidate classified, also accepted ones beyond --keep.
-      for (int64_t i = 0; i < set.size(); ++i) accepted += eval.predictions[i] == label;
-      candidates += set.size();
-      ++batches;
-      log.progress(format("%s: batch %lld, kept %lld of %lld", name.c_str(),
-                          static_cast<long long>(batches), static_cast<long long>(kept),
-                          static_cast<long long>(f.keep)));
-    }
-    const double rate = static_cast<double>(accepted) / static_cast<double>(candidates);
-    per_class[name] = {{"generated", candidates}, {"accepted", accepted}, {"rate", rate},
-                       {"kept", kept}, {"batches", batches}};
-    log.line(format("%s: acceptance rate %.4f (%lld of %lld candidates predicted %s), kept %lld",
-                    name.c_str(), rate, static_cast<long long>(accepted),
-                    static_cast<long long>(candidates), name.c_str(), static_cast<long long>(kept)));
-    if (kept < f.keep && f.allow_short) {
-      per_class[name]["short"] = true;
-      log.line(format("%s: kept only %lld of %lld (--allow-short: going on)", name.c_str(),
-                      static_cast<long long>(kept), static_cast<long long>(f.keep)));
-    } else if (kept < f.keep) {
-      stopped = format("stopped: class %s kept only %lld of %lld images after %lld batches "
-                       "(--max-batches %lld; %lld candidates, acceptance rate %.4f): raise "
-                       "--max-batches, lower --keep, or train the generator longer",
-                       name.c_str(), static_cast<long long>(kept), static_cast<long long>(f.keep),
-                       static_cast<long long>(batches), static_cast<long long>(f.max_batches),
-                       static_cast<long long>(candidates), rate);
-      break;
-    }
-  }
-  summary["acceptance"] = per_class;
+  for (const std::string& name : f.classes)
+    if (!(stopped = generate_class(g, name, log)).empty()) break;
+  summary["acceptance"] = g.per_class;
   if (!stopped.empty()) {
     summary["stopped"] = stopped;
-    write_records(partial, manifest, summary);
+    write_records(partial, g.manifest, summary);
     log.line(stopped);
     EMBER_FAIL(stopped, ". The incomplete output stays in ", partial.string(),
                " (not usable as a training set; the next run removes it)");
   }
   summary["complete"] = true;
-  write_records(partial, manifest, summary);
+  write_records(partial, g.manifest, summary);
   log.line("wrote " + out.string() + " (manifest.csv, summary.json)");
   finish_partial_folder(partial, out, kMarker);
   return 0;

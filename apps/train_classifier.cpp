@@ -16,8 +16,9 @@
 // An existing run folder is never overwritten: --resume continues it. One process at a
 // time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
 // next start; an error after train.log is open is written to it too.
-// Exit status: 0 done, 1 a data or training error, 2 a bad flag. --help lists every flag;
-// the flags and their rules are in apps/flags/classifier_flags.h.
+// Exit status: 0 done, 1 a data or training error, 2 a bad flag, 77 no EuroSAT data found
+// (apps/data_root.h). --help lists every flag; the flags and their rules are in
+// apps/flags/classifier_flags.h.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -34,6 +35,7 @@
 #include "models/pretrained.h"
 #include "nn/safetensors.h"
 #include "tensor/atomic_file.h"
+#include "apps/data_root.h"
 #include "apps/flags/classifier_flags.h"
 #include "training/classifier_trainer.h"
 #include "apps/flags/cli.h"
@@ -127,18 +129,9 @@ models::EfficientNetOptions options_for_weights(const std::string& path, RunLog&
   return options;
 }
 
-// The run, once run() below has claimed the folder and opened the log.
-int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
-  log.line(format("== train_classifier: variant %s, seed %llu, device %s -> %s", f.variant.c_str(),
-                  static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
-                  out.c_str()));
-  const std::string pretrained_note =
-      f.weights.empty() ? "trained from scratch: no pretrained weights given (--weights)"
-                        : "fine-tuned from " + f.weights;
-  log.line(pretrained_note);
-
-  // Data.
-  const fs::path root = datasets::resolve_data_root(f.data);
+// The three splits, cut to --fraction (each split with its own seed) when asked.
+datasets::EuroSat load_data(const ClassifierFlags& f, RunLog& log) {
+  const fs::path root = apps::find_data_root(f.data);
   datasets::LoadOptions load{.threads = static_cast<int>(f.threads), .use_cache = !f.no_cache,
                              .cache_dir = f.cache_dir};
   datasets::EuroSat data = datasets::load_eurosat(root, load);
@@ -155,14 +148,16 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
                     static_cast<long long>(data.val.size()),
                     static_cast<long long>(data.test.size())));
   }
-  const datasets::ImageSet train = training_set(f, data.train, log);
-  datasets::write_file_list(out / "train_files.txt", train);
-  log.line("training set: " + counts_json(train).dump());
+  return data;
+}
 
+// The trainer's options: the flags' plus the folder, the configuration key, and for the
+// weighted variant the 'balanced' class weights (logged).
+ClassifierTrainOptions trainer_options(const ClassifierFlags& f, const fs::path& out,
+                                       const datasets::ImageSet& train, RunLog& log) {
   ClassifierTrainOptions options = f.train;
   options.out_dir = out;
-  const nlohmann::json config = training_config(f);
-  options.config_key = config.dump();
+  options.config_key = training_config(f).dump();
   if (f.variant == "weighted") {
     options.class_weights = datasets::balanced_class_weights(train);
     std::string text;
@@ -171,107 +166,155 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
                      options.class_weights[c]);
     log.line("class weights: " + text);
   }
+  return options;
+}
 
-  // Model.
-  RandomGenerator gen(f.train.seed);
-  models::EfficientNetOptions model_options = options_for_weights(f.weights, log);
-  model_options.bn_momentum = f.bn_momentum;
-  auto model = models::efficientnet_b2(gen, static_cast<int64_t>(train.class_names.size()),
-                                       model_options);
-  if (f.summary) log.line(model->summary(datasets::kEuroSatSize, datasets::kEuroSatSize));
-  if (!f.weights.empty())
-    log.line("--weights: " + models::load_pretrained_backbone(*model, f.weights).describe());
+// The model with what --freeze leaves trainable, and the frozen batch norms that stay in
+// inference mode while training.
+struct ClassifierModel {
+  std::shared_ptr<models::EfficientNet> net;
+  std::vector<Tensor> trainable;
+  std::vector<nn::Module*> keep_in_eval;
+};
 
-  const std::vector<std::string> layers = layers_with_weights(*model);
+// Freezes the first --freeze layers with weights (all but the head for 'backbone').
+void freeze_layers(const ClassifierFlags& f, ClassifierModel& m, RunLog& log) {
+  const std::vector<std::string> layers = layers_with_weights(*m.net);
   const size_t frozen = f.freeze_layers < 0 ? layers.size() - 1 : static_cast<size_t>(f.freeze_layers);
   require_flag(frozen < layers.size(), "--freeze ", f.freeze, ": the model has only ",
                layers.size(), " layers with weights, and the classifier must stay trainable");
   std::set<std::string> frozen_layers(layers.begin(), layers.begin() + frozen);
-  std::vector<Tensor> trainable;
   int64_t trainable_count = 0;
-  for (auto [name, p] : model->named_parameters()) {
+  for (auto [name, p] : m.net->named_parameters()) {
     if (frozen_layers.count(name.substr(0, name.find('.')))) {
       p.set_requires_grad(false);  // a handle: the model's parameter itself
     } else {
-      trainable.push_back(p);
+      m.trainable.push_back(p);
       trainable_count += p.numel();
     }
   }
-  std::vector<nn::Module*> keep_in_eval;
-  for (const auto& [name, child] : model->named_children())
+  for (const auto& [name, child] : m.net->named_children())
     if (frozen_layers.count(name) && name.find("bn") != std::string::npos)
-      keep_in_eval.push_back(child.get());
+      m.keep_in_eval.push_back(child.get());
   log.line(format("model: EfficientNetB2, %lld trainable parameters, %zu of %zu layers frozen",
                   static_cast<long long>(trainable_count), frozen, layers.size()));
-  model->to(f.train.device);
+}
 
+// EfficientNetB2 drawn from the seed's generator `gen` (which then draws the dropout masks),
+// with --weights loaded and --freeze applied, on the device.
+ClassifierModel build_model(const ClassifierFlags& f, int64_t classes, RandomGenerator& gen,
+                            RunLog& log) {
+  models::EfficientNetOptions model_options = options_for_weights(f.weights, log);
+  model_options.bn_momentum = f.bn_momentum;
+  ClassifierModel m;
+  m.net = models::efficientnet_b2(gen, classes, model_options);
+  if (f.summary) log.line(m.net->summary(datasets::kEuroSatSize, datasets::kEuroSatSize));
+  if (!f.weights.empty())
+    log.line("--weights: " + models::load_pretrained_backbone(*m.net, f.weights).describe());
+  freeze_layers(f, m, log);
+  m.net->to(f.train.device);
+  return m;
+}
+
+void write_config(const ClassifierFlags& f, const fs::path& out, const fs::path& root) {
   write_file_atomically((out / "config.json").string(),
-                        nlohmann::json{{"training", config},
+                        nlohmann::json{{"training", training_config(f)},
                                        {"epochs", f.train.epochs},
                                        {"patience", f.train.early_stopping_patience},
                                        {"device", f.train.device.str()},
                                        {"data", root.string()},
                                        {"eval_batch", f.train.eval_batch_size}}
                                 .dump(2) + "\n");
+}
 
-  // Training.
-  const ClassifierTrainResult trained =
-      train_classifier(*model, trainable, gen, train, data.val, options, log, keep_in_eval);
-
-  // Test evaluation of the best epoch's model.
-  nn::load_module(*model, trained.best_path.string());
-  const EvalResult test = evaluate_classifier(
-      *model, data.test, {.batch_size = f.train.eval_batch_size, .device = f.train.device});
-  const ConfusionMatrix& cm = test.confusion;
-  log.line(format("test (best epoch %lld): accuracy %.4f, minority (Highway+River) %.4f, loss %.4f",
-                  static_cast<long long>(trained.best_epoch), cm.accuracy(),
-                  cm.group_accuracy(kMinority), test.loss));
-  log.line("confusion matrix (rows: true class, columns: predicted)\n" + cm.to_text());
-
+// test_predictions.csv: each test image's label, prediction and confidence.
+void write_predictions(const fs::path& out, const datasets::ImageSet& test, const EvalResult& r) {
   std::string predictions = "file,label,predicted,confidence\n";
-  for (int64_t i = 0; i < data.test.size(); ++i) {
-    predictions += format("%s,%lld,%lld,%.6f\n", data.test.files[i].c_str(),
-                          static_cast<long long>(data.test.labels.data<int64_t>()[i]),
-                          static_cast<long long>(test.predictions[i]), test.confidence[i]);
+  for (int64_t i = 0; i < test.size(); ++i) {
+    predictions += format("%s,%lld,%lld,%.6f\n", test.files[i].c_str(),
+                          static_cast<long long>(test.labels.data<int64_t>()[i]),
+                          static_cast<long long>(r.predictions[i]), r.confidence[i]);
   }
   write_file_atomically((out / "test_predictions.csv").string(), predictions);
+}
 
+// The best epoch's model on the test split: logged, and written as test_predictions.csv.
+EvalResult test_best_model(const ClassifierFlags& f, const fs::path& out, models::EfficientNet& model,
+                           const datasets::ImageSet& test, const ClassifierTrainResult& trained,
+                           RunLog& log) {
+  nn::load_module(model, trained.best_path.string());
+  const EvalResult r = evaluate_classifier(
+      model, test, {.batch_size = f.train.eval_batch_size, .device = f.train.device});
+  const ConfusionMatrix& cm = r.confusion;
+  log.line(format("test (best epoch %lld): accuracy %.4f, minority (Highway+River) %.4f, loss %.4f",
+                  static_cast<long long>(trained.best_epoch), cm.accuracy(),
+                  cm.group_accuracy(kMinority), r.loss));
+  log.line("confusion matrix (rows: true class, columns: predicted)\n" + cm.to_text());
+  write_predictions(out, test, r);
+  return r;
+}
+
+// result.json: the run's settings, training summary, history and test result.
+nlohmann::json result_json(const ClassifierFlags& f, const datasets::ImageSet& train,
+                           const ClassifierTrainResult& trained, const EvalResult& test,
+                           const std::string& pretrained_note) {
   double seconds = 0, rate = 0;
   for (const EpochRecord& r : trained.history) {
     seconds += r.seconds;
     rate += r.train_images_per_second;
   }
-  nlohmann::json history = nlohmann::json::array();
-  for (const EpochRecord& r : trained.history)
-    history.push_back({{"epoch", r.epoch}, {"lr", r.lr}, {"train_loss", r.train_loss},
-                       {"train_accuracy", r.train_accuracy}, {"val_loss", r.val_loss},
-                       {"val_accuracy", r.val_accuracy}, {"seconds", r.seconds},
-                       {"train_images_per_second", r.train_images_per_second}});
-  nlohmann::json test_json = cm.to_json();
+  nlohmann::json test_json = test.confusion.to_json();
   test_json["loss"] = test.loss;
   test_json["minority_classes"] = kMinority;
-  test_json["minority_accuracy"] = cm.group_accuracy(kMinority);
+  test_json["minority_accuracy"] = test.confusion.group_accuracy(kMinority);
   const size_t epochs_run = trained.history.size();
-  const nlohmann::json result = {
-      {"format", "ember.train_classifier.v1"},
-      {"variant", f.variant},
-      {"seed", f.train.seed},
-      {"device", f.train.device.str()},
-      {"pretrained", !f.weights.empty()},
-      {"weights", f.weights.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.weights)},
-      {"note", pretrained_note},
-      {"train_counts", counts_json(train)},
-      {"train_images", train.size()},
-      {"epochs_run", epochs_run},
-      {"best_epoch", trained.best_epoch},
-      {"stopped_early", trained.stopped_early},
-      {"seconds", seconds},
-      {"seconds_per_epoch", epochs_run ? seconds / epochs_run : 0.0},
-      {"train_images_per_second", epochs_run ? rate / epochs_run : 0.0},
-      {"val", {{"accuracy", trained.best_val_accuracy}, {"loss", trained.best_val_loss}}},
-      {"test", test_json},
-      {"history", history},
-      {"config", config}};
+  return {{"format", "ember.train_classifier.v1"},
+          {"variant", f.variant},
+          {"seed", f.train.seed},
+          {"device", f.train.device.str()},
+          {"pretrained", !f.weights.empty()},
+          {"weights", f.weights.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.weights)},
+          {"note", pretrained_note},
+          {"train_counts", counts_json(train)},
+          {"train_images", train.size()},
+          {"epochs_run", epochs_run},
+          {"best_epoch", trained.best_epoch},
+          {"stopped_early", trained.stopped_early},
+          {"seconds", seconds},
+          {"seconds_per_epoch", epochs_run ? seconds / epochs_run : 0.0},
+          {"train_images_per_second", epochs_run ? rate / epochs_run : 0.0},
+          {"val", {{"accuracy", trained.best_val_accuracy}, {"loss", trained.best_val_loss}}},
+          {"test", test_json},
+          {"history", history_json(trained.history)},
+          {"config", training_config(f)}};
+}
+
+// The run, once run() below has claimed the folder and opened the log: data, model,
+// training (training/classifier_trainer.h), the test of the best epoch, result.json.
+int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
+  log.line(format("== train_classifier: variant %s, seed %llu, device %s -> %s", f.variant.c_str(),
+                  static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
+                  out.c_str()));
+  const std::string pretrained_note =
+      f.weights.empty() ? "trained from scratch: no pretrained weights given (--weights)"
+                        : "fine-tuned from " + f.weights;
+  log.line(pretrained_note);
+
+  const datasets::EuroSat data = load_data(f, log);
+  const datasets::ImageSet train = training_set(f, data.train, log);
+  datasets::write_file_list(out / "train_files.txt", train);
+  log.line("training set: " + counts_json(train).dump());
+  const ClassifierTrainOptions options = trainer_options(f, out, train, log);
+
+  RandomGenerator gen(f.train.seed);
+  ClassifierModel model =
+      build_model(f, static_cast<int64_t>(train.class_names.size()), gen, log);
+  write_config(f, out, data.root);
+  const ClassifierTrainResult trained = train_classifier(
+      *model.net, model.trainable, gen, train, data.val, options, log, model.keep_in_eval);
+
+  const EvalResult test = test_best_model(f, out, *model.net, data.test, trained, log);
+  const nlohmann::json result = result_json(f, train, trained, test, pretrained_note);
   write_file_atomically((out / "result.json").string(), result.dump(2) + "\n");
   log.line("wrote " + (out / "result.json").string());
   return 0;
@@ -300,6 +343,6 @@ int main(int argc, char** argv) {
     if (f.help) return print_usage(kClassifierUsage);
     check_classifier_inputs(f);
     require_visible_device("--device", f.train.device);
-    return run(f);
+    return apps::exit_when_data_missing("train_classifier", [&] { return run(f); });
   });
 }

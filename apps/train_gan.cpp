@@ -15,7 +15,7 @@
 // time per folder (a lock on <out>.lock); files a killed run was writing are removed on the
 // next start; an error after train.log is open is written to it too.
 // Exit status: 0 done, 1 a data or training error (divergence included), 2 a bad flag (the
-// flags and their rules: apps/flags/gan_flags.h).
+// flags and their rules: apps/flags/gan_flags.h), 77 no EuroSAT data found (apps/data_root.h).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -28,6 +28,7 @@
 #include "gan/networks.h"
 #include "gan/networks_io.h"
 #include "tensor/atomic_file.h"
+#include "apps/data_root.h"
 #include "apps/flags/cli.h"
 #include "apps/flags/gan_flags.h"
 #include "gan/trainer.h"
@@ -55,14 +56,8 @@ nlohmann::json training_config(const GanFlags& f) {
           {"critic", models::to_json(t.critic)}};
 }
 
-// The run, once run() below has claimed the folder and opened the log.
-int train(const GanFlags& f, const fs::path& out, RunLog& log) {
-  log.line(format("== train_gan: variant %s, loss %s, seed %llu, device %s -> %s",
-                  f.variant.c_str(), f.train.loss.c_str(),
-                  static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
-                  out.c_str()));
-
-  const fs::path root = datasets::resolve_data_root(f.data);
+// The variant's training set (from the training split, cut to --fraction first), logged.
+datasets::ImageSet load_training_set(const GanFlags& f, const fs::path& root, RunLog& log) {
   datasets::LoadOptions load{.threads = static_cast<int>(f.threads), .use_cache = !f.no_cache,
                              .cache_dir = f.cache_dir};
   datasets::EuroSat data = datasets::load_eurosat(root, load);
@@ -76,26 +71,42 @@ int train(const GanFlags& f, const fs::path& out, RunLog& log) {
                     static_cast<long long>(train.size())));
   }
   if (f.variant != "full") train = datasets::make_unbalanced(train, f.subset_seed);
-  {
-    std::string counts;
-    const std::vector<int64_t> n = datasets::class_counts(train);
-    for (size_t c = 0; c < n.size(); ++c)
-      counts += format("%s%s %lld", c ? ", " : "", train.class_names[c].c_str(),
-                       static_cast<long long>(n[c]));
-    log.line("training set (" + f.variant + "): " + counts);
-  }
+  std::string counts;
+  const std::vector<int64_t> n = datasets::class_counts(train);
+  for (size_t c = 0; c < n.size(); ++c)
+    counts += format("%s%s %lld", c ? ", " : "", train.class_names[c].c_str(),
+                     static_cast<long long>(n[c]));
+  log.line("training set (" + f.variant + "): " + counts);
+  return train;
+}
 
-  const nlohmann::json config = training_config(f);
+// The trainer's options: the flags' plus the folder, the configuration key, the class count
+// and the metadata generator.safetensors carries.
+GanTrainOptions trainer_options(const GanFlags& f, const fs::path& out,
+                                const datasets::ImageSet& train) {
   GanTrainOptions options = f.train;
   options.out_dir = out;
-  options.config_key = config.dump();
+  options.config_key = training_config(f).dump();
   options.generator.num_classes = options.critic.num_classes =
       static_cast<int64_t>(train.class_names.size());
   options.generator_metadata = {{"variant", f.variant},
                                 {"seed", std::to_string(f.train.seed)},
                                 {"class_names", nlohmann::json(train.class_names).dump()}};
+  return options;
+}
+
+// The run, once run() below has claimed the folder and opened the log: the data, config.json,
+// training (gan/trainer.h), a closing line.
+int train(const GanFlags& f, const fs::path& out, RunLog& log) {
+  log.line(format("== train_gan: variant %s, loss %s, seed %llu, device %s -> %s",
+                  f.variant.c_str(), f.train.loss.c_str(),
+                  static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
+                  out.c_str()));
+  const fs::path root = apps::find_data_root(f.data);
+  const datasets::ImageSet train = load_training_set(f, root, log);
+  const GanTrainOptions options = trainer_options(f, out, train);
   write_file_atomically((out / "config.json").string(),
-                        nlohmann::json{{"training", config},
+                        nlohmann::json{{"training", training_config(f)},
                                        {"epochs", f.train.epochs},
                                        {"sample_every", f.train.sample_every},
                                        {"explode_threshold", f.train.explode_threshold},
@@ -136,6 +147,6 @@ int main(int argc, char** argv) {
     const GanFlags f = parse_gan_flags(cli_args(argc, argv));
     if (f.help) return print_usage(kGanUsage);
     require_visible_device("--device", f.train.device);
-    return run(f);
+    return apps::exit_when_data_missing("train_gan", [&] { return run(f); });
   });
 }

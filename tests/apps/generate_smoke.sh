@@ -13,7 +13,8 @@
 #             shortfall named, an empty image named, a failed run's partial folder removed by
 #             the next run, a foreign one refused. gan_quality: --out checked before any work.
 #   quality   gan_quality on the real test split (fraction 0.01): acceptance 1 and 0, finite
-#             Fréchet distances and diversities, the not-FID note; exit 77 without the data.
+#             Fréchet distances and diversities, the not-FID note; exit 77 (skip) when gan_quality
+#             exits 77 (no EuroSAT data found, apps/data_root.h), and only then.
 # Usage: generate_smoke.sh generate|quality <gan_fixtures> <generate> <build_augmented> <gan_quality>
 set -uo pipefail
 mode=$1 fixtures=$2 generate=$3 augment=$4 quality=$5
@@ -178,15 +179,10 @@ fi
 
 # quality: gan_quality on the real test split.
 q=$work/q.json
-if ! "$quality" --generator "$work/g.safetensors" --features-classifier "$work/c.safetensors" \
-     --classes Highway,River --count 4 --batch 4 --fraction 0.01 --baseline --out "$q" \
-     --data "${EMBER_DATA:-}" >"$work/q.out" 2>&1; then
-  if grep -q "EuroSAT_RGB" "$work/q.out"; then
-    echo "SKIP: no EuroSAT data found: $(tail -1 "$work/q.out")"
-    exit 77
-  fi
+run_or_skip "$work/q.out" "$quality" --generator "$work/g.safetensors" \
+  --features-classifier "$work/c.safetensors" --classes Highway,River --count 4 --batch 4 \
+  --fraction 0.01 --baseline --out "$q" --data "${EMBER_DATA:-}" ||
   fail "gan_quality failed: $(cat "$work/q.out")"
-fi
 grep -q "NOT the Inception-v3 FID" "$work/q.out" || fail "the output does not say it is not FID"
 grep -qE "^Highway +4 +1.0000" "$work/q.out" || fail "no Highway row in the table: $(cat "$work/q.out")"
 $py - "$q" <<'PY' || fail "gan_quality JSON is malformed: $(cat "$q")"

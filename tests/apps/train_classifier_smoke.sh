@@ -4,7 +4,8 @@
 # a run writes every promised file with a well-formed result; a second run into the same folder
 # is refused without touching it, and so is one while another process holds the folder's lock;
 # an error once train.log is open reaches it; --resume continues to a second epoch.
-# Usage: train_classifier_smoke.sh <path to train_classifier>. Exit 77 (skip) without the data.
+# Usage: train_classifier_smoke.sh <path to train_classifier>. Exit 77 (skip) when the app
+# exits 77 (no EuroSAT data found, apps/data_root.h), and only then.
 set -uo pipefail
 app=$1
 work=$(mktemp -d)
@@ -18,14 +19,14 @@ expect_flag_error "--weights: no such file" --weights "$work/none.safetensors"
 expect_flag_error "--lr must be in" --lr -1
 "$app" --help | grep -q -- "--variant" || fail "--help does not list the flags"
 
-if ! "$app" --fraction 0.004 --epochs 1 --out "$work/probe" --data "${EMBER_DATA:-}" \
-     >"$work/probe.out" 2>&1; then
-  if grep -q "EuroSAT_RGB" "$work/probe.out" && ! grep -q "^epoch" "$work/probe.out"; then
-    echo "SKIP: no EuroSAT data found: $(tail -1 "$work/probe.out")"
-    exit 77
-  fi
-  fail "the first run failed: $(cat "$work/probe.out")"
-fi
+# A named place without the data is an error (1), not a skip.
+"$app" --epochs 1 --data "$work/nowhere" --out "$work/nodata" >"$work/nodata.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "$work/nowhere" "$work/nodata.out" ||
+  fail "a --data without the data exited $rc: $(cat "$work/nodata.out")"
+
+run_or_skip "$work/probe.out" "$app" --fraction 0.004 --epochs 1 --out "$work/probe" \
+  --data "${EMBER_DATA:-}" || fail "the first run failed: $(cat "$work/probe.out")"
 run=$work/probe
 for f in train.log config.json history.csv last.safetensors best.safetensors result.json \
          test_predictions.csv train_files.txt; do

@@ -5,7 +5,8 @@
 # second run into the same folder is refused without touching it, and so is one while another
 # process holds the folder's lock; --resume removes a killed writer's temporary files and
 # continues to a second epoch, appending to losses.csv; an error reaches train.log.
-# Usage: train_gan_smoke.sh <path to train_gan>. Exit 77 (skip) without the data.
+# Usage: train_gan_smoke.sh <path to train_gan>. Exit 77 (skip) when the app exits 77 (no
+# EuroSAT data found, apps/data_root.h), and only then.
 set -uo pipefail
 app=$1
 work=$(mktemp -d)
@@ -24,13 +25,8 @@ expect_flag_error "--lr must be in" --lr -1
 small=(--fraction 0.004 --batch 8 --latent-dim 16 --embedding-dim 8 --g-base-channels 16
        --g-widths 16,8,8,4 --d-widths 4,8,8,16 --n-critic 2 --sample-cols 2 --ema 0.9
        --data "${EMBER_DATA:-}")
-if ! "$app" "${small[@]}" --epochs 1 --out "$work/run" >"$work/first.out" 2>&1; then
-  if grep -q "EuroSAT_RGB" "$work/first.out" && ! grep -q "^epoch" "$work/first.out"; then
-    echo "SKIP: no EuroSAT data found: $(tail -1 "$work/first.out")"
-    exit 77
-  fi
+run_or_skip "$work/first.out" "$app" "${small[@]}" --epochs 1 --out "$work/run" ||
   fail "the first run failed: $(cat "$work/first.out")"
-fi
 run=$work/run
 for f in train.log config.json losses.csv checkpoint.json checkpoint_a/generator.safetensors \
          checkpoint_a/critic.safetensors samples/epoch_0001.png generator.safetensors; do
