@@ -1,6 +1,6 @@
-// CPU reference for elementwise kernels: one scalar function per op, applied either over
-// contiguous same-shape buffers (a flat, OpenMP-parallel loop) or through the strided odometer
-// loop (broadcasting, views). Written to be read; the math of each op is a one-liner below.
+// CPU reference for elementwise kernels: each op's formula (kernels/elementwise_math.h, shared
+// with the CUDA kernels) applied either over contiguous same-shape buffers (a flat, OpenMP-parallel
+// loop) or through the strided odometer loop (broadcasting, views).
 #include <omp.h>
 
 #include <algorithm>
@@ -8,113 +8,44 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/cpu/fast_exp.h"
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_math.h"
 #include "tensor/strided_loop.h"
 
 namespace ember::kernels::cpu {
 
 namespace {
 
-// float32 takes the vectorisable exp of fast_exp.h (within 2 ulp of std::exp); float64 std::exp.
-// always_inline, like fast_exp, so that the AVX2 clones below inline them.
-template <typename T> [[gnu::always_inline]] inline T exp_of(T x) {
-  if constexpr (std::is_same_v<T, float>) return fast_exp(x);
-  else return std::exp(x);
-}
-template <typename T> [[gnu::always_inline]] inline T sigmoid_of(T x) { return T(1) / (T(1) + exp_of(-x)); }
+using pointwise::CpuMath;
 
+// The formulas of kernels/elementwise_math.h with the CPU's math calls.
 template <BinaryOp op, typename T>
-T apply_binary(T a, T b, T alpha) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Equal: return a == b ? T(1) : T(0);
-    case BinaryOp::ReluGrad: return b > T(0) ? a : T(0);
-    case BinaryOp::LeakyReluGrad: return b > T(0) ? a : a * alpha;
-    case BinaryOp::SigmoidGrad: return a * b * (T(1) - b);
-    case BinaryOp::TanhGrad: return a * (T(1) - b * b);
-    case BinaryOp::SiluGrad: { const T s = sigmoid_of(b); return a * s * (T(1) + b * (T(1) - s)); }
-  }
-  return T(0);
+[[gnu::always_inline]] inline auto apply_binary(T a, T b, T alpha) {
+  return pointwise::binary_formula<CpuMath, op>(a, b, alpha);
 }
-
 template <UnaryOp op, typename T>
-T apply_unary(T x, T alpha, T beta) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Reciprocal: return T(1) / x;
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Abs: return std::abs(x);
-    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::Sigmoid: return sigmoid_of(x);
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Silu: return x * sigmoid_of(x);
-    case UnaryOp::AddScalar: return x + alpha;
-    case UnaryOp::MulScalar: return x * alpha;
-    case UnaryOp::Pow: return std::pow(x, alpha);
-    case UnaryOp::LeakyRelu: return x > T(0) ? x : alpha * x;
-    case UnaryOp::Clamp: return std::min(std::max(x, alpha), beta);
-    case UnaryOp::InsideMask: return (x > alpha && x < beta) ? T(1) : T(0);
-    case UnaryOp::GreaterScalar: return x > alpha ? T(1) : T(0);
-    case UnaryOp::LessScalar: return x < alpha ? T(1) : T(0);
-  }
-  return T(0);
-}
-
-// Turns the run-time op into a compile-time constant, so the switch in apply_* folds away and
-// each loop below is specialised per op.
-template <typename Fn>
-void with_op(BinaryOp op, Fn&& fn) {
-  switch (op) {
-#define EMBER_CASE(name) case BinaryOp::name: return fn(std::integral_constant<BinaryOp, BinaryOp::name>{});
-    EMBER_CASE(Add) EMBER_CASE(Sub) EMBER_CASE(Mul) EMBER_CASE(Div) EMBER_CASE(Equal)
-    EMBER_CASE(ReluGrad) EMBER_CASE(LeakyReluGrad) EMBER_CASE(SigmoidGrad) EMBER_CASE(TanhGrad)
-    EMBER_CASE(SiluGrad)
-#undef EMBER_CASE
-  }
-}
-
-template <typename Fn>
-void with_op(UnaryOp op, Fn&& fn) {
-  switch (op) {
-#define EMBER_CASE(name) case UnaryOp::name: return fn(std::integral_constant<UnaryOp, UnaryOp::name>{});
-    EMBER_CASE(Neg) EMBER_CASE(Reciprocal) EMBER_CASE(Sqrt) EMBER_CASE(Rsqrt) EMBER_CASE(Exp)
-    EMBER_CASE(Log) EMBER_CASE(Abs) EMBER_CASE(Sign) EMBER_CASE(Relu) EMBER_CASE(Sigmoid)
-    EMBER_CASE(Tanh) EMBER_CASE(Silu) EMBER_CASE(AddScalar) EMBER_CASE(MulScalar) EMBER_CASE(Pow)
-    EMBER_CASE(LeakyRelu) EMBER_CASE(Clamp) EMBER_CASE(InsideMask) EMBER_CASE(GreaterScalar)
-    EMBER_CASE(LessScalar)
-#undef EMBER_CASE
-  }
+[[gnu::always_inline]] inline auto apply_unary(T x, T alpha, T beta) {
+  return pointwise::unary_formula<CpuMath, op>(x, alpha, beta);
 }
 
 // float32 silu, sigmoid and silu_grad over contiguous buffers, the swish of every EfficientNet
 // layer: compiled twice, for x86-64-v3 (AVX2 + FMA, 8 lanes) and the baseline (SSE2), and the
-// loader picks the clone the CPU runs (GCC's target_clones); the math is apply_* above, the same
-// as every other path.
+// loader picks the clone the CPU runs (GCC's target_clones); the math is apply_* above (the
+// formulas of kernels/elementwise_math.h), the same as every other path.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define EMBER_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define EMBER_CPU_CLONES
 #endif
 EMBER_CPU_CLONES void silu_f32(float* __restrict o, const float* __restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) o[i] = x[i] * sigmoid_of(x[i]);
+  for (int64_t i = 0; i < n; ++i) o[i] = apply_unary<UnaryOp::Silu>(x[i], 0.0f, 0.0f);
 }
 EMBER_CPU_CLONES void sigmoid_f32(float* __restrict o, const float* __restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) o[i] = sigmoid_of(x[i]);
+  for (int64_t i = 0; i < n; ++i) o[i] = apply_unary<UnaryOp::Sigmoid>(x[i], 0.0f, 0.0f);
 }
 EMBER_CPU_CLONES void silu_grad_f32(float* __restrict o, const float* __restrict g,
                                     const float* __restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float s = sigmoid_of(x[i]);
-    o[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
-  }
+  for (int64_t i = 0; i < n; ++i) o[i] = apply_binary<BinaryOp::SiluGrad>(g[i], x[i], 0.0f);
 }
 #undef EMBER_CPU_CLONES
 
@@ -194,7 +125,7 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, do
     using T = typename decltype(tag)::type;
     with_op(op, [&](auto op_tag) {
       constexpr BinaryOp kOp = decltype(op_tag)::value;
-      if constexpr (kOp == BinaryOp::Equal) binary_typed<kOp, T, uint8_t>(out, a, b, T(alpha));
+      if constexpr (writes_mask(kOp)) binary_typed<kOp, T, uint8_t>(out, a, b, T(alpha));
       else binary_typed<kOp, T, T>(out, a, b, T(alpha));
     });
   });
@@ -205,7 +136,7 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double 
     using T = typename decltype(tag)::type;
     with_op(op, [&](auto op_tag) {
       constexpr UnaryOp kOp = decltype(op_tag)::value;
-      if constexpr (kOp == UnaryOp::GreaterScalar || kOp == UnaryOp::LessScalar)
+      if constexpr (writes_mask(kOp))
         unary_typed<kOp, T, uint8_t>(out, x, T(alpha), T(beta));
       else unary_typed<kOp, T, T>(out, x, T(alpha), T(beta));
     });
@@ -241,12 +172,14 @@ void add_inplace(const Tensor& self, const Tensor& other, double alpha) {
     const int64_t n = self.numel();
     if (self.is_contiguous() && other.is_contiguous() && other.shape() == self.shape()) {
 #pragma omp parallel for if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) s[i] += a * po[i];
+      for (int64_t i = 0; i < n; ++i) s[i] = pointwise::axpy(s[i], a, po[i]);
       return;
     }
     const Shape so = broadcast_strides(other, self.shape());
     for_each_strided<2>(self.shape(), {self.strides().data(), so.data()},
-                        [&](const std::array<int64_t, 2>& off) { s[off[0]] += a * po[off[1]]; });
+                        [&](const std::array<int64_t, 2>& off) {
+                          s[off[0]] = pointwise::axpy(s[off[0]], a, po[off[1]]);
+                        });
   });
 }
 

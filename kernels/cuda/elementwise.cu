@@ -1,6 +1,7 @@
-// CUDA elementwise kernels: binary, unary, where and add_inplace with the semantics and formulas
-// of the CPU reference (kernels/cpu/elementwise.cpp). Each op is a compile-time functor, so every
-// kernel instantiation is specialised for one op (no switch per element).
+// CUDA elementwise kernels: binary, unary, where and add_inplace with the semantics of the CPU
+// reference (kernels/cpu/elementwise.cpp) and the same formulas (kernels/elementwise_math.h,
+// compiled for both). Each op is a compile-time functor, so every kernel instantiation is
+// specialised for one op (no switch per element).
 //
 // Two paths per op (design: docs/cuda_kernels.md, "Elementwise, reductions, softmax"):
 //   * contiguous: every operand contiguous with out's shape. When every pointer is 16-byte
@@ -13,6 +14,7 @@
 
 #include "kernels/cuda/offset_calculator.h"
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_math.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
 
@@ -22,88 +24,31 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// ---- device math: float and double overloads of the libm calls the CPU reference makes ----
-__device__ __forceinline__ float d_exp(float x) { return expf(x); }
-__device__ __forceinline__ double d_exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float d_log(float x) { return logf(x); }
-__device__ __forceinline__ double d_log(double x) { return ::log(x); }
-__device__ __forceinline__ float d_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double d_sqrt(double x) { return ::sqrt(x); }
-__device__ __forceinline__ float d_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double d_tanh(double x) { return ::tanh(x); }
-__device__ __forceinline__ float d_pow(float x, float p) { return powf(x, p); }
-__device__ __forceinline__ double d_pow(double x, double p) { return ::pow(x, p); }
-__device__ __forceinline__ float d_abs(float x) { return fabsf(x); }
-__device__ __forceinline__ double d_abs(double x) { return ::fabs(x); }
-
-// Written as the CPU writes it: 1 / (1 + exp(-x)) saturates to 0 or 1 without NaN.
-template <typename T> __device__ __forceinline__ T sigmoid_of(T x) {
-  return T(1) / (T(1) + d_exp(-x));
-}
-
+// The formulas of kernels/elementwise_math.h with CUDA's math calls (expf, logf, ...).
 template <BinaryOp op, typename T>
 struct BinaryFn {
   T alpha;
-  using Out = std::conditional_t<op == BinaryOp::Equal, uint8_t, T>;
+  using Out = std::conditional_t<writes_mask(op), uint8_t, T>;
   __device__ __forceinline__ Out operator()(T a, T b) const {
-    if constexpr (op == BinaryOp::Add) return a + b;
-    else if constexpr (op == BinaryOp::Sub) return a - b;
-    else if constexpr (op == BinaryOp::Mul) return a * b;
-    else if constexpr (op == BinaryOp::Div) return a / b;
-    else if constexpr (op == BinaryOp::Equal) return a == b ? 1 : 0;
-    else if constexpr (op == BinaryOp::ReluGrad) return b > T(0) ? a : T(0);
-    else if constexpr (op == BinaryOp::LeakyReluGrad) return b > T(0) ? a : a * alpha;
-    else if constexpr (op == BinaryOp::SigmoidGrad) return a * b * (T(1) - b);
-    else if constexpr (op == BinaryOp::TanhGrad) return a * (T(1) - b * b);
-    else {
-      static_assert(op == BinaryOp::SiluGrad);
-      const T s = sigmoid_of(b);
-      return a * s * (T(1) + b * (T(1) - s));
-    }
+    return static_cast<Out>(pointwise::binary_formula<pointwise::CudaMath, op>(a, b, alpha));
   }
 };
 
 template <UnaryOp op, typename T>
 struct UnaryFn {
   T alpha, beta;
-  using Out = std::conditional_t<op == UnaryOp::GreaterScalar || op == UnaryOp::LessScalar,
-                                 uint8_t, T>;
+  using Out = std::conditional_t<writes_mask(op), uint8_t, T>;
   __device__ __forceinline__ Out operator()(T x) const {
-    if constexpr (op == UnaryOp::Neg) return -x;
-    else if constexpr (op == UnaryOp::Reciprocal) return T(1) / x;
-    else if constexpr (op == UnaryOp::Sqrt) return d_sqrt(x);
-    else if constexpr (op == UnaryOp::Rsqrt) return T(1) / d_sqrt(x);  // not rsqrt(): as the CPU
-    else if constexpr (op == UnaryOp::Exp) return d_exp(x);
-    else if constexpr (op == UnaryOp::Log) return d_log(x);
-    else if constexpr (op == UnaryOp::Abs) return d_abs(x);
-    else if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
-    else if constexpr (op == UnaryOp::Relu) return x > T(0) ? x : T(0);
-    else if constexpr (op == UnaryOp::Sigmoid) return sigmoid_of(x);
-    else if constexpr (op == UnaryOp::Tanh) return d_tanh(x);
-    else if constexpr (op == UnaryOp::Silu) return x * sigmoid_of(x);
-    else if constexpr (op == UnaryOp::AddScalar) return x + alpha;
-    else if constexpr (op == UnaryOp::MulScalar) return x * alpha;
-    else if constexpr (op == UnaryOp::Pow) return d_pow(x, alpha);
-    else if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : alpha * x;
-    else if constexpr (op == UnaryOp::Clamp) {
-      // std::min(std::max(x, alpha), beta) spelled out, so NaN propagates exactly as on the CPU.
-      const T lo = x < alpha ? alpha : x;
-      return beta < lo ? beta : lo;
-    } else if constexpr (op == UnaryOp::InsideMask) return (x > alpha && x < beta) ? T(1) : T(0);
-    else if constexpr (op == UnaryOp::GreaterScalar) return x > alpha ? 1 : 0;
-    else {
-      static_assert(op == UnaryOp::LessScalar);
-      return x < alpha ? 1 : 0;
-    }
+    return static_cast<Out>(pointwise::unary_formula<pointwise::CudaMath, op>(x, alpha, beta));
   }
 };
 
-// self + alpha * other (add_inplace), computed as the CPU's `s += a * o`.
+// self + alpha * other (add_inplace).
 template <typename T>
 struct AxpyFn {
   T alpha;
   using Out = T;
-  __device__ __forceinline__ T operator()(T s, T o) const { return s + alpha * o; }
+  __device__ __forceinline__ T operator()(T s, T o) const { return pointwise::axpy(s, alpha, o); }
 };
 
 // ---- contiguous path ----
@@ -211,32 +156,6 @@ void launch_pointwise(const char* name, Out* out, const T* const (&inputs)[kArit
   strided_kernel<kArity><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0, stream>>>(
       out, in, n, calc, f);
   EMBER_CUDA_CHECK_LAUNCH(name);
-}
-
-template <typename Fn>
-void with_op(BinaryOp op, Fn&& fn) {
-  switch (op) {
-#define EMBER_CASE(name) case BinaryOp::name: return fn(std::integral_constant<BinaryOp, BinaryOp::name>{});
-    EMBER_CASE(Add) EMBER_CASE(Sub) EMBER_CASE(Mul) EMBER_CASE(Div) EMBER_CASE(Equal)
-    EMBER_CASE(ReluGrad) EMBER_CASE(LeakyReluGrad) EMBER_CASE(SigmoidGrad) EMBER_CASE(TanhGrad)
-    EMBER_CASE(SiluGrad)
-#undef EMBER_CASE
-  }
-  EMBER_FAIL("binary elementwise: unknown op ", static_cast<int>(op));
-}
-
-template <typename Fn>
-void with_op(UnaryOp op, Fn&& fn) {
-  switch (op) {
-#define EMBER_CASE(name) case UnaryOp::name: return fn(std::integral_constant<UnaryOp, UnaryOp::name>{});
-    EMBER_CASE(Neg) EMBER_CASE(Reciprocal) EMBER_CASE(Sqrt) EMBER_CASE(Rsqrt) EMBER_CASE(Exp)
-    EMBER_CASE(Log) EMBER_CASE(Abs) EMBER_CASE(Sign) EMBER_CASE(Relu) EMBER_CASE(Sigmoid)
-    EMBER_CASE(Tanh) EMBER_CASE(Silu) EMBER_CASE(AddScalar) EMBER_CASE(MulScalar) EMBER_CASE(Pow)
-    EMBER_CASE(LeakyRelu) EMBER_CASE(Clamp) EMBER_CASE(InsideMask) EMBER_CASE(GreaterScalar)
-    EMBER_CASE(LessScalar)
-#undef EMBER_CASE
-  }
-  EMBER_FAIL("unary elementwise: unknown op ", static_cast<int>(op));
 }
 
 // ---- where ----

@@ -1,9 +1,10 @@
 // Emulated kernels/cuda/{reduce,activation,elementwise,loss}.cu against the CPU references
 // (kernels/cpu/*.cpp): sums / amax / argmax over every plan (warp row, block row split, column,
 // short rows, full reductions), softmax / log_softmax (warp, block, strided kernels), binary /
-// unary / where / add_inplace on contiguous (vector and misaligned), broadcast and strided
-// operands, fused cross-entropy forward and backward. Tolerances: a relative 1e-6 (1e-12 for
-// sums, which both sides accumulate in double) plus an absolute 1e-7.
+// unary (every op of kernels/elementwise.h's lists) / where / add_inplace on contiguous (vector
+// and misaligned), broadcast and strided operands, fused cross-entropy forward and backward.
+// Tolerances: a relative 1e-6 (1e-12 for sums, which both sides accumulate in double) plus an
+// absolute 1e-7.
 #include "check.h"
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
@@ -18,6 +19,16 @@ namespace {
 void cmp7(const Tensor& got, const Tensor& want, double rtol, const std::string& what) {
   cmp(got, want, rtol, 1e-7, what);
 }
+
+// Every elementwise op, from the op lists of kernels/elementwise.h (a new op is checked here
+// without an edit).
+template <typename Op> struct OpName { Op op; const char* name; };
+#define EMU_OP_NAME(name, out) {kernels::BinaryOp::name, #name},
+const OpName<kernels::BinaryOp> kBinaryOps[] = {EMBER_BINARY_OPS(EMU_OP_NAME)};
+#undef EMU_OP_NAME
+#define EMU_OP_NAME(name, out) {kernels::UnaryOp::name, #name},
+const OpName<kernels::UnaryOp> kUnaryOps[] = {EMBER_UNARY_OPS(EMU_OP_NAME)};
+#undef EMU_OP_NAME
 }  // namespace
 
 void check_pointwise() {
@@ -85,14 +96,15 @@ void check_pointwise() {
   section("elementwise.cu");
   for (DType dt : {DType::Float32, DType::Float64}) {
     Tensor a = rnd({1027}, 7, dt), b = rnd({1027}, 8, dt, 0.5, 2);
-    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::SiluGrad, BinaryOp::LeakyReluGrad}) {
-      Tensor o1 = empty({1027}, {dt}), o2 = empty({1027}, {dt});
-      cpu::binary(op, o1, a, b, 0.3); cuda::binary(op, o2, a, b, 0.3);
-      cmp7(o2, o1, 1e-6, ("binary contiguous " + std::to_string((int)op)).c_str());
+    for (const OpName<BinaryOp>& op : kBinaryOps) {
+      const DType od = writes_mask(op.op) ? DType::UInt8 : dt;
+      Tensor o1 = empty({1027}, {od}), o2 = empty({1027}, {od});
+      cpu::binary(op.op, o1, a, b, 0.3); cuda::binary(op.op, o2, a, b, 0.3);
+      cmp7(o2, o1, 1e-6, std::string("binary contiguous ") + op.name);
       Tensor s1 = a.slice(0, 1, 1027), s2 = b.slice(0, 0, 1026);
-      Tensor p1 = empty({1026}, {dt}), p2 = empty({1026}, {dt});
-      cpu::binary(op, p1, s1, s2, 0.3); cuda::binary(op, p2, s1, s2, 0.3);
-      cmp7(p2, p1, 1e-6, ("binary misaligned " + std::to_string((int)op)).c_str());
+      Tensor p1 = empty({1026}, {od}), p2 = empty({1026}, {od});
+      cpu::binary(op.op, p1, s1, s2, 0.3); cuda::binary(op.op, p2, s1, s2, 0.3);
+      cmp7(p2, p1, 1e-6, std::string("binary misaligned ") + op.name);
     }
     Tensor x = rnd({4, 1, 5}, 9, dt), y = rnd({3, 5}, 10, dt, 0.5, 2);
     Tensor o1 = empty({4, 3, 5}, {dt}), o2 = empty({4, 3, 5}, {dt});
@@ -103,13 +115,14 @@ void check_pointwise() {
     cpu::binary(BinaryOp::Equal, q1, a, yy, 0); cuda::binary(BinaryOp::Equal, q2, a, yy, 0); cmp7(q2, q1, 0, "equal contiguous");
     Tensor big = rnd({33, 65}, 11, dt, -2, 2);
     Tensor bt = big.permute({1, 0});
-    for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Clamp, UnaryOp::Sigmoid, UnaryOp::Silu, UnaryOp::Sign, UnaryOp::InsideMask}) {
-      Tensor u1 = empty({65, 33}, {dt}), u2 = empty({65, 33}, {dt});
-      cpu::unary(op, u1, bt, -0.5, 1.0); cuda::unary(op, u2, bt, -0.5, 1.0);
-      cmp7(u2, u1, 1e-6, ("unary strided " + std::to_string((int)op)).c_str());
-      Tensor v1 = empty({33, 65}, {dt}), v2 = empty({33, 65}, {dt});
-      cpu::unary(op, v1, big, -0.5, 1.0); cuda::unary(op, v2, big, -0.5, 1.0);
-      cmp7(v2, v1, 1e-6, ("unary contiguous " + std::to_string((int)op)).c_str());
+    for (const OpName<UnaryOp>& op : kUnaryOps) {
+      const DType od = writes_mask(op.op) ? DType::UInt8 : dt;
+      Tensor u1 = empty({65, 33}, {od}), u2 = empty({65, 33}, {od});
+      cpu::unary(op.op, u1, bt, -0.5, 1.0); cuda::unary(op.op, u2, bt, -0.5, 1.0);
+      cmp7(u2, u1, 1e-6, std::string("unary strided ") + op.name);
+      Tensor v1 = empty({33, 65}, {od}), v2 = empty({33, 65}, {od});
+      cpu::unary(op.op, v1, big, -0.5, 1.0); cuda::unary(op.op, v2, big, -0.5, 1.0);
+      cmp7(v2, v1, 1e-6, std::string("unary contiguous ") + op.name);
     }
     Tensor g1 = empty({33, 65}, {DType::UInt8}), g2 = empty({33, 65}, {DType::UInt8});
     cpu::unary(UnaryOp::GreaterScalar, g1, big, 0.1, 0); cuda::unary(UnaryOp::GreaterScalar, g2, big, 0.1, 0); cmp7(g2, g1, 0, "greater");
