@@ -25,7 +25,8 @@ namespace ember::kernels {
   X(LeakyReluGrad, Same)  /* a = grad, b = x: a * (x > 0 ? 1 : alpha) */                    \
   X(SigmoidGrad, Same)    /* a = grad, b = y = sigmoid(x): a * y * (1 - y) */               \
   X(TanhGrad, Same)       /* a = grad, b = y = tanh(x): a * (1 - y^2) */                    \
-  X(SiluGrad, Same)       /* a = grad, b = x: a * s * (1 + x * (1 - s)), s = sigmoid(x) */
+  X(SiluGrad, Same)       /* a = grad, b = x: a * s * (1 + x * (1 - s)), s = sigmoid(x) */  \
+  X(SoftplusGrad, Same)   /* a = grad, b = x: a * sigmoid(x) */
 
 #define EMBER_UNARY_OPS(X)                                                      \
   X(Neg, Same)                                                                 \
@@ -40,6 +41,7 @@ namespace ember::kernels {
   X(Sigmoid, Same)                                                             \
   X(Tanh, Same)                                                                \
   X(Silu, Same)                                                                \
+  X(Softplus, Same)       /* log(1 + exp(x)) */                                \
   X(AddScalar, Same)      /* x + alpha */                                      \
   X(MulScalar, Same)      /* x * alpha */                                      \
   X(Pow, Same)            /* x ^ alpha */                                      \

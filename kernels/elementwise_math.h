@@ -46,6 +46,7 @@ struct CpuMath {
     else return std::exp(x);
   }
   template <typename T> EMBER_CPU_MATH_FN T log(T x) { return std::log(x); }
+  template <typename T> EMBER_CPU_MATH_FN T log1p(T x) { return std::log1p(x); }
   template <typename T> EMBER_CPU_MATH_FN T sqrt(T x) { return std::sqrt(x); }
   template <typename T> EMBER_CPU_MATH_FN T tanh(T x) { return std::tanh(x); }
   template <typename T> EMBER_CPU_MATH_FN T pow(T x, T p) { return std::pow(x, p); }
@@ -58,6 +59,8 @@ struct CudaMath {
   template <typename T> static EMBER_POINTWISE_FN T sigmoid_exp(T x) { return exp(x); }
   static EMBER_POINTWISE_FN float log(float x) { return logf(x); }
   static EMBER_POINTWISE_FN double log(double x) { return ::log(x); }
+  static EMBER_POINTWISE_FN float log1p(float x) { return log1pf(x); }
+  static EMBER_POINTWISE_FN double log1p(double x) { return ::log1p(x); }
   static EMBER_POINTWISE_FN float sqrt(float x) { return sqrtf(x); }
   static EMBER_POINTWISE_FN double sqrt(double x) { return ::sqrt(x); }
   static EMBER_POINTWISE_FN float tanh(float x) { return tanhf(x); }
@@ -79,6 +82,12 @@ template <class M, typename T> EMBER_POINTWISE_FN T silu(T x) { return x * sigmo
 template <class M, typename T> EMBER_POINTWISE_FN T silu_grad(T g, T x) {
   const T s = sigmoid<M>(x);
   return g * s * (T(1) + x * (T(1) - s));
+}
+
+// log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): exp never overflows, and no precision is lost
+// for large |x|. Its derivative is sigmoid(x), exactly.
+template <class M, typename T> EMBER_POINTWISE_FN T softplus(T x) {
+  return (x > T(0) ? x : T(0)) + M::log1p(M::exp(-M::abs(x)));
 }
 
 // add_inplace: self + alpha * other.
@@ -104,6 +113,7 @@ EMBER_POINTWISE_FN auto binary_formula(T a, T b, T alpha) {
   else if constexpr (op == BinaryOp::SigmoidGrad) return a * b * (T(1) - b);
   else if constexpr (op == BinaryOp::TanhGrad) return a * (T(1) - b * b);
   else if constexpr (op == BinaryOp::SiluGrad) return silu_grad<M>(a, b);
+  else if constexpr (op == BinaryOp::SoftplusGrad) return a * sigmoid<M>(b);
   else static_assert(kNoFormula<op>, "a BinaryOp without a formula");
 }
 
@@ -121,6 +131,7 @@ EMBER_POINTWISE_FN auto unary_formula(T x, T alpha, T beta) {
   else if constexpr (op == UnaryOp::Sigmoid) return sigmoid<M>(x);
   else if constexpr (op == UnaryOp::Tanh) return M::tanh(x);
   else if constexpr (op == UnaryOp::Silu) return silu<M>(x);
+  else if constexpr (op == UnaryOp::Softplus) return softplus<M>(x);
   else if constexpr (op == UnaryOp::AddScalar) return x + alpha;
   else if constexpr (op == UnaryOp::MulScalar) return x * alpha;
   else if constexpr (op == UnaryOp::Pow) return M::pow(x, alpha);

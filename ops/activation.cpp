@@ -1,6 +1,6 @@
 // Activations and softmax: forward kernel, then the backward recorded right next to it.
-// Matches torch.relu, F.leaky_relu, torch.sigmoid, F.silu, torch.tanh, torch.softmax and
-// torch.log_softmax. Tested in tests/test_activation.cpp.
+// Matches torch.relu, F.leaky_relu, torch.sigmoid, F.silu, F.softplus, torch.tanh, torch.softmax
+// and torch.log_softmax. Tested in tests/test_activation.cpp and tests/test_softplus.cpp.
 //
 // Pointwise activations take the fused gradient kernel (kernels::BinaryOp::*Grad) on a plain
 // backward pass. While the engine records the backward (create_graph) they use the same formula
@@ -8,6 +8,7 @@
 //   relu:    g * (x > 0)                    leaky_relu: g * (x > 0 ? 1 : slope)
 //   sigmoid: g * y * (1 - y)                tanh:       g * (1 - y^2)
 //   silu:    g * (s + x * s * (1 - s)),  s = sigmoid(x)
+//   softplus: g * sigmoid(x)
 // where y is the op's output (saved with its history, so the composite differentiates through
 // it). Softmax and log_softmax along an axis:
 //   softmax:     dx = y * (g - sum(g * y, axis))
@@ -93,6 +94,16 @@ Tensor silu(const Tensor& x) {
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SiluGrad, ctx.grad(), x)};
     const Tensor s = sigmoid(x);
     return TensorList{mul(ctx.grad(), add(s, mul(x, mul(s, 1.0 - s))))};
+  });
+  return out;
+}
+
+Tensor softplus(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::Softplus, x, "softplus");
+  record("softplus", {x}, out, [sx = save(x)](const BackwardContext& ctx) {
+    const Tensor& x = sx.get("softplus");
+    if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SoftplusGrad, ctx.grad(), x)};
+    return TensorList{mul(ctx.grad(), sigmoid(x))};
   });
   return out;
 }
