@@ -107,7 +107,8 @@ std::vector<std::string> chosen_classes(const AugmentFlags& f, const SourceManif
   });
   EMBER_CHECK(!classes.empty(), manifest_path.string(), " lists no images");
   for (const std::string& c : classes)
-    EMBER_CHECK(f.allow_short || m.by_class.count(c), "class '", c, "' has no images in ", manifest_path.string());
+    EMBER_CHECK(f.allow_short || m.by_class.count(c), "class '", c, "' has no images in ",
+                manifest_path.string());
   return classes;
 }
 

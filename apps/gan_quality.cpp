@@ -172,9 +172,10 @@ std::pair<nlohmann::json, std::string> measure_class(const QualityFlags& f, Netw
     j["real_val_images"] = v.rows;
     baseline_text = format("  %16.5g", b);
   }
-  const std::string row = format("%-22s %6lld %8.4f %12.5g %12.5g %12.5g %6lld%s\n", name.c_str(),
-                                 static_cast<long long>(f.count), rate, frechet, div_gen,
-                                 div_real, static_cast<long long>(real.rows), baseline_text.c_str());
+  const std::string row =
+      format("%-22s %6lld %8.4f %12.5g %12.5g %12.5g %6lld%s\n", name.c_str(),
+             static_cast<long long>(f.count), rate, frechet, div_gen, div_real,
+             static_cast<long long>(real.rows), baseline_text.c_str());
   return {j, row};
 }
 

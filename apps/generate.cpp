@@ -142,7 +142,8 @@ void keep_accepted(Generation& g, const std::string& name, int64_t label,
     const int64_t candidate = c.candidates + i;
     g.manifest += format("%s,%s,%lld,%.6f,%lld,%llu,%llu\n", file.c_str(), name.c_str(),
                          static_cast<long long>(label), eval.confidence[i],
-                         static_cast<long long>(candidate), static_cast<unsigned long long>(g.f.seed),
+                         static_cast<long long>(candidate),
+                         static_cast<unsigned long long>(g.f.seed),
                          static_cast<unsigned long long>(
                              noise_offset(label, candidate, config.latent_dim)));
     ++c.kept;
@@ -176,7 +177,8 @@ std::string generate_class(Generation& g, const std::string& name, RunLog& log) 
                        {"kept", c.kept}, {"batches", c.batches}};
   log.line(format("%s: acceptance rate %.4f (%lld of %lld candidates predicted %s), kept %lld",
                   name.c_str(), rate, static_cast<long long>(c.accepted),
-                  static_cast<long long>(c.candidates), name.c_str(), static_cast<long long>(c.kept)));
+                  static_cast<long long>(c.candidates), name.c_str(),
+                  static_cast<long long>(c.kept)));
   if (c.kept >= f.keep) return "";
   if (f.allow_short) {
     g.per_class[name]["short"] = true;

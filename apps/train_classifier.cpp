@@ -239,9 +239,9 @@ void write_predictions(const fs::path& out, const datasets::ImageSet& test, cons
 }
 
 // The best epoch's model on the test split: logged, and written as test_predictions.csv.
-EvalResult test_best_model(const ClassifierFlags& f, const fs::path& out, models::EfficientNet& model,
-                           const datasets::ImageSet& test, const ClassifierTrainResult& trained,
-                           RunLog& log) {
+EvalResult test_best_model(const ClassifierFlags& f, const fs::path& out,
+                           models::EfficientNet& model, const datasets::ImageSet& test,
+                           const ClassifierTrainResult& trained, RunLog& log) {
   nn::load_module(model, trained.best_path.string());
   const EvalResult r = evaluate_classifier(
       model, test, {.batch_size = f.train.eval_batch_size, .device = f.train.device});

@@ -239,7 +239,8 @@ void log_plan(const GanRun& run, RunLog& log) {
       static_cast<long long>(run.loader.batches_per_epoch()),
       static_cast<long long>(o.batch_size), o.balanced ? " (class-balanced sampler)" : "",
       static_cast<long long>(o.epochs), o.g_lr, o.d_lr, o.beta1, o.beta2,
-      static_cast<long long>(o.n_critic), run.wgan ? format(", gp weight %g", o.gp_weight).c_str() : "",
+      static_cast<long long>(o.n_critic),
+      run.wgan ? format(", gp weight %g", o.gp_weight).c_str() : "",
       run.ema ? format(", EMA %g", o.ema_decay).c_str() : "", o.device.str().c_str()));
 }
 

@@ -209,7 +209,8 @@ void check_resumable(const ClassifierRun& run) {
 // generator and the loop state, so the run goes on exactly as if never stopped.
 void resume_from(ClassifierRun& run, RunLog& log) {
   check_resumable(run);
-  const optim::CheckpointInfo info = optim::load_checkpoint(run.result.last_path.string(), run.parts);
+  const optim::CheckpointInfo info =
+      optim::load_checkpoint(run.result.last_path.string(), run.parts);
   run.state = loop_state_from(info.metadata, run.result.last_path.string());
   run.first_epoch = info.epoch;
   run.result.resumed = true;
