@@ -59,7 +59,7 @@ Tensor relu(const Tensor& x) {
   record("relu", {x}, out, [sx = save(x)](const BackwardContext& ctx) {
     const Tensor& x = sx.get("relu");
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::ReluGrad, ctx.grad(), x)};
-    return TensorList{mul(ctx.grad(), positive_mask(x))};
+    return TensorList{ctx.grad() * positive_mask(x)};
   });
   return out;
 }
@@ -72,7 +72,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
       return TensorList{fused_grad(BinaryOp::LeakyReluGrad, ctx.grad(), x, negative_slope)};
     const TensorOptions options{x.dtype(), x.device()};
     const Tensor slope = where(greater(x, 0.0), ones({}, options), full({}, negative_slope, options));
-    return TensorList{mul(ctx.grad(), slope)};
+    return TensorList{ctx.grad() * slope};
   });
   return out;
 }
@@ -82,7 +82,7 @@ Tensor sigmoid(const Tensor& x) {
   record("sigmoid", {x}, out, [](const BackwardContext& ctx) {
     const Tensor y = ctx.output();
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SigmoidGrad, ctx.grad(), y)};
-    return TensorList{mul(ctx.grad(), mul(y, 1.0 - y))};
+    return TensorList{ctx.grad() * (y * (1.0 - y))};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -93,7 +93,7 @@ Tensor silu(const Tensor& x) {
     const Tensor& x = sx.get("silu");
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SiluGrad, ctx.grad(), x)};
     const Tensor s = sigmoid(x);
-    return TensorList{mul(ctx.grad(), add(s, mul(x, mul(s, 1.0 - s))))};
+    return TensorList{ctx.grad() * (s + x * (s * (1.0 - s)))};
   });
   return out;
 }
@@ -103,7 +103,7 @@ Tensor softplus(const Tensor& x) {
   record("softplus", {x}, out, [sx = save(x)](const BackwardContext& ctx) {
     const Tensor& x = sx.get("softplus");
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::SoftplusGrad, ctx.grad(), x)};
-    return TensorList{mul(ctx.grad(), sigmoid(x))};
+    return TensorList{ctx.grad() * sigmoid(x)};
   });
   return out;
 }
@@ -113,7 +113,7 @@ Tensor tanh(const Tensor& x) {
   record("tanh", {x}, out, [](const BackwardContext& ctx) {
     const Tensor y = ctx.output();
     if (!ctx.create_graph()) return TensorList{fused_grad(BinaryOp::TanhGrad, ctx.grad(), y)};
-    return TensorList{mul(ctx.grad(), 1.0 - mul(y, y))};
+    return TensorList{ctx.grad() * (1.0 - y * y)};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -126,7 +126,7 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   record("softmax", {x}, out, [axis](const BackwardContext& ctx) {
     const Tensor y = ctx.output();
     const Tensor& g = ctx.grad();
-    return TensorList{mul(y, sub(g, sum(mul(g, y), {axis}, true)))};
+    return TensorList{y * (g - sum(g * y, {axis}, true))};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -139,7 +139,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   record("log_softmax", {x}, out, [axis](const BackwardContext& ctx) {
     const Tensor y = ctx.output();
     const Tensor& g = ctx.grad();
-    return TensorList{sub(g, mul(exp(y), sum(g, {axis}, true)))};
+    return TensorList{g - exp(y) * sum(g, {axis}, true)};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }

@@ -51,7 +51,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Sub, a, b, "sub");
   record("sub", {a, b}, out, [sa = a.shape(), sb = b.shape()](const BackwardContext& ctx) {
     return TensorList{ctx.needs(0) ? sum_to(ctx.grad(), sa) : Tensor(),
-                      ctx.needs(1) ? sum_to(neg(ctx.grad()), sb) : Tensor()};
+                      ctx.needs(1) ? sum_to(-ctx.grad(), sb) : Tensor()};
   });
   return out;
 }
@@ -63,8 +63,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   record("mul", {a, b}, out,
          [sa = save(gb ? a : Tensor()), sb = save(ga ? b : Tensor()), shape_a = a.shape(),
           shape_b = b.shape()](const BackwardContext& ctx) {
-           return TensorList{ctx.needs(0) ? sum_to(mul(ctx.grad(), sb.get("mul")), shape_a) : Tensor(),
-                             ctx.needs(1) ? sum_to(mul(ctx.grad(), sa.get("mul")), shape_b) : Tensor()};
+           return TensorList{ctx.needs(0) ? sum_to(ctx.grad() * sb.get("mul"), shape_a) : Tensor(),
+                             ctx.needs(1) ? sum_to(ctx.grad() * sa.get("mul"), shape_b) : Tensor()};
          });
   return out;
 }
@@ -76,15 +76,15 @@ Tensor div(const Tensor& a, const Tensor& b) {
            const Tensor& a = sa.get("div");
            const Tensor& b = sb.get("div");
            return TensorList{
-               ctx.needs(0) ? sum_to(div(ctx.grad(), b), a.shape()) : Tensor(),
-               ctx.needs(1) ? sum_to(neg(div(mul(ctx.grad(), a), mul(b, b))), b.shape()) : Tensor()};
+               ctx.needs(0) ? sum_to(ctx.grad() / b, a.shape()) : Tensor(),
+               ctx.needs(1) ? sum_to(-(ctx.grad() * a / (b * b)), b.shape()) : Tensor()};
          });
   return out;
 }
 
 Tensor neg(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Neg, a, "neg");
-  record("neg", {a}, out, [](const BackwardContext& ctx) { return TensorList{neg(ctx.grad())}; });
+  record("neg", {a}, out, [](const BackwardContext& ctx) { return TensorList{-ctx.grad()}; });
   return out;
 }
 
@@ -97,7 +97,7 @@ Tensor add_scalar(const Tensor& a, double s) {
 Tensor mul_scalar(const Tensor& a, double s) {
   Tensor out = unary_forward(UnaryOp::MulScalar, a, "mul_scalar", s);
   record("mul_scalar", {a}, out,
-         [s](const BackwardContext& ctx) { return TensorList{mul_scalar(ctx.grad(), s)}; });
+         [s](const BackwardContext& ctx) { return TensorList{ctx.grad() * s}; });
   return out;
 }
 
@@ -105,7 +105,7 @@ Tensor reciprocal(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Reciprocal, a, "reciprocal");
   record("reciprocal", {a}, out, [](const BackwardContext& ctx) {
     const Tensor y = ctx.output();  // d(1/x) = -1/x^2 = -y^2
-    return TensorList{neg(mul(ctx.grad(), mul(y, y)))};
+    return TensorList{-(ctx.grad() * (y * y))};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -115,7 +115,7 @@ Tensor pow(const Tensor& a, double exponent) {
   record("pow", {a}, out, [sa = save(a), exponent](const BackwardContext& ctx) {
     if (exponent == 0.0) return TensorList{zeros_like(ctx.grad())};
     const Tensor& x = sa.get("pow");
-    return TensorList{mul(ctx.grad(), mul_scalar(pow(x, exponent - 1.0), exponent))};
+    return TensorList{ctx.grad() * (pow(x, exponent - 1.0) * exponent)};
   });
   return out;
 }
@@ -123,7 +123,7 @@ Tensor pow(const Tensor& a, double exponent) {
 Tensor sqrt(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Sqrt, a, "sqrt");
   record("sqrt", {a}, out, [](const BackwardContext& ctx) {
-    return TensorList{div(mul_scalar(ctx.grad(), 0.5), ctx.output())};
+    return TensorList{ctx.grad() * 0.5 / ctx.output()};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -132,7 +132,7 @@ Tensor rsqrt(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Rsqrt, a, "rsqrt");
   record("rsqrt", {a}, out, [](const BackwardContext& ctx) {
     const Tensor y = ctx.output();  // d x^(-1/2) = -1/2 x^(-3/2) = -1/2 y^3
-    return TensorList{mul(ctx.grad(), mul_scalar(pow(y, 3.0), -0.5))};
+    return TensorList{ctx.grad() * (pow(y, 3.0) * -0.5)};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -140,7 +140,7 @@ Tensor rsqrt(const Tensor& a) {
 Tensor exp(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Exp, a, "exp");
   record("exp", {a}, out, [](const BackwardContext& ctx) {
-    return TensorList{mul(ctx.grad(), ctx.output())};
+    return TensorList{ctx.grad() * ctx.output()};
   }, DoubleBackward::Yes, SaveOutput::Yes);
   return out;
 }
@@ -148,7 +148,7 @@ Tensor exp(const Tensor& a) {
 Tensor log(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Log, a, "log");
   record("log", {a}, out, [sa = save(a)](const BackwardContext& ctx) {
-    return TensorList{div(ctx.grad(), sa.get("log"))};
+    return TensorList{ctx.grad() / sa.get("log")};
   });
   return out;
 }
@@ -156,7 +156,7 @@ Tensor log(const Tensor& a) {
 Tensor abs(const Tensor& a) {
   Tensor out = unary_forward(UnaryOp::Abs, a, "abs");
   record("abs", {a}, out, [sa = save(a)](const BackwardContext& ctx) {
-    return TensorList{mul(ctx.grad(), sign(sa.get("abs")))};
+    return TensorList{ctx.grad() * sign(sa.get("abs"))};
   });
   return out;
 }
@@ -167,7 +167,7 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
   record("clamp", {a}, out, [sa = save(a), lo, hi](const BackwardContext& ctx) {
     // The gradient passes where the input was strictly inside the bounds.
     Tensor inside = unary_forward(UnaryOp::InsideMask, sa.get("clamp"), "clamp", lo, hi);
-    return TensorList{mul(ctx.grad(), inside)};
+    return TensorList{ctx.grad() * inside};
   });
   return out;
 }
