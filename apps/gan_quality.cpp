@@ -1,5 +1,5 @@
 // gan_quality: measures a trained conditional generator against the real EuroSAT test images,
-// per class (issue 6, "Quality, measured"):
+// per class (docs/gan.md, "Measuring quality"):
 //   acceptance   the share of --count generated images of class c that the acceptance
 //                classifier (the filter generate uses) predicts as c
 //   frechet      the Fréchet distance between generated and real test images of class c on

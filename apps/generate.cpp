@@ -1,6 +1,6 @@
 // generate: samples a trained conditional generator for the chosen classes, shows every image
 // to a classifier, and keeps only those it predicts as the intended class, until --keep images
-// are kept per class (issue 6, "Generation and augmented sets"; the seed filtered with its
+// are kept per class (docs/gan.md; the seed filtered with its
 // unbalanced classifier).
 //
 //   ./build/apps/generate --generator runs/gan-full/generator.safetensors

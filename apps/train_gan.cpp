@@ -1,4 +1,4 @@
-// train_gan: trains the conditional GAN of issue 6 (gan/networks.h: a label-conditioned
+// train_gan: trains the conditional GAN (gan/networks.h: a label-conditioned
 // generator against a projection critic) on one of the experiment's EuroSAT training sets,
 // with WGAN-GP (default) or the classic non-saturating BCE loss (gan/trainer.h).
 //

@@ -1,4 +1,4 @@
-// The conditional GAN training loop of issue 6: a models::ConditionalGenerator against a
+// The conditional GAN training loop: a models::ConditionalGenerator against a
 // models::ProjectionCritic on a labelled ImageSet, with the WGAN-GP losses (Gulrajani et al.
 // 2017, algorithm 1) or the classic non-saturating BCE losses of the Keras "Conditional GAN"
 // example (gan/losses.h).
