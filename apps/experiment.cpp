@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <set>
 
+#include "apps/data_root.h"
 #include "experiment/config.h"
 #include "experiment/prepare.h"
 #include "experiment/report_builder.h"
@@ -50,6 +51,8 @@ const char* kUsage = R"(usage: experiment [flags]
   --progress-seconds S    a progress line at least every S seconds (default 20)
 Outputs in DIR: config.json, ledger.json, experiment.log, units/<id>/ (each run's own files and
 log.txt), report/ (report.html, summary.md, results.csv, summary.json, figures/, screenshot.png).
+Exit status: 0 done, 1 a unit or the run failed, 2 a bad flag or setting, 77 it failed and no
+EuroSAT data was found with neither --data nor $EMBER_DATA naming a place.
 )";
 
 struct Flags {
@@ -93,6 +96,18 @@ Flags parse_flags(int argc, char** argv) {
   return f;
 }
 
+// True when no EuroSAT data is found and the configuration names no place for it.
+bool no_data_anywhere(const nlohmann::json& config) {
+  try {
+    apps::find_data_root(config.value("data", std::string()));
+    return false;
+  } catch (const apps::DataMissing&) {
+    return true;
+  } catch (const std::exception&) {
+    return false;  // a place was named: its absence is an ordinary error
+  }
+}
+
 int run(const Flags& f) {
   nlohmann::json config;
   try {
@@ -116,7 +131,20 @@ int run(const Flags& f) {
   InProcessSteps steps;
   steps.prepare = prepare_data;
   steps.report = build_report;
-  return run_experiment(options, steps);
+  // A run that fails with no EuroSAT data anywhere and no place named for it exits 77, the
+  // apps' status for missing data (apps/data_root.h), so a test can skip on that status alone.
+  int status = 1;
+  try {
+    status = run_experiment(options, steps);
+  } catch (const training::FlagError&) {
+    throw;  // a usage error stays a usage error (exit 2)
+  } catch (const std::exception& e) {
+    if (f.dry_run || !no_data_anywhere(config)) throw;
+    std::fprintf(stderr, "experiment: %s\n", e.what());
+    return apps::kExitNoData;
+  }
+  if (status != 0 && !f.dry_run && no_data_anywhere(config)) return apps::kExitNoData;
+  return status;
 }
 
 }  // namespace
