@@ -45,6 +45,7 @@ run:
   --resume                 continue the run in --out from its last finished epoch
   --progress-every N       a progress line every N batches (default 50; 0: none)
   --summary                print the Keras-style model summary (layers, shapes, parameters)
+Exit status: 0 done, 1 an error, 2 a bad flag, 77 no EuroSAT data found and no place named.
 )";
 
 ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {

@@ -43,6 +43,7 @@ run:
   --out DIR                run folder (default runs/gan-<variant>-<loss>-seed<S>)
   --resume                 continue the run in --out from its last finished epoch
   --progress-every N       a progress line every N critic steps (default 20; 0: none)
+Exit status: 0 done, 1 an error, 2 a bad flag, 77 no EuroSAT data found and no place named.
 )";
 
 namespace {

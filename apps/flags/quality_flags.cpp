@@ -23,6 +23,7 @@ const char* const kQualityUsage = R"(usage: gan_quality --generator FILE --featu
   --data DIR  --cache-dir DIR | --no-cache  --threads N
   --fraction F                  a stratified fraction of the real splits (quick runs; default 1)
   --out FILE                    the JSON result (default gan_quality.json; never overwritten)
+Exit status: 0 done, 1 an error, 2 a bad flag, 77 no EuroSAT data found and no place named.
 )";
 
 QualityFlags parse_quality_flags(const std::vector<std::string>& args) {
