@@ -35,6 +35,28 @@ struct DeviceCompareOptions {
   uint64_t seed = 4321;
 };
 
+// One dtype's tolerances for the three stages.
+struct StageTolerances {
+  Tolerance forward;
+  Tolerance backward;
+  Tolerance double_backward;
+};
+
+// The options for dtype: f64's tolerances for Float64, f32's otherwise. A test file states both
+// once, next to its op, and picks per dtype.
+inline DeviceCompareOptions options_by_dtype(DType dtype, const StageTolerances& f64,
+                                             const StageTolerances& f32, bool double_backward) {
+  const StageTolerances& t = dtype == DType::Float64 ? f64 : f32;
+  DeviceCompareOptions o;
+  o.forward = t.forward;
+  o.backward = t.backward;
+  o.double_backward = double_backward;
+  o.double_backward_tol = t.double_backward;
+  return o;
+}
+
+inline constexpr DType kFloatTypes[] = {DType::Float32, DType::Float64};
+
 using DeviceFn = std::function<Tensor(const TensorList&)>;
 
 // Empty string when every stage matches, else a description of the first mismatch.

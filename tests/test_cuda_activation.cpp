@@ -12,26 +12,15 @@ namespace ember {
 namespace {
 
 using testing::DeviceCompareOptions;
+using testing::kFloatTypes;
 using testing::random_tensor;
-
-const DType kFloatTypes[] = {DType::Float32, DType::Float64};
 
 // Both devices compute exp in double and normalise in double; the GPU only sums in a different
 // order and uses CUDA's exp/log (within an ulp or two of glibc's). The backward adds a reduction
 // of g * y (float32: accumulated in double) and elementwise products.
 DeviceCompareOptions tol(DType dtype, bool double_backward = true) {
-  DeviceCompareOptions o;
-  o.double_backward = double_backward;
-  if (dtype == DType::Float64) {
-    o.forward = {1e-12, 1e-14};
-    o.backward = {1e-11, 1e-13};
-    o.double_backward_tol = {1e-10, 1e-12};
-  } else {
-    o.forward = {2e-6, 1e-7};
-    o.backward = {1e-5, 1e-6};
-    o.double_backward_tol = {1e-4, 1e-5};
-  }
-  return o;
+  return testing::options_by_dtype(dtype, {{1e-12, 1e-14}, {1e-11, 1e-13}, {1e-10, 1e-12}},
+                                   {{2e-6, 1e-7}, {1e-5, 1e-6}, {1e-4, 1e-5}}, double_backward);
 }
 
 struct Case {

@@ -11,33 +11,18 @@
 
 #include "ops/ops.h"
 #include "tests/device_compare.h"
+#include "tests/elementwise_tolerance.h"
 #include "tests/expect_error.h"
 
 namespace ember {
 namespace {
 
 using testing::DeviceCompareOptions;
+using testing::kFloatTypes;
 using testing::random_tensor;
 
-const DType kFloatTypes[] = {DType::Float32, DType::Float64};
-
-// float32: CUDA's expf/logf/tanhf/powf are within 2 ulp of glibc's, and composites (silu, the
-// gradients) chain a few such steps: 2e-6 relative is ~16 ulp. float64: the same few ulp at
-// 2.2e-16 each; 1e-12 leaves room for the chained gradient formulas and the double-accumulated
-// sum_to reductions, yet catches any wrong formula or index.
 DeviceCompareOptions tol(DType dtype, bool double_backward = true) {
-  DeviceCompareOptions o;
-  o.double_backward = double_backward;
-  if (dtype == DType::Float64) {
-    o.forward = {1e-12, 1e-14};
-    o.backward = {1e-12, 1e-13};
-    o.double_backward_tol = {1e-11, 1e-12};
-  } else {
-    o.forward = {2e-6, 1e-7};
-    o.backward = {1e-5, 1e-6};
-    o.double_backward_tol = {1e-4, 1e-5};
-  }
-  return o;
+  return testing::elementwise_options(dtype, double_backward);
 }
 
 Tensor rand_grad(const Shape& shape, uint64_t seed, DType dtype, double lo = -1, double hi = 1) {

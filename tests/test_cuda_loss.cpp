@@ -110,18 +110,8 @@ TEST(CrossEntropyFused, WeightRequiringGradTakesTheComposite) {
 DeviceCompareOptions tol(DType dtype) {
   // Losses are means over a few thousand terms accumulated in double; the gradients are
   // elementwise closed forms. float32 differs by the ulp-level exp/log differences.
-  DeviceCompareOptions o;
-  o.double_backward = true;
-  if (dtype == DType::Float64) {
-    o.forward = {1e-12, 1e-13};
-    o.backward = {1e-11, 1e-13};
-    o.double_backward_tol = {1e-10, 1e-12};
-  } else {
-    o.forward = {1e-5, 1e-6};
-    o.backward = {1e-5, 1e-6};
-    o.double_backward_tol = {1e-4, 1e-5};
-  }
-  return o;
+  return testing::options_by_dtype(dtype, {{1e-12, 1e-13}, {1e-11, 1e-13}, {1e-10, 1e-12}},
+                                   {{1e-5, 1e-6}, {1e-5, 1e-6}, {1e-4, 1e-5}}, true);
 }
 
 TEST(CudaLoss, CrossEntropyFusedMatchesCpu) {

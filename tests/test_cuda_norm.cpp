@@ -27,19 +27,10 @@ using testing::Tolerance;
 
 const Device kGpu = Device::cuda(0);
 
+// float32's double backward: composite ops in float32, in a different order.
 DeviceCompareOptions options_for(DType dtype, bool double_backward = false) {
-  DeviceCompareOptions o;
-  if (dtype == DType::Float32) {
-    o.forward = {1e-5, 1e-5};
-    o.backward = {1e-5, 1e-5};
-    o.double_backward_tol = {1e-4, 1e-4};  // composite ops in float32, different order
-  } else {
-    o.forward = {1e-10, 1e-10};
-    o.backward = {1e-10, 1e-9};
-    o.double_backward_tol = {1e-9, 1e-9};
-  }
-  o.double_backward = double_backward;
-  return o;
+  return testing::options_by_dtype(dtype, {{1e-10, 1e-10}, {1e-10, 1e-9}, {1e-9, 1e-9}},
+                                   {{1e-5, 1e-5}, {1e-5, 1e-5}, {1e-4, 1e-4}}, double_backward);
 }
 
 struct BnCase {

@@ -16,26 +16,15 @@ namespace ember {
 namespace {
 
 using testing::DeviceCompareOptions;
+using testing::kFloatTypes;
 using testing::random_tensor;
-
-const DType kFloatTypes[] = {DType::Float32, DType::Float64};
 
 // Both devices accumulate in double; only the order differs (a tree against a sequential loop),
 // which moves a float32 result by at most an ulp and a float64 one by a few ulp times the
 // cancellation in the sum, hence the absolute term.
 DeviceCompareOptions tol(DType dtype, bool double_backward = true) {
-  DeviceCompareOptions o;
-  o.double_backward = double_backward;
-  if (dtype == DType::Float64) {
-    o.forward = {1e-12, 1e-12};
-    o.backward = {1e-12, 1e-12};
-    o.double_backward_tol = {1e-11, 1e-11};
-  } else {
-    o.forward = {2e-6, 1e-6};
-    o.backward = {2e-6, 1e-6};
-    o.double_backward_tol = {1e-5, 1e-5};
-  }
-  return o;
+  return testing::options_by_dtype(dtype, {{1e-12, 1e-12}, {1e-12, 1e-12}, {1e-11, 1e-11}},
+                                   {{2e-6, 1e-6}, {2e-6, 1e-6}, {1e-5, 1e-5}}, double_backward);
 }
 
 Tensor rand_grad(const Shape& shape, uint64_t seed, DType dtype) {

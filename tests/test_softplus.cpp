@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/device_compare.h"
+#include "tests/elementwise_tolerance.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -96,17 +97,7 @@ TEST(Softplus, CudaMatchesCpu) {
   EMBER_REQUIRE_CUDA();
   for (DType dt : {DType::Float32, DType::Float64}) {
     SCOPED_TRACE(dtype_name(dt));
-    testing::DeviceCompareOptions o;
-    o.double_backward = true;
-    if (dt == DType::Float64) {
-      o.forward = {1e-12, 1e-14};
-      o.backward = {1e-12, 1e-13};
-      o.double_backward_tol = {1e-11, 1e-12};
-    } else {
-      o.forward = {2e-6, 1e-7};
-      o.backward = {1e-5, 1e-6};
-      o.double_backward_tol = {1e-4, 1e-5};
-    }
+    const testing::DeviceCompareOptions o = testing::elementwise_options(dt);
     // Odd length: the vector body and the scalar tail; then a transposed (strided) input.
     const TensorList in = {testing::random_tensor({17, 257}, 41, dt, -25, 25, true)};
     EXPECT_CUDA_MATCHES_CPU([](const TensorList& x) { return softplus(x[0]); }, in, o);
