@@ -32,7 +32,7 @@
 #include "apps/flags/cli.h"
 #include "apps/flags/gan_flags.h"
 #include "gan/trainer.h"
-#include "training/output_lock.h"
+#include "apps/run_folder.h"
 #include "training/run_log.h"
 
 using namespace ember;
@@ -124,20 +124,11 @@ int train(const GanFlags& f, const fs::path& out, RunLog& log) {
   return 0;
 }
 
-// Claims --out (one process at a time; files a killed run was writing are removed),
-// opens train.log, and trains; an error from then on is written to train.log too.
+// Trains in --out (apps/run_folder.h: the lock, the --resume rule, train.log).
 int run(const GanFlags& f) {
   const fs::path out = f.out;
-  fs::create_directories(out);
-  const OutputLock lock(lock_file_for(out), "the run folder " + out.string());
-  const bool has_state =
-      fs::exists(out / "checkpoint.json") || fs::exists(out / "generator.safetensors");
-  EMBER_CHECK(f.train.resume || !has_state, "the run folder ", out.string(),
-              " already holds a run: pass --resume to continue it, or choose another --out");
-  RunLog log(out / "train.log");
-  for (const std::string& leftover : remove_leftover_temp_files(out.string(), true))
-    log.line("removed " + leftover + ", left by a killed writer");
-  return log.logging_errors([&] { return train(f, out, log); });
+  return apps::run_in_folder(out, f.train.resume, {"checkpoint.json", "generator.safetensors"},
+                             [&](RunLog& log) { return train(f, out, log); });
 }
 
 }  // namespace
