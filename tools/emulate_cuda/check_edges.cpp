@@ -53,9 +53,9 @@ void both(const std::string& what, const std::function<std::vector<Tensor>(bool)
 
 Tensor filled(const Shape& s, DType dt) { return full(s, 3.0, {dt}); }
 
-void empty_cases(DType dt) {
+// Reductions and softmax over an empty axis, and with no outputs.
+void empty_reduction_cases(DType dt) {
   const std::string t = " " + dt_name(dt);
-  // Reductions over an empty axis, and with no outputs.
   both("sum [0, 5] over axis 0" + t, [&](bool gpu) {
     Tensor x = rnd({0, 5}, 1, dt), o = filled({1, 5}, dt);
     gpu ? cuda::sum(o, x) : cpu::sum(o, x);
@@ -86,6 +86,11 @@ void empty_cases(DType dt) {
     gpu ? cuda::log_softmax(o, x, 1) : cpu::log_softmax(o, x, 1);
     return std::vector<Tensor>{o};
   });
+}
+
+// Elementwise ops and the fused cross-entropy on empty operands.
+void empty_elementwise_loss_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
   both("binary add [0, 3]" + t, [&](bool gpu) {
     Tensor a = rnd({0, 3}, 1, dt), b = rnd({3}, 2, dt), o = filled({0, 3}, dt);
     gpu ? cuda::binary(BinaryOp::Add, o, a, b, 0) : cpu::binary(BinaryOp::Add, o, a, b, 0);
@@ -106,7 +111,11 @@ void empty_cases(DType dt) {
         : cpu::cross_entropy_backward(g, x, tg, Tensor(), s, sc, ws, 0.1);
     return std::vector<Tensor>{l, g};
   });
-  // Normalisation with no rows (statistics of an empty batch) and no channels.
+}
+
+// Normalisation with no rows (statistics of an empty batch) and no channels.
+void empty_norm_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
   both("batch_norm training M=0" + t, [&](bool gpu) {
     Tensor x = rnd({0, 4}, 1, dt), y = filled({0, 4}, dt);
     Tensor m = filled({4}, dt), v = filled({4}, dt), i = filled({4}, dt);
@@ -145,7 +154,11 @@ void empty_cases(DType dt) {
         : cpu::layer_norm_backward(dx, dw, db, dy, x, w, m, i);
     return std::vector<Tensor>{dw, db};
   });
-  // Indexing with empty indices, and an empty table.
+}
+
+// Indexing with empty indices, and an empty table.
+void empty_index_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
   both("gather empty index" + t, [&](bool gpu) {
     Tensor x = rnd({4, 5}, 1, dt), idx = full({0, 5}, 0, {DType::Int64}), o = filled({0, 5}, dt);
     gpu ? cuda::gather(o, x, 0, idx) : cpu::gather(o, x, 0, idx);
@@ -175,6 +188,11 @@ void empty_cases(DType dt) {
     gpu ? cuda::embedding_backward(o, g, idx) : cpu::embedding_backward(o, g, idx);
     return std::vector<Tensor>{o};
   });
+}
+
+// Resampling, optimiser steps and random fills of nothing.
+void empty_resample_optim_random_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
   both("upsample / downsample N=0" + t, [&](bool gpu) {
     Tensor x = rnd({0, 2, 2, 3}, 1, dt), u = filled({0, 4, 4, 3}, dt), d = filled({0, 1, 1, 3}, dt);
     gpu ? cuda::upsample_nearest(u, x, 2, 2) : cpu::upsample_nearest(u, x, 2, 2);
@@ -198,6 +216,15 @@ void empty_cases(DType dt) {
     gpu ? cuda::permutation_from_keys(p, k) : cpu::permutation_from_keys(p, k);
     return std::vector<Tensor>{o, p};
   });
+}
+
+// Empty tensors in every family (outputs pre-filled, so an untouched one is seen).
+void empty_cases(DType dt) {
+  empty_reduction_cases(dt);
+  empty_elementwise_loss_cases(dt);
+  empty_norm_cases(dt);
+  empty_index_cases(dt);
+  empty_resample_optim_random_cases(dt);
 }
 
 // Cross-entropy variants the pointwise checks do not cover: no weight, strided logits (a
@@ -224,40 +251,42 @@ void loss_cases(DType dt) {
            });
     }
   }
-  // Out-of-range targets: the CPU throws; the GPU call does not, gives each bad sample a NaN loss
-  // and weight, and the host's check at its next sync throws the CPU's message for the first bad
-  // sample (kernels/loss.h). Two bad labels (samples 3 and 1, 1 reported), strided target.
-  {
-    Tensor x = rnd({5, 4}, 6, dt);
-    Tensor target = from_vector(std::vector<int64_t>{1, 0, 4, 9, 0, 9, 9, -2, 2, 9}, {10},
-                                {.dtype = DType::Int64})
-                        .slice(0, 0, 10, 2);  // {1, 4, 0, -2, 2}: bad at samples 1 and 3
-    Tensor good = from_vector(std::vector<int64_t>{1, 3, 0, 2, 2}, {5}, {.dtype = DType::Int64});
-    Tensor l = filled({5}, dt), w = filled({5}, dt), s = full({5}, 3.0, {DType::Float64});
-    Tensor l1 = filled({5}, dt), w1 = filled({5}, dt), s1 = full({5}, 3.0, {DType::Float64});
-    std::vector<double> lv, wv;
-    expect_deferred([&] { cpu::cross_entropy_forward(l1, w1, s1, x, target, Tensor(), 0.0); },
-                    [&] {
-                      cuda::cross_entropy_forward(l, w, s, x, target, Tensor(), 0.0);
-                      lv = l.to_vector<double>();
-                      wv = w.to_vector<double>();
-                    },
-                    1, [&] { cuda::cross_entropy_forward(l, w, s, x, good, Tensor(), 0.0); },
-                    "cross_entropy target out of range" + t);
-    ++cases;
-    const bool ok = lv.size() == 5 && !std::isnan(lv[0]) && std::isnan(lv[1]) &&
-                    std::isnan(wv[1]) && !std::isnan(lv[2]) && std::isnan(lv[3]) &&
-                    std::isnan(wv[3]) && !std::isnan(lv[4]);
-    std::printf("%s %-58s loss %g %g %g %g %g\n", ok ? "ok  " : "FAIL",
-                ("cross_entropy bad targets -> NaN loss and weight" + t).c_str(),
-                lv.size() == 5 ? lv[0] : 0.0, lv.size() == 5 ? lv[1] : 0.0,
-                lv.size() == 5 ? lv[2] : 0.0, lv.size() == 5 ? lv[3] : 0.0,
-                lv.size() == 5 ? lv[4] : 0.0);
-    failures += !ok;
-    // The good call after the report matches the CPU.
-    cpu::cross_entropy_forward(l1, w1, s1, x, good, Tensor(), 0.0);
-    cmp(l, l1, 1e-6, 1e-7, "cross_entropy after a reported error" + t);
-  }
+}
+
+// Out-of-range targets: the CPU throws; the GPU call does not, gives each bad sample a NaN loss
+// and weight, and the host's check at its next sync throws the CPU's message for the first bad
+// sample (kernels/loss.h). Two bad labels (samples 3 and 1, 1 reported), strided target.
+void bad_target_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
+  Tensor x = rnd({5, 4}, 6, dt);
+  Tensor target = from_vector(std::vector<int64_t>{1, 0, 4, 9, 0, 9, 9, -2, 2, 9}, {10},
+                              {.dtype = DType::Int64})
+                      .slice(0, 0, 10, 2);  // {1, 4, 0, -2, 2}: bad at samples 1 and 3
+  Tensor good = from_vector(std::vector<int64_t>{1, 3, 0, 2, 2}, {5}, {.dtype = DType::Int64});
+  Tensor l = filled({5}, dt), w = filled({5}, dt), s = full({5}, 3.0, {DType::Float64});
+  Tensor l1 = filled({5}, dt), w1 = filled({5}, dt), s1 = full({5}, 3.0, {DType::Float64});
+  std::vector<double> lv, wv;
+  expect_deferred([&] { cpu::cross_entropy_forward(l1, w1, s1, x, target, Tensor(), 0.0); },
+                  [&] {
+                    cuda::cross_entropy_forward(l, w, s, x, target, Tensor(), 0.0);
+                    lv = l.to_vector<double>();
+                    wv = w.to_vector<double>();
+                  },
+                  1, [&] { cuda::cross_entropy_forward(l, w, s, x, good, Tensor(), 0.0); },
+                  "cross_entropy target out of range" + t);
+  ++cases;
+  const bool ok = lv.size() == 5 && !std::isnan(lv[0]) && std::isnan(lv[1]) &&
+                  std::isnan(wv[1]) && !std::isnan(lv[2]) && std::isnan(lv[3]) &&
+                  std::isnan(wv[3]) && !std::isnan(lv[4]);
+  std::printf("%s %-58s loss %g %g %g %g %g\n", ok ? "ok  " : "FAIL",
+              ("cross_entropy bad targets -> NaN loss and weight" + t).c_str(),
+              lv.size() == 5 ? lv[0] : 0.0, lv.size() == 5 ? lv[1] : 0.0,
+              lv.size() == 5 ? lv[2] : 0.0, lv.size() == 5 ? lv[3] : 0.0,
+              lv.size() == 5 ? lv[4] : 0.0);
+  failures += !ok;
+  // The good call after the report matches the CPU.
+  cpu::cross_entropy_forward(l1, w1, s1, x, good, Tensor(), 0.0);
+  cmp(l, l1, 1e-6, 1e-7, "cross_entropy after a reported error" + t);
 }
 
 }  // namespace
@@ -267,5 +296,6 @@ void check_edges() {
   for (DType dt : {DType::Float32, DType::Float64}) {
     empty_cases(dt);
     loss_cases(dt);
+    bad_target_cases(dt);
   }
 }

@@ -29,11 +29,10 @@ const OpName<kernels::BinaryOp> kBinaryOps[] = {EMBER_BINARY_OPS(EMU_OP_NAME)};
 #define EMU_OP_NAME(name, out) {kernels::UnaryOp::name, #name},
 const OpName<kernels::UnaryOp> kUnaryOps[] = {EMBER_UNARY_OPS(EMU_OP_NAME)};
 #undef EMU_OP_NAME
-}  // namespace
 
-void check_pointwise() {
+// Sum and amax over axis sets that take every plan, contiguous and transposed.
+void reduce_plan_cases() {
   using namespace kernels;
-  section("reduce.cu");
   struct C { Shape s; std::vector<int64_t> axes; const char* what; };
   std::vector<C> cases = {
       {{1}, {0}, "single"}, {{3, 5, 7}, {0, 1, 2}, "full warp"}, {{4099}, {0}, "full split"},
@@ -57,7 +56,11 @@ void check_pointwise() {
       }
     }
   }
-  // argmax
+}
+
+// argmax along every axis with ties and NaN, on a step-2 slice and a transposed input.
+void argmax_cases() {
+  using namespace kernels;
   for (DType dt : {DType::Float32, DType::Float64}) {
     std::vector<double> v; for (int i = 0; i < 6 * 7 * 2050; ++i) v.push_back((i * 7919) % 13);
     v[5] = NAN; v[2050 * 3] = NAN; v[2050 * 5 + 7] = NAN;
@@ -78,7 +81,11 @@ void check_pointwise() {
     Tensor a3 = empty({100}, {DType::Int64}), b3 = empty({100}, {DType::Int64});
     cpu::argmax(a3, rt, 0); cuda::argmax(b3, rt, 0); cmp7(b3, a3, 0, "argmax transposed axis0");
   }
-  section("activation.cu");
+}
+
+// softmax and log_softmax: warp, block and strided kernels.
+void activation_cases() {
+  using namespace kernels;
   struct S { Shape s; int64_t axis; };
   for (DType dt : {DType::Float32, DType::Float64})
     for (S c : {S{{5, 10}, 1}, S{{3, 1024}, 1}, S{{3, 1025}, 1}, S{{2, 5000}, 1}, S{{7, 33}, 0}, S{{4, 9, 6}, 1}, S{{3, 1}, 1}}) {
@@ -93,7 +100,12 @@ void check_pointwise() {
         cmp7(o2, o1, 1e-6, ("log_softmax " + shape_str(c.s) + (tr ? " T" : "")).c_str());
       }
     }
-  section("elementwise.cu");
+}
+
+// Every binary and unary op on contiguous (vector and misaligned), broadcast and strided
+// operands; masks, where, add_inplace and mul_ on strided views.
+void elementwise_cases() {
+  using namespace kernels;
   for (DType dt : {DType::Float32, DType::Float64}) {
     Tensor a = rnd({1027}, 7, dt), b = rnd({1027}, 8, dt, 0.5, 2);
     for (const OpName<BinaryOp>& op : kBinaryOps) {
@@ -141,7 +153,11 @@ void check_pointwise() {
     cuda::unary(UnaryOp::MulScalar, m2.slice(1, 1, 70, 3), m2.slice(1, 1, 70, 3), -3, 0);
     cmp7(m2, m1, 1e-6, "mul_ strided out");
   }
-  section("loss.cu");
+}
+
+// Fused cross-entropy forward and backward, short and long rows.
+void loss_cases() {
+  using namespace kernels;
   for (DType dt : {DType::Float32, DType::Float64})
     for (int64_t C : {10, 2000}) {
       const int64_t N = 37;
@@ -160,4 +176,18 @@ void check_pointwise() {
       cuda::cross_entropy_backward(g2, x, target, w, s1, scale, wsum, 0.1);
       cmp7(g2, g1, 1e-6, "ce grad");
     }
+}
+
+}  // namespace
+
+void check_pointwise() {
+  section("reduce.cu");
+  reduce_plan_cases();
+  argmax_cases();
+  section("activation.cu");
+  activation_cases();
+  section("elementwise.cu");
+  elementwise_cases();
+  section("loss.cu");
+  loss_cases();
 }
