@@ -458,123 +458,175 @@ std::string inline_svg(const std::string& svg_text, const std::string& prefix) {
   return out;
 }
 
-std::string render_report_html(const ReportData& data, const std::string& report_dir) {
-  IdAllocator ids;
-  // Fixed section anchors first so that no table or figure id can take them.
-  const std::string summary_id = ids.take("", "summary");
-  const std::string compare_id = ids.take("", "seed-vs-ours");
-  const std::string tables_id = ids.take("", "tables");
-  const std::string figures_id = ids.take("", "figures");
-  const std::string notes_id = ids.take("", "notes");
-  const std::string hardware_id = ids.take("", "hardware");
-  const std::string config_id = ids.take("", "configuration");
-  std::vector<std::string> table_ids, figure_ids;
-  for (const Table& t : data.tables) table_ids.push_back(ids.take("table-", t.id));
-  for (const Figure& f : data.figures) figure_ids.push_back(ids.take("fig-", f.id));
+namespace {
 
-  const std::string title = data.title.empty() ? std::string("Experiment report") : data.title;
-  std::ostringstream out;
+// The page's anchors. The fixed sections take theirs first, so that no table or figure id can.
+struct PageIds {
+  std::string summary, compare, tables, figures, notes, hardware, config;
+  std::vector<std::string> table, figure;  // one per table, per figure
+};
+
+PageIds page_ids(const ReportData& data) {
+  IdAllocator ids;
+  PageIds p;
+  p.summary = ids.take("", "summary");
+  p.compare = ids.take("", "seed-vs-ours");
+  p.tables = ids.take("", "tables");
+  p.figures = ids.take("", "figures");
+  p.notes = ids.take("", "notes");
+  p.hardware = ids.take("", "hardware");
+  p.config = ids.take("", "configuration");
+  for (const Table& t : data.tables) p.table.push_back(ids.take("table-", t.id));
+  for (const Figure& f : data.figures) p.figure.push_back(ids.take("fig-", f.id));
+  return p;
+}
+
+// <head> with the error hook first (it must see every later error), then <body> in the state
+// the check script starts from.
+void write_head(std::ostringstream& out, const std::string& title, size_t figures) {
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       << "<title>" << html_escape(title) << "</title>\n"
       << "<script>" << kErrorHook << "</script>\n"
       << "<style>" << kStyle << "</style>\n</head>\n"
-      << "<body data-report-check=\"not-run\" data-figures-expected=\"" << data.figures.size()
-      << "\">\n";
+      << "<body data-report-check=\"not-run\" data-figures-expected=\"" << figures << "\">\n";
+}
 
+void write_masthead(std::ostringstream& out, const std::string& title,
+                    const std::string& subtitle) {
   out << "<header class=\"masthead\">\n<h1>" << html_escape(title) << "</h1>\n";
-  if (!data.subtitle.empty()) {
-    out << "<p class=\"subtitle\">" << html_escape(data.subtitle) << "</p>\n";
-  }
-  out << "</header>\n<div class=\"layout\">\n";
+  if (!subtitle.empty()) out << "<p class=\"subtitle\">" << html_escape(subtitle) << "</p>\n";
+  out << "</header>\n";
+}
 
-  // Table of contents: only the sections that have something in them.
-  out << "<nav class=\"toc\">\n<h2>Contents</h2>\n<ol>\n";
-  auto link = [&](const std::string& id, const std::string& text) {
-    out << "<a href=\"#" << id << "\">" << html_escape(text) << "</a>";
-  };
-  auto item = [&](bool present, const std::string& id, const std::string& text) {
-    if (!present) return;
-    out << "<li>";
-    link(id, text);
-    out << "</li>\n";
-  };
-  // A section with one entry per table or figure below it.
-  auto group = [&](const std::string& id, const std::string& text,
-                   const std::vector<std::string>& child_ids,
-                   const std::vector<std::string>& child_texts) {
-    if (child_ids.empty()) return;
-    out << "<li>";
-    link(id, text);
-    out << "\n<ol>\n";
-    for (size_t i = 0; i < child_ids.size(); ++i) item(true, child_ids[i], child_texts[i]);
-    out << "</ol></li>\n";
-  };
+void write_contents_item(std::ostringstream& out, const std::string& id,
+                         const std::string& text) {
+  out << "<li><a href=\"#" << id << "\">" << html_escape(text) << "</a></li>\n";
+}
+
+// A section with one entry per table or figure below it (none without them).
+void write_contents_group(std::ostringstream& out, const std::string& id,
+                          const std::string& text, const std::vector<std::string>& child_ids,
+                          const std::vector<std::string>& child_texts) {
+  if (child_ids.empty()) return;
+  out << "<li><a href=\"#" << id << "\">" << html_escape(text) << "</a>\n<ol>\n";
+  for (size_t i = 0; i < child_ids.size(); ++i)
+    write_contents_item(out, child_ids[i], child_texts[i]);
+  out << "</ol></li>\n";
+}
+
+// The table of contents: only the sections that have something in them.
+void write_contents(std::ostringstream& out, const ReportData& data, const PageIds& ids) {
   std::vector<std::string> table_texts, figure_texts;
   for (const Table& t : data.tables) table_texts.push_back(t.title.empty() ? t.id : t.title);
   for (const Figure& f : data.figures) figure_texts.push_back(f.title.empty() ? f.id : f.title);
-  item(!data.summary.empty(), summary_id, "Summary");
-  item(!data.comparisons.empty(), compare_id, "The seed and ours");
-  group(tables_id, "Tables", table_ids, table_texts);
-  group(figures_id, "Figures", figure_ids, figure_texts);
-  item(!data.notes.empty(), notes_id, "Notes and caveats");
-  item(!data.hardware.empty(), hardware_id, "Hardware");
-  item(!data.config_json.empty(), config_id, "Configuration");
-  out << "</ol>\n</nav>\n<main>\n";
+  out << "<nav class=\"toc\">\n<h2>Contents</h2>\n<ol>\n";
+  if (!data.summary.empty()) write_contents_item(out, ids.summary, "Summary");
+  if (!data.comparisons.empty()) write_contents_item(out, ids.compare, "The seed and ours");
+  write_contents_group(out, ids.tables, "Tables", ids.table, table_texts);
+  write_contents_group(out, ids.figures, "Figures", ids.figure, figure_texts);
+  if (!data.notes.empty()) write_contents_item(out, ids.notes, "Notes and caveats");
+  if (!data.hardware.empty()) write_contents_item(out, ids.hardware, "Hardware");
+  if (!data.config_json.empty()) write_contents_item(out, ids.config, "Configuration");
+  out << "</ol>\n</nav>\n";
+}
 
-  if (!data.summary.empty()) {
-    out << "<section id=\"" << summary_id << "\">\n<h2>Summary</h2>\n<ul class=\"headline\">\n";
-    for (const std::string& line : data.summary) out << "<li>" << html_escape(line) << "</li>\n";
-    out << "</ul>\n</section>\n";
+// The sections below are left out when they would be empty.
+
+void open_section(std::ostringstream& out, const std::string& id, const char* heading) {
+  out << "<section id=\"" << id << "\">\n<h2>" << heading << "</h2>\n";
+}
+
+// A section that is one bulleted list (the summary, the notes).
+void write_list_section(std::ostringstream& out, const std::string& id, const char* heading,
+                        const char* list_class, const std::vector<std::string>& lines) {
+  if (lines.empty()) return;
+  open_section(out, id, heading);
+  out << "<ul class=\"" << list_class << "\">\n";
+  for (const std::string& line : lines) out << "<li>" << html_escape(line) << "</li>\n";
+  out << "</ul>\n</section>\n";
+}
+
+void write_comparisons(std::ostringstream& out, const std::string& id,
+                       const std::vector<Comparison>& comparisons) {
+  if (comparisons.empty()) return;
+  open_section(out, id, "The seed's conclusions and ours");
+  std::vector<std::vector<std::string>> rows;
+  for (const Comparison& c : comparisons) rows.push_back({c.topic, c.seed, c.ours});
+  write_table(out, {"Topic", "The seed", "This run"}, rows, "compare");
+  out << "</section>\n";
+}
+
+void write_tables(std::ostringstream& out, const PageIds& ids, const std::vector<Table>& tables) {
+  if (tables.empty()) return;
+  open_section(out, ids.tables, "Tables");
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const Table& t = tables[i];
+    out << "<div class=\"table-block\" id=\"" << ids.table[i] << "\">\n";
+    if (!t.title.empty()) out << "<h3>" << html_escape(t.title) << "</h3>\n";
+    write_table(out, t.header, t.rows, nullptr);
+    if (!t.caption.empty()) out << "<p class=\"caption\">" << html_escape(t.caption) << "</p>\n";
+    out << "</div>\n";
   }
-  if (!data.comparisons.empty()) {
-    out << "<section id=\"" << compare_id << "\">\n<h2>The seed's conclusions and ours</h2>\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const Comparison& c : data.comparisons) rows.push_back({c.topic, c.seed, c.ours});
-    write_table(out, {"Topic", "The seed", "This run"}, rows, "compare");
-    out << "</section>\n";
+  out << "</section>\n";
+}
+
+void write_figures(std::ostringstream& out, const PageIds& ids, const std::vector<Figure>& figures,
+                   const std::string& report_dir) {
+  if (figures.empty()) return;
+  open_section(out, ids.figures, "Figures");
+  for (size_t i = 0; i < figures.size(); ++i)
+    write_figure(out, figures[i], ids.figure[i], report_dir);
+  out << "</section>\n";
+}
+
+void write_hardware(std::ostringstream& out, const std::string& id,
+                    const std::vector<std::pair<std::string, std::string>>& hardware) {
+  if (hardware.empty()) return;
+  open_section(out, id, "Hardware");
+  out << "<div class=\"table-scroll\"><table class=\"kv\"><tbody>\n";
+  for (const auto& [key, value] : hardware) {
+    out << "<tr><th scope=\"row\">" << html_escape(key) << "</th><td>" << html_escape(value)
+        << "</td></tr>\n";
   }
-  if (!data.tables.empty()) {
-    out << "<section id=\"" << tables_id << "\">\n<h2>Tables</h2>\n";
-    for (size_t i = 0; i < data.tables.size(); ++i) {
-      const Table& t = data.tables[i];
-      out << "<div class=\"table-block\" id=\"" << table_ids[i] << "\">\n";
-      if (!t.title.empty()) out << "<h3>" << html_escape(t.title) << "</h3>\n";
-      write_table(out, t.header, t.rows, nullptr);
-      if (!t.caption.empty()) out << "<p class=\"caption\">" << html_escape(t.caption) << "</p>\n";
-      out << "</div>\n";
-    }
-    out << "</section>\n";
-  }
-  if (!data.figures.empty()) {
-    out << "<section id=\"" << figures_id << "\">\n<h2>Figures</h2>\n";
-    for (size_t i = 0; i < data.figures.size(); ++i) {
-      write_figure(out, data.figures[i], figure_ids[i], report_dir);
-    }
-    out << "</section>\n";
-  }
-  if (!data.notes.empty()) {
-    out << "<section id=\"" << notes_id << "\">\n<h2>Notes and caveats</h2>\n<ul class=\"notes\">\n";
-    for (const std::string& note : data.notes) out << "<li>" << html_escape(note) << "</li>\n";
-    out << "</ul>\n</section>\n";
-  }
-  if (!data.hardware.empty()) {
-    out << "<section id=\"" << hardware_id << "\">\n<h2>Hardware</h2>\n"
-        << "<div class=\"table-scroll\"><table class=\"kv\"><tbody>\n";
-    for (const auto& [key, value] : data.hardware) {
-      out << "<tr><th scope=\"row\">" << html_escape(key) << "</th><td>" << html_escape(value)
-          << "</td></tr>\n";
-    }
-    out << "</tbody></table></div>\n</section>\n";
-  }
-  if (!data.config_json.empty()) {
-    out << "<section id=\"" << config_id << "\">\n<h2>Configuration</h2>\n"
-        << "<pre class=\"config\">" << html_escape(data.config_json) << "</pre>\n</section>\n";
-  }
-  out << "</main>\n</div>\n<footer>Written by ember's experiment runner. This page is "
+  out << "</tbody></table></div>\n</section>\n";
+}
+
+void write_configuration(std::ostringstream& out, const std::string& id,
+                         const std::string& config_json) {
+  if (config_json.empty()) return;
+  open_section(out, id, "Configuration");
+  out << "<pre class=\"config\">" << html_escape(config_json) << "</pre>\n</section>\n";
+}
+
+// The footer, then the check script (it waits for "load" itself).
+void write_footer(std::ostringstream& out) {
+  out << "<footer>Written by ember's experiment runner. This page is "
          "self-contained: every figure is inside it, and it loads nothing from elsewhere."
          "</footer>\n"
       << "<script>" << kCheckScript << "</script>\n</body>\n</html>\n";
+}
+
+}  // namespace
+
+std::string render_report_html(const ReportData& data, const std::string& report_dir) {
+  const PageIds ids = page_ids(data);
+  const std::string title = data.title.empty() ? std::string("Experiment report") : data.title;
+  std::ostringstream out;
+  write_head(out, title, data.figures.size());
+  write_masthead(out, title, data.subtitle);
+  out << "<div class=\"layout\">\n";
+  write_contents(out, data, ids);
+  out << "<main>\n";
+  write_list_section(out, ids.summary, "Summary", "headline", data.summary);
+  write_comparisons(out, ids.compare, data.comparisons);
+  write_tables(out, ids, data.tables);
+  write_figures(out, ids, data.figures, report_dir);
+  write_list_section(out, ids.notes, "Notes and caveats", "notes", data.notes);
+  write_hardware(out, ids.hardware, data.hardware);
+  write_configuration(out, ids.config, data.config_json);
+  out << "</main>\n</div>\n";
+  write_footer(out);
   return out.str();
 }
 
