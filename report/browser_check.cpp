@@ -179,6 +179,142 @@ std::string decode_entities(const std::string& text) {
   return out;
 }
 
+// A private folder for the two profiles and the logs, removed with this object whatever
+// happened in it.
+class WorkDir {
+ public:
+  // path() is empty, and `why` says why, when the folder cannot be made.
+  explicit WorkDir(std::string& why) {
+    std::string pattern = (fs::temp_directory_path() / "ember_chromium_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      why = "cannot create a temporary folder from " + pattern + ": " + std::strerror(errno);
+      return;
+    }
+    path_ = pattern;
+  }
+  ~WorkDir() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// What every browser run of one check shares.
+struct BrowserRun {
+  std::string browser;
+  fs::path work;  // the private folder
+  std::string url;
+  std::chrono::seconds timeout;
+};
+
+std::string too_slow(const BrowserRun& run, const char* mode) {
+  return "the browser did not finish within " + std::to_string(run.timeout.count()) + " s (" +
+         mode + ")";
+}
+
+ChildResult dump_dom(const BrowserRun& run) {
+  std::vector<std::string> argv = chromium_args(run.browser, run.work / "profile-dom");
+  // The same width as the screenshot, so that the page height measured here (the layout
+  // reflows below 1000 px) is the height the screenshot needs.
+  argv.push_back("--window-size=1280,900");
+  argv.push_back("--dump-dom");
+  argv.push_back(run.url);
+  return run_child(argv, run.work, "dom", run.timeout);
+}
+
+// The page's verdict, figure counts and console errors read off the dumped <body>; returns the
+// height the page measured itself (0: unknown).
+int read_verdict(BrowserCheck& check, const BrowserRun& run, const ChildResult& dom,
+                 std::vector<std::string>& problems) {
+  if (dom.timed_out) {
+    problems.push_back(too_slow(run, "--dump-dom"));
+    return 0;
+  }
+  const auto attrs = body_attributes(dom.out);
+  const auto verdict = attrs.find("data-report-check");
+  if (dom.out.empty() || verdict == attrs.end()) {
+    problems.push_back("no page verdict in the dumped DOM (exit code " +
+                       std::to_string(dom.exit_code) + "); browser log: " + tail(dom.err, 600));
+    return 0;
+  }
+  check.figures_total = to_int(attrs, "data-figures-total");
+  check.figures_ok = to_int(attrs, "data-figures-ok");
+  if (verdict->second != "ok") problems.push_back("page check: " + verdict->second);
+  if (check.figures_ok != check.figures_total) {
+    problems.push_back(std::to_string(check.figures_ok) + " of " +
+                       std::to_string(check.figures_total) + " figures shown");
+  }
+  const auto page_errors = attrs.find("data-console-error-text");
+  if (page_errors != attrs.end() && !page_errors->second.empty()) {
+    check.console_errors.push_back("page: " + page_errors->second);
+  }
+  return to_int(attrs, "data-page-height");
+}
+
+// Copies the screenshot the browser wrote at `shot` to screenshot_path, if it is a PNG.
+void keep_screenshot(BrowserCheck& check, const fs::path& shot, const std::string& browser_log,
+                     const std::string& screenshot_path, std::vector<std::string>& problems) {
+  std::string png;
+  if (fs::is_regular_file(shot)) png = read_text(shot);
+  if (png.size() < 8 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) {
+    problems.push_back("no screenshot PNG written; browser log: " + tail(browser_log, 600));
+    return;
+  }
+  try {
+    write_file_atomically(screenshot_path, png);
+    check.screenshot_path = screenshot_path;
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("cannot keep the screenshot: ") + e.what());
+  }
+}
+
+// The screenshot, as tall as the page said it is (within reason); returns the browser run.
+ChildResult take_screenshot(BrowserCheck& check, const BrowserRun& run, int page_height,
+                            const std::string& screenshot_path,
+                            std::vector<std::string>& problems) {
+  const int height = std::clamp(page_height > 0 ? page_height : 2000, 600, 16000);
+  const fs::path shot = run.work / "screenshot.png";
+  std::vector<std::string> argv = chromium_args(run.browser, run.work / "profile-shot");
+  argv.push_back("--screenshot=" + shot.string());
+  argv.push_back("--window-size=1280," + std::to_string(height));
+  argv.push_back(run.url);
+  const ChildResult screenshot = run_child(argv, run.work, "shot", run.timeout);
+  if (!screenshot.started) {
+    problems.push_back(screenshot.error);
+  } else if (screenshot.timed_out) {
+    problems.push_back(too_slow(run, "--screenshot"));
+  }
+  keep_screenshot(check, shot, screenshot.err, screenshot_path, problems);
+  return screenshot;
+}
+
+// The second run's log mostly repeats the first's errors: only new lines are added.
+void add_new_console_errors(BrowserCheck& check, const std::string& log) {
+  for (std::string& line : console_errors_from_log(log)) {
+    if (std::find(check.console_errors.begin(), check.console_errors.end(), line) ==
+        check.console_errors.end()) {
+      check.console_errors.push_back(std::move(line));
+    }
+  }
+}
+
+// ok when nothing went wrong; else every problem in the reason, in the order found.
+void conclude(BrowserCheck& check, std::vector<std::string> problems) {
+  if (!check.console_errors.empty()) {
+    problems.push_back(std::to_string(check.console_errors.size()) + " console error(s): " +
+                       check.console_errors.front());
+  }
+  check.ok = problems.empty();
+  for (size_t i = 0; i < problems.size(); ++i) {
+    check.reason += (i ? "; " : "") + problems[i];
+  }
+}
+
 void check_in(BrowserCheck& check, const std::string& html_path,
               const std::string& screenshot_path, int timeout_seconds) {
   std::string why;
@@ -193,107 +329,31 @@ void check_in(BrowserCheck& check, const std::string& html_path,
     check.reason = "no page to check at " + html_path;
     return;
   }
-  // A private folder for the two profiles and the logs, removed whatever happens below.
-  std::string pattern = (fs::temp_directory_path() / "ember_chromium_XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    check.reason = "cannot create a temporary folder from " + pattern + ": " + std::strerror(errno);
+  const WorkDir work(why);
+  if (work.path().empty()) {
+    check.reason = why;
     return;
   }
-  const fs::path work = pattern;
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-    }
-  } cleanup{work};
-  const std::chrono::seconds timeout(std::max(1, timeout_seconds));
-  const std::string url = file_url(page.string());
-  std::vector<std::string> problems;
+  const BrowserRun run{check.browser, work.path(), file_url(page.string()),
+                       std::chrono::seconds(std::max(1, timeout_seconds))};
 
   // 1. The DOM after load, with the page's own verdict on <body>.
-  std::vector<std::string> argv = chromium_args(check.browser, work / "profile-dom");
-  // The same width as the screenshot, so that the page height measured here (the layout
-  // reflows below 1000 px) is the height the screenshot needs.
-  argv.push_back("--window-size=1280,900");
-  argv.push_back("--dump-dom");
-  argv.push_back(url);
-  const ChildResult dom = run_child(argv, work, "dom", timeout);
+  const ChildResult dom = dump_dom(run);
   if (!dom.started) {
     check.reason = dom.error;
     return;
   }
   check.ran = true;
-  int page_height = 0;
-  if (dom.timed_out) {
-    problems.push_back("the browser did not finish within " + std::to_string(timeout.count()) +
-                       " s (--dump-dom)");
-  } else {
-    const auto attrs = body_attributes(dom.out);
-    const auto verdict = attrs.find("data-report-check");
-    if (dom.out.empty() || verdict == attrs.end()) {
-      problems.push_back("no page verdict in the dumped DOM (exit code " +
-                         std::to_string(dom.exit_code) + "); browser log: " + tail(dom.err, 600));
-    } else {
-      check.figures_total = to_int(attrs, "data-figures-total");
-      check.figures_ok = to_int(attrs, "data-figures-ok");
-      page_height = to_int(attrs, "data-page-height");
-      if (verdict->second != "ok") problems.push_back("page check: " + verdict->second);
-      if (check.figures_ok != check.figures_total) {
-        problems.push_back(std::to_string(check.figures_ok) + " of " +
-                           std::to_string(check.figures_total) + " figures shown");
-      }
-      const auto page_errors = attrs.find("data-console-error-text");
-      if (page_errors != attrs.end() && !page_errors->second.empty()) {
-        check.console_errors.push_back("page: " + page_errors->second);
-      }
-    }
-  }
+  std::vector<std::string> problems;
+  const int page_height = read_verdict(check, run, dom, problems);
   for (std::string& line : console_errors_from_log(dom.err)) {
     check.console_errors.push_back(std::move(line));
   }
-
-  // 2. The screenshot, as tall as the page said it is (within reason).
-  const int height = std::clamp(page_height > 0 ? page_height : 2000, 600, 16000);
-  const fs::path shot = work / "screenshot.png";
-  argv = chromium_args(check.browser, work / "profile-shot");
-  argv.push_back("--screenshot=" + shot.string());
-  argv.push_back("--window-size=1280," + std::to_string(height));
-  argv.push_back(url);
-  const ChildResult screenshot = run_child(argv, work, "shot", timeout);
-  if (!screenshot.started) {
-    problems.push_back(screenshot.error);
-  } else if (screenshot.timed_out) {
-    problems.push_back("the browser did not finish within " + std::to_string(timeout.count()) +
-                       " s (--screenshot)");
-  }
-  std::string png;
-  if (fs::is_regular_file(shot)) png = read_text(shot);
-  if (png.size() < 8 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) {
-    problems.push_back("no screenshot PNG written; browser log: " + tail(screenshot.err, 600));
-  } else {
-    try {
-      write_file_atomically(screenshot_path, png);
-      check.screenshot_path = screenshot_path;
-    } catch (const std::exception& e) {
-      problems.push_back(std::string("cannot keep the screenshot: ") + e.what());
-    }
-  }
-  for (std::string& line : console_errors_from_log(screenshot.err)) {
-    if (std::find(check.console_errors.begin(), check.console_errors.end(), line) ==
-        check.console_errors.end()) {
-      check.console_errors.push_back(std::move(line));
-    }
-  }
-  if (!check.console_errors.empty()) {
-    problems.push_back(std::to_string(check.console_errors.size()) + " console error(s): " +
-                       check.console_errors.front());
-  }
-
-  check.ok = problems.empty();
-  for (size_t i = 0; i < problems.size(); ++i) {
-    check.reason += (i ? "; " : "") + problems[i];
-  }
+  // 2. The screenshot, at the height the page measured.
+  const ChildResult screenshot =
+      take_screenshot(check, run, page_height, screenshot_path, problems);
+  add_new_console_errors(check, screenshot.err);
+  conclude(check, std::move(problems));
 }
 
 }  // namespace
