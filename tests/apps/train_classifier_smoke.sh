@@ -11,12 +11,10 @@ app=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/smoke_lib.sh"
-expect_flag_error "unknown flag '--bogus'" --bogus
-expect_flag_error "--epochs: expected an integer" --epochs ten
+expect_training_flag_errors
 expect_flag_error "--variant must be one of" --variant tiny
 expect_flag_error "--variant generated needs --generated DIR" --variant generated
 expect_flag_error "--weights: no such file" --weights "$work/none.safetensors"
-expect_flag_error "--lr must be in" --lr -1
 "$app" --help | grep -q -- "--variant" || fail "--help does not list the flags"
 
 # A named place without the data is an error (1), not a skip.
@@ -48,21 +46,11 @@ PY
 grep -q "trained from scratch" "$run/train.log" || fail "the log does not say it trained from scratch"
 
 # A second run into the same folder is refused and changes nothing.
-before=$(md5sum "$run/last.safetensors" "$run/result.json")
-"$app" --fraction 0.004 --epochs 1 --out "$run" >"$work/again.out" 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "rerun without --resume exited $rc, not 1"
-grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not explained"
-[ "$before" = "$(md5sum "$run/last.safetensors" "$run/result.json")" ] || fail "refused rerun changed files"
+expect_rerun_refused "$run/last.safetensors" "$run/result.json" -- \
+  --fraction 0.004 --epochs 1 --out "$run"
 
 # While another process holds the folder's lock (flock(1) here) a run is refused, naming it.
-exec 9>"$run.lock"
-flock -n 9 || fail "could not take $run.lock for the test"
-"$app" --fraction 0.004 --epochs 2 --out "$run" --resume >"$work/locked.out" 2>&1
-rc=$?
-[ $rc -eq 1 ] && grep -qF "the run folder $run is in use by another process" "$work/locked.out" ||
-  fail "a run into a locked folder was not refused (exit $rc): $(cat "$work/locked.out")"
-exec 9>&-
+expect_locked_out "$run" --fraction 0.004 --epochs 2 --out "$run" --resume
 # An error once train.log is open (a resume with another seed) is written to train.log too.
 "$app" --fraction 0.004 --epochs 2 --seed 9 --out "$run" --resume >"$work/other.out" 2>&1
 [ $? -eq 1 ] && grep -q "error: .*another configuration" "$run/train.log" ||

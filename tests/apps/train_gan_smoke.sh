@@ -12,14 +12,12 @@ app=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/smoke_lib.sh"
-expect_flag_error "unknown flag '--bogus'" --bogus
-expect_flag_error "--epochs: expected an integer" --epochs ten
+expect_training_flag_errors
 expect_flag_error "--variant must be one of" --variant weighted
 expect_flag_error "--loss must be one of" --loss hinge
 expect_flag_error "--g-widths: 3 stages make 32x32" --g-widths 64,32,16
 expect_flag_error "--d-widths: expected an integer" --d-widths 8,x
 expect_flag_error "--gp-weight is only used with --loss wgan-gp" --loss bce --gp-weight 5
-expect_flag_error "--lr must be in" --lr -1
 "$app" --help | grep -q -- "--n-critic" || fail "--help does not list the flags"
 
 small=(--fraction 0.004 --batch 8 --latent-dim 16 --embedding-dim 8 --g-base-channels 16
@@ -36,23 +34,12 @@ grep -q "generator: .* parameters; critic: .* parameters" "$run/train.log" ||
   fail "the log does not give the parameter counts"
 [ "$(wc -l <"$run/losses.csv")" -eq 2 ] || fail "losses.csv should hold a header and 1 epoch"
 
-before=$(md5sum "$run/checkpoint.json" "$run/generator.safetensors")
-"$app" "${small[@]}" --epochs 1 --out "$run" >"$work/again.out" 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "rerun without --resume exited $rc, not 1"
-grep -q "already holds a run" "$work/again.out" || fail "rerun refusal not explained"
-[ "$before" = "$(md5sum "$run/checkpoint.json" "$run/generator.safetensors")" ] ||
-  fail "refused rerun changed files"
+expect_rerun_refused "$run/checkpoint.json" "$run/generator.safetensors" -- \
+  "${small[@]}" --epochs 1 --out "$run"
 
 # One process at a time per folder: while another holds <out>.lock (here flock(1)), a run is
 # refused, naming the folder, and writes nothing.
-exec 9>"$run.lock"
-flock -n 9 || fail "could not take $run.lock for the test"
-"$app" "${small[@]}" --epochs 2 --out "$run" --resume >"$work/locked.out" 2>&1
-rc=$?
-[ $rc -eq 1 ] && grep -qF "the run folder $run is in use by another process" "$work/locked.out" ||
-  fail "a run into a locked folder was not refused (exit $rc): $(cat "$work/locked.out")"
-exec 9>&-
+expect_locked_out "$run" "${small[@]}" --epochs 2 --out "$run" --resume
 # Temporary files of a killed writer (its pid is gone) are removed on the next start, and the
 # log says so; a live process's are kept.
 dead=$(sh -c 'echo $$')
