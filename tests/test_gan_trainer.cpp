@@ -223,15 +223,22 @@ TEST(GanTrainer, ExplodingLossStopsAndKeepsTheLastCheckpoint) {
   EXPECT_EQ(r.history.size(), 2u);
 }
 
-TEST(GanTrainer, RefusesToResumeAnotherConfiguration) {
-  const datasets::ImageSet set = synthetic_set();
-  TempDir dir("config");
-  GanTrainOptions o = tiny_options(dir.path);
+// Trains one epoch of set into out and returns the options that resume it to epoch 2.
+GanTrainOptions one_epoch_to_resume(const datasets::ImageSet& set, const fs::path& out) {
+  GanTrainOptions o = tiny_options(out);
   o.epochs = 1;
   training::RunLog log;
   training::train_gan(set, o, log);
   o.resume = true;
   o.epochs = 2;
+  return o;
+}
+
+TEST(GanTrainer, RefusesToResumeAnotherConfiguration) {
+  const datasets::ImageSet set = synthetic_set();
+  TempDir dir("config");
+  GanTrainOptions o = one_epoch_to_resume(set, dir.path);
+  training::RunLog log;
   o.config_key = "something else";
   testing::expect_error([&] { training::train_gan(set, o, log); },
                         {"another configuration", "tiny-wgan-gp", "something else"});
@@ -240,12 +247,8 @@ TEST(GanTrainer, RefusesToResumeAnotherConfiguration) {
 TEST(GanTrainer, RefusesToResumeOnOtherData) {
   const datasets::ImageSet set = synthetic_set();
   TempDir dir("data");
-  GanTrainOptions o = tiny_options(dir.path);
-  o.epochs = 1;
+  const GanTrainOptions o = one_epoch_to_resume(set, dir.path);
   training::RunLog log;
-  training::train_gan(set, o, log);
-  o.resume = true;
-  o.epochs = 2;
   datasets::ImageSet relabelled = set;
   relabelled.labels = set.labels.clone();
   std::vector<int64_t> labels = set.labels.to_vector<int64_t>();

@@ -169,16 +169,26 @@ TEST(TrainingTrainer, EarlyStopping) {
   EXPECT_GE(r.history.size(), 3u);
 }
 
+// One epoch trained into out; o then resumes it to epoch 2, and before is last.safetensors as
+// that epoch left it (a refused resume must leave it so).
+struct OneEpochRun {
+  explicit OneEpochRun(const fs::path& out) : o(base_options(out)), gen(0), model(gen) {
+    o.epochs = 1;
+    train(o, gen, model);
+    before = read_file((out / "last.safetensors").string());
+    o.resume = true;
+    o.epochs = 2;
+  }
+  ClassifierTrainOptions o;
+  RandomGenerator gen;
+  TinyNet model;
+  std::string before;
+};
+
 TEST(TrainingTrainer, ResumeWithAnotherConfigurationIsRefused) {
   Dir dir("config");
-  ClassifierTrainOptions o = base_options(dir.path);
-  o.epochs = 1;
-  RandomGenerator gen(0);
-  TinyNet model(gen);
-  train(o, gen, model);
-  const std::string before = read_file((dir.path / "last.safetensors").string());
-  o.resume = true;
-  o.epochs = 2;
+  OneEpochRun run(dir.path);
+  auto& [o, gen, model, before] = run;
   o.config_key = "other";
   EXPECT_ERROR_MENTIONS(train(o, gen, model), "another configuration");
   EXPECT_EQ(read_file((dir.path / "last.safetensors").string()), before);
@@ -186,14 +196,8 @@ TEST(TrainingTrainer, ResumeWithAnotherConfigurationIsRefused) {
 
 TEST(TrainingTrainer, ResumeOnOtherDataIsRefused) {
   Dir dir("data");
-  ClassifierTrainOptions o = base_options(dir.path);
-  o.epochs = 1;
-  RandomGenerator gen(0);
-  TinyNet model(gen);
-  train(o, gen, model);
-  const std::string before = read_file((dir.path / "last.safetensors").string());
-  o.resume = true;
-  o.epochs = 2;
+  OneEpochRun run(dir.path);
+  auto& [o, gen, model, before] = run;
   // The same images under one other file name (a changed split list), then one fewer image.
   datasets::ImageSet renamed = colour_set(12, 1);
   renamed.files[5] = "elsewhere.jpg";
