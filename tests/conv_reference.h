@@ -1,6 +1,7 @@
 // The naive convolution every conv kernel is checked against (tests/test_conv.cpp and the
 // validation step of bench/bench_conv_cpu.cpp): a 7-deep loop over (n, p, q, k, r, s, c) that
-// calls fn(x_index, w_index, y_index) for every filter tap landing inside the input.
+// calls fn(x_index, w_index, y_index) for every filter tap landing inside the input; and
+// params_of, the conv tests' way to write a case's Conv2dParams.
 // x: [N, H, W, C], w: [K, R, S, C / groups], y: [N, P, Q, K].
 #pragma once
 #include <cstdint>
@@ -8,6 +9,16 @@
 #include "ops/conv.h"
 
 namespace ember::testing {
+
+// Stride, padding (top, bottom, left, right) and groups as one Conv2dParams (the conv tests'
+// cases).
+inline Conv2dParams params_of(int64_t stride_h, int64_t stride_w, int64_t top, int64_t bottom,
+                              int64_t left, int64_t right, int64_t groups = 1) {
+  Conv2dParams p;
+  p.stride_h = stride_h, p.stride_w = stride_w, p.groups = groups;
+  p.pad_top = top, p.pad_bottom = bottom, p.pad_left = left, p.pad_right = right;
+  return p;
+}
 
 inline int64_t conv_out_size(int64_t in, int64_t pad_a, int64_t pad_b, int64_t k, int64_t stride) {
   return (in + pad_a + pad_b - k) / stride + 1;

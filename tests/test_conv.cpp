@@ -14,6 +14,7 @@
 namespace ember {
 namespace {
 
+using testing::params_of;
 using testing::random_input;
 
 struct ConvCase {
@@ -70,14 +71,6 @@ struct NaiveConv {
     return dw;
   }
 };
-
-Conv2dParams params_of(int64_t stride_h, int64_t stride_w, int64_t top, int64_t bottom,
-                       int64_t left, int64_t right, int64_t groups = 1) {
-  Conv2dParams p;
-  p.stride_h = stride_h, p.stride_w = stride_w, p.groups = groups;
-  p.pad_top = top, p.pad_bottom = bottom, p.pad_left = left, p.pad_right = right;
-  return p;
-}
 
 void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol,
                      const std::string& what) {

@@ -21,6 +21,7 @@
 
 #include "kernels/backend_settings.h"
 #include "kernels/conv_plan.h"
+#include "tests/conv_reference.h"
 #include "tests/device_compare.h"
 #include "tests/expect_error.h"
 #ifdef EMBER_WITH_CUDA
@@ -33,15 +34,8 @@ namespace {
 
 using kernels::DepthwiseImpl;
 using testing::DeviceCompareOptions;
+using testing::params_of;
 using testing::random_tensor;
-
-Conv2dParams params_of(int64_t stride_h, int64_t stride_w, int64_t top, int64_t bottom,
-                       int64_t left, int64_t right, int64_t groups = 1) {
-  Conv2dParams p;
-  p.stride_h = stride_h, p.stride_w = stride_w, p.groups = groups;
-  p.pad_top = top, p.pad_bottom = bottom, p.pad_left = left, p.pad_right = right;
-  return p;
-}
 
 struct GpuConvCase {
   const char* name;

@@ -9,6 +9,7 @@
 
 #include "models/efficientnet.h"
 #include "tests/device_compare.h"
+#include "tests/tiny_efficientnet.h"
 
 namespace ember::models {
 namespace {
@@ -17,17 +18,6 @@ using testing::compare_tensors;
 using testing::Tolerance;
 
 const Device kGpu = Device::cuda(0);
-
-// The two-block network of tests/test_efficientnet.cpp.
-EfficientNetConfig tiny_config() {
-  EfficientNetConfig c;
-  c.name = "tiny";
-  c.stem_filters = 8;
-  c.head_filters = 16;
-  c.stages = {{.expand_ratio = 1, .kernel = 3, .stride = 2, .filters_in = 8, .filters_out = 8},
-              {.expand_ratio = 2, .kernel = 5, .stride = 1, .filters_in = 8, .filters_out = 8}};
-  return c;
-}
 
 // Runs the same network (same seed) on both devices with the same masks and compares the
 // output, the input gradient and every parameter gradient.
@@ -68,9 +58,9 @@ TEST(CudaEfficientNet, TwoBlockNetworkMatchesCpu) {
   EMBER_REQUIRE_CUDA();
   const EfficientNetOptions options{.drop_connect_rate = 0.8};  // block2a drops at 0.4
   for (bool training : {false, true}) {
-    compare_devices(tiny_config(), options, DType::Float64, training, {4, 8, 8, 3},
+    compare_devices(testing::tiny_efficientnet_config(), options, DType::Float64, training, {4, 8, 8, 3},
                     {1e-9, 1e-11}, {1e-8, 1e-10});
-    compare_devices(tiny_config(), options, DType::Float32, training, {4, 8, 8, 3},
+    compare_devices(testing::tiny_efficientnet_config(), options, DType::Float32, training, {4, 8, 8, 3},
                     {1e-3, 1e-5}, {5e-3, 1e-4});
   }
 }

@@ -18,6 +18,7 @@
 #include "ops/ops.h"
 #include "tests/expect_error.h"
 #include "tests/gradcheck.h"
+#include "tests/tiny_efficientnet.h"
 
 namespace ember::models {
 namespace {
@@ -35,17 +36,12 @@ std::map<std::string, Tensor> as_map(const nn::NamedTensors& named) {
   return out;
 }
 
-// Two MBConv blocks, as small as the code allows: block1a (no expansion, stride 2, no residual)
-// and block2a (expansion 2, 5x5 depthwise, residual with drop-connect 0.2 * 1 / 2).
+// The shared two-block network (tests/tiny_efficientnet.h) with dropout, and drop-connect on
+// block2a's residual (0.2 * 1 / 2).
 EfficientNetConfig tiny_config() {
-  EfficientNetConfig c;
-  c.name = "tiny";
-  c.stem_filters = 8;
-  c.head_filters = 16;
+  EfficientNetConfig c = testing::tiny_efficientnet_config();
   c.dropout_rate = 0.3;
   c.drop_connect_rate = 0.2;
-  c.stages = {{.expand_ratio = 1, .kernel = 3, .stride = 2, .filters_in = 8, .filters_out = 8},
-              {.expand_ratio = 2, .kernel = 5, .stride = 1, .filters_in = 8, .filters_out = 8}};
   return c;
 }
 

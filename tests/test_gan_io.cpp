@@ -9,6 +9,7 @@
 #include "gan/networks_io.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
+#include "tests/small_gan_generator.h"
 
 namespace ember {
 namespace {
@@ -16,20 +17,8 @@ namespace {
 using namespace ember::models;
 namespace fs = std::filesystem;
 
-GeneratorConfig small_generator() {
-  GeneratorConfig c;
-  c.num_classes = 3;
-  c.latent_dim = 8;
-  c.embedding_dim = 4;
-  c.base_channels = 8;
-  c.stage_filters = {8, 4};
-  c.image_size = 16;
-  c.init = GanInit::Dcgan;
-  return c;
-}
-
 TEST(GanIo, ConfigRoundTrips) {
-  const GeneratorConfig g = small_generator();
+  const GeneratorConfig g = testing::small_dcgan_generator();
   const GeneratorConfig g2 = generator_config_from_json(to_json(g), "test");
   EXPECT_EQ(to_json(g2), to_json(g));
   CriticConfig c;
@@ -40,16 +29,16 @@ TEST(GanIo, ConfigRoundTrips) {
 }
 
 TEST(GanIo, ConfigErrorsNameTheField) {
-  nlohmann::json j = to_json(small_generator());
+  nlohmann::json j = to_json(testing::small_dcgan_generator());
   j.erase("latent_dim");
   EXPECT_ERROR_MENTIONS(generator_config_from_json(j, "f.json"), "missing field 'latent_dim'");
-  j = to_json(small_generator());
+  j = to_json(testing::small_dcgan_generator());
   j["colour"] = 1;
   EXPECT_ERROR_MENTIONS(generator_config_from_json(j, "f.json"), "unknown field 'colour'");
-  j = to_json(small_generator());
+  j = to_json(testing::small_dcgan_generator());
   j["kernel"] = "four";
   EXPECT_ERROR_MENTIONS(generator_config_from_json(j, "f.json"), "field 'kernel' has a bad value");
-  j = to_json(small_generator());
+  j = to_json(testing::small_dcgan_generator());
   j["init"] = "he";
   EXPECT_ERROR_MENTIONS(generator_config_from_json(j, "f.json"), "he");
 }
@@ -57,7 +46,7 @@ TEST(GanIo, ConfigErrorsNameTheField) {
 TEST(GanIo, GeneratorFileRebuildsTheSameNetwork) {
   const fs::path path = fs::temp_directory_path() / ("ember_gan_io_" + std::to_string(::getpid()) + ".safetensors");
   RandomGenerator gen(5);
-  ConditionalGenerator g(small_generator(), gen);
+  ConditionalGenerator g(testing::small_dcgan_generator(), gen);
   g.eval();
   save_generator_file(g, path.string(), {{"epoch", "7"}});
   LoadedGenerator loaded = load_generator_file(path.string());

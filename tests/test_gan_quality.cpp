@@ -17,6 +17,7 @@
 #include "gan/networks.h"
 #include "ops/ops.h"
 #include "tests/expect_error.h"
+#include "tests/small_gan_generator.h"
 #include "gan/quality.h"
 
 namespace ember {
@@ -35,6 +36,16 @@ FeatureMatrix rows_of(const std::vector<std::vector<double>>& rows) {
   m.dim = static_cast<int64_t>(rows[0].size());
   for (const auto& r : rows) m.values.insert(m.values.end(), r.begin(), r.end());
   return m;
+}
+
+// Six 3-dimensional samples, with numpy's statistics and distances quoted in the tests.
+FeatureMatrix six_samples() {
+  return rows_of({{0.0, 0.3, -0.27},
+                  {-0.89, -0.45, -0.99},
+                  {0.06, 1.34, -0.49},
+                  {-0.62, 0.49, 0.36},
+                  {0.11, -0.93, -0.03},
+                  {0.7, -1.34, -0.46}});
 }
 
 // a a^T + eps I for a row-major d x d matrix a.
@@ -64,12 +75,7 @@ TEST(GanQuality, FrechetDiagonalCovariances) {
 }
 
 TEST(GanQuality, FrechetOfIdenticalSetsIsZero) {
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
-                                   {-0.89, -0.45, -0.99},
-                                   {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36},
-                                   {0.11, -0.93, -0.03},
-                                   {0.7, -1.34, -0.46}});
+  const FeatureMatrix x = six_samples();
   const FeatureStats s = feature_stats(x);
   EXPECT_NEAR(frechet_distance(s, s), 0.0, 1e-12);
   // Fewer samples than dimensions: singular covariances, still 0 for a set against itself.
@@ -79,12 +85,7 @@ TEST(GanQuality, FrechetOfIdenticalSetsIsZero) {
 }
 
 TEST(GanQuality, FrechetIsInvariantUnderARotationOfBothSets) {
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
-                                   {-0.89, -0.45, -0.99},
-                                   {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36},
-                                   {0.11, -0.93, -0.03},
-                                   {0.7, -1.34, -0.46}});
+  const FeatureMatrix x = six_samples();
   const FeatureMatrix y = rows_of({{-2.55, -1.63, -2.46},
                                    {-0.05, -1.6, 0.71},
                                    {0.54, 0.02, -3.48},
@@ -139,13 +140,8 @@ TEST(GanQuality, FeatureStatsByHand) {
   EXPECT_EQ(s.count, 3);
   EXPECT_EQ(s.mean, (std::vector<double>{3, 4}));
   EXPECT_EQ(s.covariance, (std::vector<double>{4, 6, 6, 12}));
-  // A numpy np.cov entry of the 6-row set above.
-  const FeatureStats x = feature_stats(rows_of({{0.0, 0.3, -0.27},
-                                                {-0.89, -0.45, -0.99},
-                                                {0.06, 1.34, -0.49},
-                                                {-0.62, 0.49, 0.36},
-                                                {0.11, -0.93, -0.03},
-                                                {0.7, -1.34, -0.46}}));
+  // A numpy np.cov entry of the six samples.
+  const FeatureStats x = feature_stats(six_samples());
   EXPECT_NEAR(x.covariance[1], -0.18522666666666668, 1e-15);
   EXPECT_NEAR(x.covariance[8], 0.20922666666666664, 1e-15);
 }
@@ -154,12 +150,7 @@ TEST(GanQuality, MeanPairwiseDistance) {
   // (0, 0), (3, 4), (0, 4): distances 5, 3, 4.
   EXPECT_NEAR(mean_pairwise_distance(rows_of({{0, 0}, {3, 4}, {0, 4}})), 4.0, 1e-15);
   EXPECT_NEAR(mean_pairwise_distance(rows_of({{1, 1}, {1, 1}})), 0.0, 0.0);
-  const FeatureMatrix x = rows_of({{0.0, 0.3, -0.27},
-                                   {-0.89, -0.45, -0.99},
-                                   {0.06, 1.34, -0.49},
-                                   {-0.62, 0.49, 0.36},
-                                   {0.11, -0.93, -0.03},
-                                   {0.7, -1.34, -0.46}});
+  const FeatureMatrix x = six_samples();
   EXPECT_NEAR(mean_pairwise_distance(x), 1.6561673729603894, 1e-14);  // numpy
   EXPECT_ERROR_MENTIONS(mean_pairwise_distance(rows_of({{1.0}})), "at least 2 samples");
 }
@@ -208,16 +199,8 @@ TEST(GanQuality, ToUint8RoundsLikeThePngWouldStoreIt) {
 }
 
 TEST(GanQuality, GeneratedImagesRegenerateOneByOne) {
-  models::GeneratorConfig c;
-  c.num_classes = 3;
-  c.latent_dim = 8;
-  c.embedding_dim = 4;
-  c.base_channels = 8;
-  c.stage_filters = {8, 4};
-  c.image_size = 16;
-  c.init = models::GanInit::Dcgan;
   RandomGenerator init(3);
-  models::ConditionalGenerator g(c, init);
+  models::ConditionalGenerator g(testing::small_dcgan_generator(), init);
   g.train();
   const std::vector<std::string> names = {"a", "b", "c"};
   const datasets::ImageSet batch = generate_class_images(g, 7, 1, 0, 4, names);

@@ -14,6 +14,7 @@
 #include "ops/ops.h"
 #include "tests/expect_error.h"
 #include "tests/temp_dir.h"
+#include "tests/tiny_efficientnet.h"
 
 namespace ember::models {
 namespace {
@@ -26,22 +27,12 @@ struct TempDir : testing::TempDir {
   TempDir() : testing::TempDir("pretrained") {}
 };
 
-EfficientNetConfig tiny_config() {
-  EfficientNetConfig c;
-  c.name = "tiny";
-  c.stem_filters = 8;
-  c.head_filters = 16;
-  c.stages = {{.expand_ratio = 1, .kernel = 3, .stride = 2, .filters_in = 8, .filters_out = 8},
-              {.expand_ratio = 2, .kernel = 5, .stride = 1, .filters_in = 8, .filters_out = 8}};
-  return c;
-}
-
 std::shared_ptr<EfficientNet> tiny(uint64_t seed, int64_t classes,
                                    const EfficientNetOptions& options = {}) {
   static std::map<uint64_t, std::unique_ptr<RandomGenerator>> gens;  // must outlive the models
   auto& gen = gens[seed];
   gen = std::make_unique<RandomGenerator>(seed);
-  return std::make_shared<EfficientNet>(tiny_config(), classes, *gen, options);
+  return std::make_shared<EfficientNet>(testing::tiny_efficientnet_config(), classes, *gen, options);
 }
 
 std::map<std::string, std::vector<float>> values(const nn::Module& m) {
