@@ -35,19 +35,12 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "..", "models", "convert")
-sys.path.insert(0, TOOLS)
+import interop_env
+from interop_env import TOOLS
 
-try:
-    import numpy as np
-    import torch
-    import torchvision
-except ImportError as e:
-    print("SKIP: the PyTorch comparison needs numpy, torch and torchvision for %s (%s); "
-          "Debian: apt-get install python3-torch python3-torchvision python3-numpy"
-          % (sys.executable, e))
-    sys.exit(77)
+np, torch, torchvision = interop_env.require(
+    ["numpy", "torch", "torchvision"], "the PyTorch comparison needs numpy, torch and torchvision",
+    "python3-torch python3-torchvision python3-numpy")
 
 import convert_torchvision  # noqa: E402
 import safetensors_io  # noqa: E402

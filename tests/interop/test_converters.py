@@ -22,20 +22,13 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.join(HERE, "..", "..", "models", "convert")
-sys.path.insert(0, TOOLS)
+import interop_env
+from interop_env import TOOLS
 
-try:
-    import h5py
-    import numpy as np
-    import torch
-    import torchvision
-except ImportError as e:
-    print("SKIP: the converter tests need numpy, torch, torchvision and h5py for %s (%s); "
-          "Debian: apt-get install python3-torch python3-torchvision python3-h5py python3-numpy"
-          % (sys.executable, e))
-    sys.exit(77)
+h5py, np, torch, torchvision = interop_env.require(
+    ["h5py", "numpy", "torch", "torchvision"],
+    "the converter tests need numpy, torch, torchvision and h5py",
+    "python3-torch python3-torchvision python3-h5py python3-numpy")
 
 import convert_keras_h5  # noqa: E402
 import convert_torchvision  # noqa: E402
