@@ -174,9 +174,11 @@ void apply_override(json& config, const std::string& assignment) {
   *node = value;
 }
 
-ExperimentConfig parse_config(const json& j) {
-  check_known_keys(j, full_preset(), "");
-  ExperimentConfig c;
+// The typed view of each section, checked in the order the keys are listed in the preset, so
+// that the first wrong setting is the one named.
+namespace {
+
+void parse_top_level(const json& j, ExperimentConfig& c) {
   c.preset = get<std::string>(j, "", "preset");
   c.data = get<std::string>(j, "", "data");
   c.out = get<std::string>(j, "", "out");
@@ -195,58 +197,69 @@ ExperimentConfig parse_config(const json& j) {
   c.fraction = get<double>(j, "", "fraction");
   EMBER_CHECK(c.fraction > 0 && c.fraction <= 1, "config: 'fraction' must be in (0, 1], got ",
               c.fraction);
+}
 
-  const json& cl = j.at("classifier");
-  c.classifier.epochs = get<int64_t>(cl, "classifier", "epochs");
-  check_positive(c.classifier.epochs, "classifier.epochs");
-  c.classifier.batch = get<int64_t>(cl, "classifier", "batch");
-  check_positive(c.classifier.batch, "classifier.batch");
-  c.classifier.optimizer = get<std::string>(cl, "classifier", "optimizer");
-  c.classifier.lr = get<double>(cl, "classifier", "lr");
-  EMBER_CHECK(c.classifier.lr > 0, "config: 'classifier.lr' must be positive");
-  c.classifier.schedule = get<std::string>(cl, "classifier", "schedule");
-  c.classifier.augment = get<bool>(cl, "classifier", "augment");
-  c.classifier.patience = get<int64_t>(cl, "classifier", "patience");
-  c.classifier.weights = get<std::string>(cl, "classifier", "weights");
-  c.classifier.freeze = get<std::string>(cl, "classifier", "freeze");
-  c.classifier.bn_momentum = get<double>(cl, "classifier", "bn_momentum");
-  EMBER_CHECK(c.classifier.bn_momentum >= 0 && c.classifier.bn_momentum < 1,
-              "config: 'classifier.bn_momentum' must be in [0, 1), got ", c.classifier.bn_momentum);
-  c.classifier.extra_args = get<std::vector<std::string>>(cl, "classifier", "extra_args");
+ClassifierSettings parse_classifier(const json& cl) {
+  ClassifierSettings s;
+  s.epochs = get<int64_t>(cl, "classifier", "epochs");
+  check_positive(s.epochs, "classifier.epochs");
+  s.batch = get<int64_t>(cl, "classifier", "batch");
+  check_positive(s.batch, "classifier.batch");
+  s.optimizer = get<std::string>(cl, "classifier", "optimizer");
+  s.lr = get<double>(cl, "classifier", "lr");
+  EMBER_CHECK(s.lr > 0, "config: 'classifier.lr' must be positive");
+  s.schedule = get<std::string>(cl, "classifier", "schedule");
+  s.augment = get<bool>(cl, "classifier", "augment");
+  s.patience = get<int64_t>(cl, "classifier", "patience");
+  s.weights = get<std::string>(cl, "classifier", "weights");
+  s.freeze = get<std::string>(cl, "classifier", "freeze");
+  s.bn_momentum = get<double>(cl, "classifier", "bn_momentum");
+  EMBER_CHECK(s.bn_momentum >= 0 && s.bn_momentum < 1,
+              "config: 'classifier.bn_momentum' must be in [0, 1), got ", s.bn_momentum);
+  s.extra_args = get<std::vector<std::string>>(cl, "classifier", "extra_args");
+  return s;
+}
 
-  const json& groups = j.at("groups");
+void parse_groups(const json& groups, ExperimentConfig& c) {
   c.group_weighted = get<bool>(groups, "groups", "weighted");
   c.group_oversampled = get<bool>(groups, "groups", "oversampled");
   c.group_balanced_gan = get<bool>(groups, "groups", "balanced_gan");
+}
 
-  const json& g = j.at("gan");
-  c.gan.loss = get<std::string>(g, "gan", "loss");
-  EMBER_CHECK(c.gan.loss == "wgan-gp" || c.gan.loss == "bce",
-              "config: 'gan.loss' must be wgan-gp or bce, got '", c.gan.loss, "'");
-  c.gan.epochs = get<int64_t>(g, "gan", "epochs");
-  check_positive(c.gan.epochs, "gan.epochs");
-  c.gan.batch = get<int64_t>(g, "gan", "batch");
-  check_positive(c.gan.batch, "gan.batch");
-  c.gan.fraction = get<double>(g, "gan", "fraction");
-  EMBER_CHECK(c.gan.fraction > 0 && c.gan.fraction <= 1, "config: 'gan.fraction' must be in (0, 1]");
-  c.gan.seed = get<int64_t>(g, "gan", "seed");
-  c.gan.g_widths = get<std::vector<int64_t>>(g, "gan", "g_widths");
-  c.gan.g_base_channels = get<int64_t>(g, "gan", "g_base_channels");
-  c.gan.d_widths = get<std::vector<int64_t>>(g, "gan", "d_widths");
-  c.gan.ema = get<double>(g, "gan", "ema");
-  c.gan.extra_args = get<std::vector<std::string>>(g, "gan", "extra_args");
+GanSettings parse_gan(const json& g) {
+  GanSettings s;
+  s.loss = get<std::string>(g, "gan", "loss");
+  EMBER_CHECK(s.loss == "wgan-gp" || s.loss == "bce",
+              "config: 'gan.loss' must be wgan-gp or bce, got '", s.loss, "'");
+  s.epochs = get<int64_t>(g, "gan", "epochs");
+  check_positive(s.epochs, "gan.epochs");
+  s.batch = get<int64_t>(g, "gan", "batch");
+  check_positive(s.batch, "gan.batch");
+  s.fraction = get<double>(g, "gan", "fraction");
+  EMBER_CHECK(s.fraction > 0 && s.fraction <= 1, "config: 'gan.fraction' must be in (0, 1]");
+  s.seed = get<int64_t>(g, "gan", "seed");
+  s.g_widths = get<std::vector<int64_t>>(g, "gan", "g_widths");
+  s.g_base_channels = get<int64_t>(g, "gan", "g_base_channels");
+  s.d_widths = get<std::vector<int64_t>>(g, "gan", "d_widths");
+  s.ema = get<double>(g, "gan", "ema");
+  s.extra_args = get<std::vector<std::string>>(g, "gan", "extra_args");
+  return s;
+}
 
-  const json& gen = j.at("generation");
-  c.generation.classes = get<std::vector<std::string>>(gen, "generation", "classes");
-  EMBER_CHECK(!c.generation.classes.empty(), "config: 'generation.classes' is empty");
-  c.generation.batch = get<int64_t>(gen, "generation", "batch");
-  check_positive(c.generation.batch, "generation.batch");
-  c.generation.max_batches = get<int64_t>(gen, "generation", "max_batches");
-  check_positive(c.generation.max_batches, "generation.max_batches");
-  c.generation.allow_short = get<bool>(gen, "generation", "allow_short");
-  c.generation.seed = get<int64_t>(gen, "generation", "seed");
+GenerationSettings parse_generation(const json& gen) {
+  GenerationSettings s;
+  s.classes = get<std::vector<std::string>>(gen, "generation", "classes");
+  EMBER_CHECK(!s.classes.empty(), "config: 'generation.classes' is empty");
+  s.batch = get<int64_t>(gen, "generation", "batch");
+  check_positive(s.batch, "generation.batch");
+  s.max_batches = get<int64_t>(gen, "generation", "max_batches");
+  check_positive(s.max_batches, "generation.max_batches");
+  s.allow_short = get<bool>(gen, "generation", "allow_short");
+  s.seed = get<int64_t>(gen, "generation", "seed");
+  return s;
+}
 
-  const json& aug = j.at("augmented");
+void parse_augmented(const json& aug, ExperimentConfig& c) {
   c.augmented_sizes = get<std::vector<int64_t>>(aug, "augmented", "sizes");
   EMBER_CHECK(!c.augmented_sizes.empty(), "config: 'augmented.sizes' is empty");
   for (int64_t n : c.augmented_sizes) check_positive(n, "augmented.sizes");
@@ -256,11 +269,28 @@ ExperimentConfig parse_config(const json& j) {
   c.augmented_per = get<std::string>(aug, "augmented", "per");
   EMBER_CHECK(c.augmented_per == "class" || c.augmented_per == "total",
               "config: 'augmented.per' must be class or total, got '", c.augmented_per, "'");
+}
 
-  const json& q = j.at("quality");
-  c.quality.enabled = get<bool>(q, "quality", "enabled");
-  c.quality.count = get<int64_t>(q, "quality", "count");
-  check_positive(c.quality.count, "quality.count");
+QualitySettings parse_quality(const json& q) {
+  QualitySettings s;
+  s.enabled = get<bool>(q, "quality", "enabled");
+  s.count = get<int64_t>(q, "quality", "count");
+  check_positive(s.count, "quality.count");
+  return s;
+}
+
+}  // namespace
+
+ExperimentConfig parse_config(const json& j) {
+  check_known_keys(j, full_preset(), "");
+  ExperimentConfig c;
+  parse_top_level(j, c);
+  c.classifier = parse_classifier(j.at("classifier"));
+  parse_groups(j.at("groups"), c);
+  c.gan = parse_gan(j.at("gan"));
+  c.generation = parse_generation(j.at("generation"));
+  parse_augmented(j.at("augmented"), c);
+  c.quality = parse_quality(j.at("quality"));
   c.browser_check = get<bool>(j.at("report"), "report", "browser_check");
   return c;
 }

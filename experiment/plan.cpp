@@ -3,6 +3,7 @@
 // Tested in tests/test_experiment_config.cpp.
 #include "experiment/plan.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "tensor/error.h"
@@ -124,6 +125,114 @@ Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_
   return u;
 }
 
+// One function per stage's units, in the order build_plan lists them.
+
+// The classifiers on the real data: every base group for every seed.
+void add_base_classifiers(const ExperimentConfig& c, std::vector<Unit>& plan) {
+  std::vector<std::string> base = {"original", "unbalanced"};
+  if (c.group_weighted) base.push_back("weighted");
+  if (c.group_oversampled) base.push_back("oversampled");
+  for (int64_t seed : c.seeds)
+    for (const std::string& group : base) {
+      Unit u = classifier_unit(c, group, seed);
+      u.needs = {"prepare"};
+      plan.push_back(u);
+    }
+}
+
+Unit gan_unit(const ExperimentConfig& c, const GanSpec& g) {
+  Unit gan = app_unit("gan-" + g.name, "gan", UnitKind::kGan, "train_gan", "run",
+                      "run/generator.safetensors", true);
+  gan.resumable = true;
+  gan.needs = {"prepare"};
+  const GanSettings& s = c.gan;
+  gan.args = {"--variant", g.variant};
+  add(gan, "gan.loss", "--loss", s.loss);
+  add(gan, "gan.epochs", "--epochs", std::to_string(s.epochs));
+  add(gan, "gan.batch", "--batch", std::to_string(s.batch));
+  add(gan, "gan.seed", "--seed", std::to_string(s.seed));
+  add(gan, "subset_seed", "--subset-seed", std::to_string(c.subset_seed));
+  if (s.fraction < 1) add(gan, "gan.fraction", "--fraction", number(s.fraction));
+  // An empty list keeps the app's default networks; 0 keeps its base channels.
+  if (!s.g_widths.empty()) add(gan, "gan.g_widths", "--g-widths", join(s.g_widths));
+  if (s.g_base_channels != 0)
+    add(gan, "gan.g_base_channels", "--g-base-channels", std::to_string(s.g_base_channels));
+  if (!s.d_widths.empty()) add(gan, "gan.d_widths", "--d-widths", join(s.d_widths));
+  if (s.ema != 0) add(gan, "gan.ema", "--ema", number(s.ema));
+  if (!c.data.empty()) add(gan, "data", "--data", c.data);
+  add_extra(gan, "gan.extra_args", s.extra_args);
+  const double images = (g.variant == "full" ? kTrainImages : kUnbalancedTrain) * s.fraction;
+  gan.cost = static_cast<double>(s.epochs) * images / 25.0 + 5.0;
+  return gan;
+}
+
+// Generates with `gan`'s generator and keeps what the `filter` classifier accepts, as many
+// images per class as the largest augmented set needs.
+Unit generate_unit(const ExperimentConfig& c, const GanSpec& g, const Unit& gan,
+                   const std::string& filter) {
+  int64_t keep = 0;
+  for (int64_t n : c.augmented_sizes) keep = std::max(keep, n);
+  Unit gen = app_unit("generate-" + g.name, "generation", UnitKind::kGenerate, "generate",
+                      "kept", "kept/summary.json", true);
+  gen.needs = {gan.id, filter};
+  gen.args = {"--generator", "{out}/" + gan.done_file,
+              "--classifier", "{out}/units/" + filter + "/run/best.safetensors"};
+  add(gen, "generation.classes", "--classes", join(c.generation.classes));
+  add(gen, "augmented.sizes", "--keep", std::to_string(keep));
+  add(gen, "generation.batch", "--batch", std::to_string(c.generation.batch));
+  add(gen, "generation.max_batches", "--max-batches", std::to_string(c.generation.max_batches));
+  add(gen, "generation.seed", "--seed", std::to_string(c.generation.seed));
+  if (c.generation.allow_short) add(gen, "generation.allow_short", "--allow-short");
+  gen.cost = static_cast<double>(keep * c.generation.classes.size()) / 50.0 + 5.0;
+  return gen;
+}
+
+Unit augment_unit(const ExperimentConfig& c, const GanSpec& g, const Unit& gen) {
+  Unit aug = app_unit("augment-" + g.name, "generation", UnitKind::kAugment, "build_augmented",
+                      "sets", "sets/augmented" + std::to_string(c.augmented_sizes.back()) +
+                                  "/manifest.csv", false);
+  aug.needs = {gen.id};
+  aug.args = {"--generated", "{out}/units/" + gen.id + "/kept"};
+  add(aug, "augmented.sizes", "--sizes", join(c.augmented_sizes));
+  add(aug, "augmented.per", "--per", c.augmented_per);
+  add(aug, "generation.classes", "--classes", join(c.generation.classes));
+  if (c.generation.allow_short) add(aug, "generation.allow_short", "--allow-short");
+  aug.cost = 2;
+  return aug;
+}
+
+// The classifiers on the augmented sets that `aug` built: every size for every seed.
+void add_augmented_classifiers(const ExperimentConfig& c, const GanSpec& g, const Unit& aug,
+                               std::vector<Unit>& plan) {
+  for (int64_t seed : c.seeds)
+    for (int64_t n : c.augmented_sizes) {
+      const std::string group = "augmented" + std::to_string(n) + g.group_suffix;
+      Unit u = classifier_unit(c, group, seed);
+      u.args.insert(u.args.begin(), {"--variant", "generated", "--generated",
+                                     "{out}/units/" + aug.id + "/sets/augmented" +
+                                         std::to_string(n)});
+      u.needs = {aug.id};
+      plan.push_back(u);
+    }
+}
+
+Unit quality_unit(const ExperimentConfig& c, const GanSpec& g, const Unit& gan,
+                  const std::string& features, const std::string& filter) {
+  Unit q = app_unit("quality-" + g.name, "evaluation", UnitKind::kQuality, "gan_quality",
+                    "gan_quality.json", "gan_quality.json", true);
+  q.needs = {gan.id, features, filter};
+  q.args = {"--generator", "{out}/" + gan.done_file,
+            "--features-classifier", "{out}/units/" + features + "/run/best.safetensors",
+            "--acceptance-classifier", "{out}/units/" + filter + "/run/best.safetensors",
+            "--classes", "all", "--baseline"};
+  add(q, "quality.count", "--count", std::to_string(c.quality.count));
+  add(q, "generation.seed", "--seed", std::to_string(c.generation.seed));
+  if (c.fraction < 1) add(q, "fraction", "--fraction", number(c.fraction));
+  if (!c.data.empty()) add(q, "data", "--data", c.data);
+  q.cost = static_cast<double>(c.quality.count) * 10 / 100.0 + 10.0;
+  return q;
+}
+
 }  // namespace
 
 const char* unit_kind_name(UnitKind kind) {
@@ -157,98 +266,20 @@ std::vector<std::string> classifier_groups(const ExperimentConfig& c) {
 std::vector<Unit> build_plan(const ExperimentConfig& c) {
   std::vector<Unit> plan;
   plan.push_back(in_process_unit("prepare", UnitKind::kPrepare, "units/prepare/data_summary.json", 10));
+  add_base_classifiers(c, plan);
 
-  std::vector<std::string> base = {"original", "unbalanced"};
-  if (c.group_weighted) base.push_back("weighted");
-  if (c.group_oversampled) base.push_back("oversampled");
-  for (int64_t seed : c.seeds)
-    for (const std::string& group : base) {
-      Unit u = classifier_unit(c, group, seed);
-      u.needs = {"prepare"};
-      plan.push_back(u);
-    }
-
+  // The first seed's classifiers filter the generated images and give the quality features.
   const std::string filter = classifier_id("unbalanced", c.seeds.front());
   const std::string features = classifier_id("original", c.seeds.front());
   for (const GanSpec& g : gans(c)) {
-    Unit gan = app_unit("gan-" + g.name, "gan", UnitKind::kGan, "train_gan", "run",
-                        "run/generator.safetensors", true);
-    gan.resumable = true;
-    gan.needs = {"prepare"};
-    const GanSettings& s = c.gan;
-    gan.args = {"--variant", g.variant};
-    add(gan, "gan.loss", "--loss", s.loss);
-    add(gan, "gan.epochs", "--epochs", std::to_string(s.epochs));
-    add(gan, "gan.batch", "--batch", std::to_string(s.batch));
-    add(gan, "gan.seed", "--seed", std::to_string(s.seed));
-    add(gan, "subset_seed", "--subset-seed", std::to_string(c.subset_seed));
-    if (s.fraction < 1) add(gan, "gan.fraction", "--fraction", number(s.fraction));
-    // An empty list keeps the app's default networks; 0 keeps its base channels.
-    if (!s.g_widths.empty()) add(gan, "gan.g_widths", "--g-widths", join(s.g_widths));
-    if (s.g_base_channels != 0)
-      add(gan, "gan.g_base_channels", "--g-base-channels", std::to_string(s.g_base_channels));
-    if (!s.d_widths.empty()) add(gan, "gan.d_widths", "--d-widths", join(s.d_widths));
-    if (s.ema != 0) add(gan, "gan.ema", "--ema", number(s.ema));
-    if (!c.data.empty()) add(gan, "data", "--data", c.data);
-    add_extra(gan, "gan.extra_args", s.extra_args);
-    const double images = (g.variant == "full" ? kTrainImages : kUnbalancedTrain) * s.fraction;
-    gan.cost = static_cast<double>(s.epochs) * images / 25.0 + 5.0;
+    const Unit gan = gan_unit(c, g);
     plan.push_back(gan);
-
-    int64_t keep = 0;
-    for (int64_t n : c.augmented_sizes) keep = std::max(keep, n);
-    Unit gen = app_unit("generate-" + g.name, "generation", UnitKind::kGenerate, "generate",
-                        "kept", "kept/summary.json", true);
-    gen.needs = {gan.id, filter};
-    gen.args = {"--generator", "{out}/" + gan.done_file,
-                "--classifier", "{out}/units/" + filter + "/run/best.safetensors"};
-    add(gen, "generation.classes", "--classes", join(c.generation.classes));
-    add(gen, "augmented.sizes", "--keep", std::to_string(keep));
-    add(gen, "generation.batch", "--batch", std::to_string(c.generation.batch));
-    add(gen, "generation.max_batches", "--max-batches", std::to_string(c.generation.max_batches));
-    add(gen, "generation.seed", "--seed", std::to_string(c.generation.seed));
-    if (c.generation.allow_short) add(gen, "generation.allow_short", "--allow-short");
-    gen.cost = static_cast<double>(keep * c.generation.classes.size()) / 50.0 + 5.0;
+    const Unit gen = generate_unit(c, g, gan, filter);
     plan.push_back(gen);
-
-    Unit aug = app_unit("augment-" + g.name, "generation", UnitKind::kAugment, "build_augmented",
-                        "sets", "sets/augmented" + std::to_string(c.augmented_sizes.back()) +
-                                    "/manifest.csv", false);
-    aug.needs = {gen.id};
-    aug.args = {"--generated", "{out}/units/" + gen.id + "/kept"};
-    add(aug, "augmented.sizes", "--sizes", join(c.augmented_sizes));
-    add(aug, "augmented.per", "--per", c.augmented_per);
-    add(aug, "generation.classes", "--classes", join(c.generation.classes));
-    if (c.generation.allow_short) add(aug, "generation.allow_short", "--allow-short");
-    aug.cost = 2;
+    const Unit aug = augment_unit(c, g, gen);
     plan.push_back(aug);
-
-    for (int64_t seed : c.seeds)
-      for (int64_t n : c.augmented_sizes) {
-        const std::string group = "augmented" + std::to_string(n) + g.group_suffix;
-        Unit u = classifier_unit(c, group, seed);
-        u.args.insert(u.args.begin(), {"--variant", "generated", "--generated",
-                                       "{out}/units/" + aug.id + "/sets/augmented" +
-                                           std::to_string(n)});
-        u.needs = {aug.id};
-        plan.push_back(u);
-      }
-
-    if (c.quality.enabled) {
-      Unit q = app_unit("quality-" + g.name, "evaluation", UnitKind::kQuality, "gan_quality",
-                        "gan_quality.json", "gan_quality.json", true);
-      q.needs = {gan.id, features, filter};
-      q.args = {"--generator", "{out}/" + gan.done_file,
-                "--features-classifier", "{out}/units/" + features + "/run/best.safetensors",
-                "--acceptance-classifier", "{out}/units/" + filter + "/run/best.safetensors",
-                "--classes", "all", "--baseline"};
-      add(q, "quality.count", "--count", std::to_string(c.quality.count));
-      add(q, "generation.seed", "--seed", std::to_string(c.generation.seed));
-      if (c.fraction < 1) add(q, "fraction", "--fraction", number(c.fraction));
-      if (!c.data.empty()) add(q, "data", "--data", c.data);
-      q.cost = static_cast<double>(c.quality.count) * 10 / 100.0 + 10.0;
-      plan.push_back(q);
-    }
+    add_augmented_classifiers(c, g, aug, plan);
+    if (c.quality.enabled) plan.push_back(quality_unit(c, g, gan, features, filter));
   }
 
   // No needs: the report is built from whatever is finished, also after a failure.
