@@ -166,9 +166,25 @@ class Builder {
   void data_figure();
   void curve_figures();
   void gan_sections();
+  void gan_loss_figure(const std::string& gan, const fs::path& run, json& info);
+  void gan_samples_figure(const std::string& gan, const fs::path& run);
+  void kept_figure(const std::string& gan, json& info);
   void confusion_figures();
   void comparisons();
+  void compare_unbalancing(const GroupSummary& base, const GroupSummary& original);
+  void compare_overall(const GroupSummary& base, const std::vector<const GroupSummary*>& augmented);
+  void compare_with_weights(const GroupSummary& weighted,
+                            const std::vector<const GroupSummary*>& augmented);
+  void compare_minority(const GroupSummary& base, const GroupSummary* weighted,
+                        const std::vector<const GroupSummary*>& augmented);
+  void compare_gans();
   void tables_and_notes();
+  void groups_table();
+  void pooled_table();
+  void quality_tables();
+  void runs_table();
+  void notes();
+  void shortfall_notes();
   json summary_json() const;
 
   const ExperimentConfig& config_;
@@ -284,76 +300,91 @@ void Builder::curve_figures() {
                                 "validation accuracy", val, percent_axis));
 }
 
+// Losses per epoch, from the GAN's losses.csv; the last epoch's go into `info`.
+void Builder::gan_loss_figure(const std::string& gan, const fs::path& run, json& info) {
+  const auto rows = read_csv(run / "losses.csv");
+  if (rows.size() < 2) return;
+  const auto& header = rows.front();
+  auto column = [&](const std::string& name) {
+    const auto at = std::find(header.begin(), header.end(), name) - header.begin();
+    report::Series s{name, {}, {}};
+    for (size_t i = 1; i < rows.size(); ++i) {
+      if (static_cast<size_t>(at) >= rows[i].size()) continue;
+      s.x.push_back(std::stod(rows[i][0]));
+      s.y.push_back(std::stod(rows[i][at]));
+    }
+    return s;
+  };
+  const auto last = rows.back();
+  info["epochs"] = rows.size() - 1;
+  info["last_losses"] = json::object();
+  for (size_t i = 0; i < header.size() && i < last.size(); ++i)
+    info["last_losses"][header[i]] = last[i];
+  std::vector<report::Series> series = {column("d_loss"), column("g_loss")};
+  if (config_.gan.loss == "wgan-gp") series.push_back(column("wasserstein"));
+  add_figure("gan-losses-" + gan, "GAN training (" + gan + " set)",
+             "Per epoch: the critic's and the generator's losses and the critic's estimate of "
+             "the Wasserstein distance (WGAN-GP) or D's outputs (BCE).",
+             report::line_chart(stem("gan_losses_" + gan), "GAN losses per epoch (" + gan + ")",
+                                "epoch", "value", series));
+}
+
+// Real next to generated: real test images (prepare) and the last epoch's sample grid.
+void Builder::gan_samples_figure(const std::string& gan, const fs::path& run) {
+  const auto grids = sorted_files(run / "samples", ".png");
+  const auto data = read_json(out_ / "units/prepare/data_summary.json");
+  if (grids.empty() || !data) return;
+  const report::RgbImage grid = read_rgb(grids.back());
+  const int tile = 64, gap = 2;
+  const int cols = (grid.width + gap) / (tile + gap);
+  const auto classes = data->at("classes").get<std::vector<std::string>>();
+  std::vector<report::SampleRow> rows;
+  for (size_t c = 0; c < classes.size() && static_cast<int>(c) * (tile + gap) < grid.height; ++c) {
+    report::SampleRow row{classes[c], {}, {}};
+    row.real = first_images(out_ / "units/prepare/real" / classes[c], kSamplesShown);
+    for (int k = 0; k < std::min(cols, kSamplesShown); ++k)
+      row.generated.push_back(grid_tile(grid, static_cast<int>(c), k, tile, gap));
+    rows.push_back(row);
+  }
+  add_figure("samples-" + gan, "Real and generated images (" + gan + "-set GAN)",
+             "Left: real test images; right: the generator's samples from fixed noise after "
+             "its last epoch (" + grids.back().filename().string() + "), one row per class.",
+             report::sample_grid(stem("samples_" + gan),
+                                 "Real (left) and generated (right): " + gan + "-set GAN", rows, 1));
+}
+
+// The images generate kept, next to real ones, for the minority classes; their acceptance
+// rates go into `info`.
+void Builder::kept_figure(const std::string& gan, json& info) {
+  const fs::path kept = out_ / "units" / ("generate-" + gan) / "kept";
+  const auto summary = read_json(kept / "summary.json");
+  if (!summary) return;
+  info["acceptance"] = summary->at("acceptance");
+  std::vector<report::SampleRow> rows;
+  for (const std::string& cls : config_.generation.classes) {
+    report::SampleRow row{cls, {}, {}};
+    row.real = first_images(out_ / "units/prepare/real" / cls, kSamplesShown);
+    row.generated = first_images(kept / cls, kSamplesShown);
+    rows.push_back(row);
+  }
+  add_figure("kept-" + gan,
+             "Generated images the unbalanced classifier accepted (" + gan + "-set GAN)",
+             "Left: real test images; right: the first images generate kept (predicted as "
+             "their intended class by the unbalanced classifier); these are what the "
+             "augmented sets add.",
+             report::sample_grid(stem("kept_" + gan), "Real (left) and kept generated (right)",
+                                 rows, 1));
+}
+
 void Builder::gan_sections() {
   for (const std::string gan : {"full", "balanced"}) {
     const std::string id = "gan-" + gan;
     if (!done(id)) continue;
     json info = json::object();
     const fs::path run = out_ / "units" / id / "run";
-    // Losses per epoch.
-    const auto rows = read_csv(run / "losses.csv");
-    if (rows.size() >= 2) {
-      const auto& header = rows.front();
-      auto column = [&](const std::string& name) {
-        const auto at = std::find(header.begin(), header.end(), name) - header.begin();
-        report::Series s{name, {}, {}};
-        for (size_t i = 1; i < rows.size(); ++i) {
-          if (static_cast<size_t>(at) >= rows[i].size()) continue;
-          s.x.push_back(std::stod(rows[i][0]));
-          s.y.push_back(std::stod(rows[i][at]));
-        }
-        return s;
-      };
-      const auto last = rows.back();
-      info["epochs"] = rows.size() - 1;
-      info["last_losses"] = json::object();
-      for (size_t i = 0; i < header.size() && i < last.size(); ++i) info["last_losses"][header[i]] = last[i];
-      add_figure("gan-losses-" + gan, "GAN training (" + gan + " set)",
-                 "Per epoch: the critic's and the generator's losses and the critic's estimate of "
-                 "the Wasserstein distance (WGAN-GP) or D's outputs (BCE).",
-                 report::line_chart(stem("gan_losses_" + gan), "GAN losses per epoch (" + gan + ")",
-                                    "epoch", "value",
-                                    config_.gan.loss == "wgan-gp"
-                                        ? std::vector<report::Series>{column("d_loss"), column("g_loss"), column("wasserstein")}
-                                        : std::vector<report::Series>{column("d_loss"), column("g_loss")}));
-    }
-    // Real next to generated: real test images (prepare) and the last epoch's sample grid.
-    const auto grids = sorted_files(run / "samples", ".png");
-    const auto data = read_json(out_ / "units/prepare/data_summary.json");
-    if (!grids.empty() && data) {
-      const report::RgbImage grid = read_rgb(grids.back());
-      const int tile = 64, gap = 2;
-      const int cols = (grid.width + gap) / (tile + gap);
-      const auto classes = data->at("classes").get<std::vector<std::string>>();
-      std::vector<report::SampleRow> rows;
-      for (size_t c = 0; c < classes.size() && static_cast<int>(c) * (tile + gap) < grid.height; ++c) {
-        report::SampleRow row{classes[c], {}, {}};
-        row.real = first_images(out_ / "units/prepare/real" / classes[c], kSamplesShown);
-        for (int k = 0; k < std::min(cols, kSamplesShown); ++k) row.generated.push_back(grid_tile(grid, static_cast<int>(c), k, tile, gap));
-        rows.push_back(row);
-      }
-      add_figure("samples-" + gan, "Real and generated images (" + gan + "-set GAN)",
-                 "Left: real test images; right: the generator's samples from fixed noise after "
-                 "its last epoch (" + grids.back().filename().string() + "), one row per class.",
-                 report::sample_grid(stem("samples_" + gan), "Real (left) and generated (right): " + gan + "-set GAN", rows, 1));
-    }
-    // The images generate kept, next to real ones, for the minority classes.
-    const fs::path kept = out_ / "units" / ("generate-" + gan) / "kept";
-    if (const auto summary = read_json(kept / "summary.json")) {
-      info["acceptance"] = summary->at("acceptance");
-      std::vector<report::SampleRow> rows;
-      for (const std::string& cls : config_.generation.classes) {
-        report::SampleRow row{cls, {}, {}};
-        row.real = first_images(out_ / "units/prepare/real" / cls, kSamplesShown);
-        row.generated = first_images(kept / cls, kSamplesShown);
-        rows.push_back(row);
-      }
-      add_figure("kept-" + gan, "Generated images the unbalanced classifier accepted (" + gan + "-set GAN)",
-                 "Left: real test images; right: the first images generate kept (predicted as "
-                 "their intended class by the unbalanced classifier); these are what the "
-                 "augmented sets add.",
-                 report::sample_grid(stem("kept_" + gan), "Real (left) and kept generated (right)", rows, 1));
-    }
+    gan_loss_figure(gan, run, info);
+    gan_samples_figure(gan, run);
+    kept_figure(gan, info);
     if (const auto quality = read_json(out_ / "units" / ("quality-" + gan) / "gan_quality.json"))
       info["quality"] = *quality;
     gan_json_[gan] = info;
@@ -377,72 +408,98 @@ void Builder::confusion_figures() {
   }
 }
 
-// The seed's conclusions, each next to what this run's numbers say.
+// "+1.2 points": a's mean accuracy minus b's, overall or on the minority classes.
+std::string points_difference(const GroupSummary& a, const GroupSummary& b, bool minority) {
+  const double d = minority ? a.minority.mean - b.minority.mean : a.overall.mean - b.overall.mean;
+  return format("%+.1f points", d * 100);
+}
+
+void Builder::compare_unbalancing(const GroupSummary& base, const GroupSummary& original) {
+  data_.comparisons.push_back(
+      {"Cutting Highway and River by 85%",
+       "The premise: the unbalanced set hurts the minority classes.",
+       format("Minority accuracy %s on the original set vs %s unbalanced (%s); overall %s vs %s.",
+              pct(original.minority.mean).c_str(), pct(base.minority.mean).c_str(),
+              points_difference(original, base, true).c_str(), pct(original.overall.mean).c_str(),
+              pct(base.overall.mean).c_str())});
+}
+
+void Builder::compare_overall(const GroupSummary& base,
+                              const std::vector<const GroupSummary*>& augmented) {
+  std::string ours;
+  for (const GroupSummary* g : augmented)
+    ours += format("%s%s %s overall (p = %s)", ours.empty() ? "" : "; ", g->group.c_str(),
+                   points_difference(*g, base, false).c_str(), p_value(g->vs_baseline).c_str());
+  data_.comparisons.push_back({"GAN images, overall accuracy",
+                               "Adding generated images improves the overall test accuracy over the unbalanced baseline.",
+                               ours + " vs unbalanced (Welch's t-test)."});
+}
+
+// Class weights against the best augmented group.
+void Builder::compare_with_weights(const GroupSummary& weighted,
+                                   const std::vector<const GroupSummary*>& augmented) {
+  const GroupSummary* best = *std::max_element(
+      augmented.begin(), augmented.end(),
+      [](auto* a, auto* b) { return a->overall.mean < b->overall.mean; });
+  const WelchTest t = welch_t_test(weighted.overall_values, best->overall_values);
+  data_.comparisons.push_back({"Class weights vs GAN images",
+                               "The generated images help, but not more than class weights on the unbalanced set.",
+                               format("weighted %s vs the best augmented group (%s) %s: %s (p = %s).",
+                                      pct(weighted.overall.mean).c_str(), best->group.c_str(),
+                                      pct(best->overall.mean).c_str(),
+                                      points_difference(weighted, *best, false).c_str(),
+                                      p_value(t).c_str())});
+}
+
+void Builder::compare_minority(const GroupSummary& base, const GroupSummary* weighted,
+                               const std::vector<const GroupSummary*>& augmented) {
+  std::string ours;
+  for (const GroupSummary* g : augmented)
+    ours += format("%s%s %s", ours.empty() ? "" : ", ", g->group.c_str(),
+                   pct(g->minority.mean).c_str());
+  ours += format(" vs unbalanced %s", pct(base.minority.mean).c_str());
+  if (weighted) ours += format(" and weighted %s", pct(weighted->minority.mean).c_str());
+  data_.comparisons.push_back({"GAN images, minority classes",
+                               "On Highway and River alone, adding synthetic images performs worse; the seed "
+                               "suspects the generated images lack variability and the classifier overfits them.",
+                               ours + "."});
+}
+
+void Builder::compare_gans() {
+  std::string ours = "GAN trained on the full set";
+  const json& info = gan_json_["full"];
+  if (info.contains("acceptance"))
+    for (auto it = info["acceptance"].begin(); it != info["acceptance"].end(); ++it)
+      ours += format("; %s acceptance by the unbalanced classifier %s", it.key().c_str(),
+                     pct(it.value().value("rate", NAN)).c_str());
+  if (gan_json_.contains("balanced"))
+    ours += "; a second GAN was trained on the unbalanced set with class-balanced sampling "
+            "(see its section)";
+  data_.comparisons.push_back(
+      {"Which GAN",
+       "A GAN trained on the unbalanced set failed; the one trained on the full set worked.",
+       ours + "."});
+}
+
+// The seed's conclusions, each next to what this run's numbers say; a conclusion whose groups
+// have no finished runs is left out.
 void Builder::comparisons() {
   const GroupSummary* base = group(kBaseline);
   const GroupSummary* original = group("original");
   const GroupSummary* weighted = group("weighted");
+  // The full-set GAN's augmented groups.
   std::vector<const GroupSummary*> augmented;
   for (const GroupSummary& g : groups_)
-    if (g.group.rfind("augmented", 0) == 0 && g.group.find("balanced") == std::string::npos) augmented.push_back(&g);
-  auto diff = [](const GroupSummary& a, const GroupSummary& b, bool minority) {
-    const double d = (minority ? a.minority.mean - b.minority.mean : a.overall.mean - b.overall.mean) * 100;
-    return format("%+.1f points", d);
-  };
-  if (base && original)
-    data_.comparisons.push_back(
-        {"Cutting Highway and River by 85%",
-         "The premise: the unbalanced set hurts the minority classes.",
-         format("Minority accuracy %s on the original set vs %s unbalanced (%s); overall %s vs %s.",
-                pct(original->minority.mean).c_str(), pct(base->minority.mean).c_str(),
-                diff(*original, *base, true).c_str(), pct(original->overall.mean).c_str(),
-                pct(base->overall.mean).c_str())});
-  if (base && !augmented.empty()) {
-    std::string ours;
-    for (const GroupSummary* g : augmented)
-      ours += format("%s%s %s overall (p = %s)", ours.empty() ? "" : "; ", g->group.c_str(),
-                     diff(*g, *base, false).c_str(), p_value(g->vs_baseline).c_str());
-    data_.comparisons.push_back({"GAN images, overall accuracy",
-                                 "Adding generated images improves the overall test accuracy over the unbalanced baseline.",
-                                 ours + " vs unbalanced (Welch's t-test)."});
-  }
-  if (weighted && !augmented.empty()) {
-    const GroupSummary* best = *std::max_element(augmented.begin(), augmented.end(), [](auto* a, auto* b) {
-      return a->overall.mean < b->overall.mean;
-    });
-    const WelchTest t = welch_t_test(weighted->overall_values, best->overall_values);
-    data_.comparisons.push_back({"Class weights vs GAN images",
-                                 "The generated images help, but not more than class weights on the unbalanced set.",
-                                 format("weighted %s vs the best augmented group (%s) %s: %s (p = %s).",
-                                        pct(weighted->overall.mean).c_str(), best->group.c_str(),
-                                        pct(best->overall.mean).c_str(), diff(*weighted, *best, false).c_str(),
-                                        p_value(t).c_str())});
-  }
-  if (base && !augmented.empty()) {
-    std::string ours;
-    for (const GroupSummary* g : augmented)
-      ours += format("%s%s %s", ours.empty() ? "" : ", ", g->group.c_str(), pct(g->minority.mean).c_str());
-    ours += format(" vs unbalanced %s", pct(base->minority.mean).c_str());
-    if (weighted) ours += format(" and weighted %s", pct(weighted->minority.mean).c_str());
-    data_.comparisons.push_back({"GAN images, minority classes",
-                                 "On Highway and River alone, adding synthetic images performs worse; the seed "
-                                 "suspects the generated images lack variability and the classifier overfits them.",
-                                 ours + "."});
-  }
-  if (gan_json_.contains("full")) {
-    std::string ours = "GAN trained on the full set";
-    const json& info = gan_json_["full"];
-    if (info.contains("acceptance"))
-      for (auto it = info["acceptance"].begin(); it != info["acceptance"].end(); ++it)
-        ours += format("; %s acceptance by the unbalanced classifier %s", it.key().c_str(),
-                       pct(it.value().value("rate", NAN)).c_str());
-    if (gan_json_.contains("balanced")) ours += "; a second GAN was trained on the unbalanced set with class-balanced sampling (see its section)";
-    data_.comparisons.push_back({"Which GAN", "A GAN trained on the unbalanced set failed; the one trained on the full set worked.",
-                                 ours + "."});
-  }
+    if (g.group.rfind("augmented", 0) == 0 && g.group.find("balanced") == std::string::npos)
+      augmented.push_back(&g);
+  if (base && original) compare_unbalancing(*base, *original);
+  if (base && !augmented.empty()) compare_overall(*base, augmented);
+  if (weighted && !augmented.empty()) compare_with_weights(*weighted, augmented);
+  if (base && !augmented.empty()) compare_minority(*base, weighted, augmented);
+  if (gan_json_.contains("full")) compare_gans();
 }
 
-void Builder::tables_and_notes() {
+void Builder::groups_table() {
   report::Table groups{"groups", "Accuracy per group",
                        "Means over seeds with 95% t-intervals (in percent); p: Welch's two-sided t-test against the unbalanced group.",
                        {"group", "runs", "accuracy", "95% interval", "p vs unbalanced", "minority accuracy",
@@ -453,21 +510,25 @@ void Builder::tables_and_notes() {
                            g.group == kBaseline ? "baseline" : p_value(g.vs_baseline), pct(g.minority.mean),
                            pct_interval(g.minority), g.group == kBaseline ? "baseline" : p_value(g.vs_baseline_minority)});
   if (!groups.rows.empty()) data_.tables.push_back(groups);
+}
 
-  if (pooled_) {
-    data_.tables.push_back(
-        {"pooled", "Pooled variance (the seed's estimate)",
-         "Each group's runs centred on the group mean and pooled: sigma^2 = sum of squared deviations / "
-         "sum over groups of (runs - 1); with 3 runs per group this is the seed's 1/(2|G|) sum. "
-         "Standard deviations in accuracy points.",
-         {"accuracy", "pooled variance", "pooled sd", "groups", "runs", "degrees of freedom"},
-         {{"overall", format("%.3g", pooled_->variance), format("%.2f points", 100 * pooled_->sd),
-           std::to_string(pooled_->groups_used), std::to_string(pooled_->runs), std::to_string(pooled_->degrees_of_freedom)},
-          {"minority", format("%.3g", pooled_minority_->variance), format("%.2f points", 100 * pooled_minority_->sd),
-           std::to_string(pooled_minority_->groups_used), std::to_string(pooled_minority_->runs),
-           std::to_string(pooled_minority_->degrees_of_freedom)}}});
-  }
+void Builder::pooled_table() {
+  if (!pooled_) return;
+  data_.tables.push_back(
+      {"pooled", "Pooled variance (the seed's estimate)",
+       "Each group's runs centred on the group mean and pooled: sigma^2 = sum of squared deviations / "
+       "sum over groups of (runs - 1); with 3 runs per group this is the seed's 1/(2|G|) sum. "
+       "Standard deviations in accuracy points.",
+       {"accuracy", "pooled variance", "pooled sd", "groups", "runs", "degrees of freedom"},
+       {{"overall", format("%.3g", pooled_->variance), format("%.2f points", 100 * pooled_->sd),
+         std::to_string(pooled_->groups_used), std::to_string(pooled_->runs), std::to_string(pooled_->degrees_of_freedom)},
+        {"minority", format("%.3g", pooled_minority_->variance), format("%.2f points", 100 * pooled_minority_->sd),
+         std::to_string(pooled_minority_->groups_used), std::to_string(pooled_minority_->runs),
+         std::to_string(pooled_minority_->degrees_of_freedom)}}});
+}
 
+// One table per GAN whose quality was measured.
+void Builder::quality_tables() {
   for (auto it = gan_json_.begin(); it != gan_json_.end(); ++it) {
     const json& info = it.value();
     if (!info.contains("quality")) continue;
@@ -486,14 +547,19 @@ void Builder::tables_and_notes() {
     }
     data_.tables.push_back(q);
   }
+}
 
+void Builder::runs_table() {
   report::Table runs{"runs", "Every run", "One row per classifier run (also in results.csv).",
                      {"group", "seed", "accuracy", "minority", "epochs", "time", "device"}, {}};
   for (const RunResult& r : runs_)
     runs.rows.push_back({r.group, std::to_string(r.seed), pct(r.accuracy), pct(r.minority_accuracy),
                          std::to_string(r.epochs), format("%.0f s", r.seconds), r.device});
   if (!runs.rows.empty()) data_.tables.push_back(runs);
+}
 
+// What the reader should know before trusting the numbers.
+void Builder::notes() {
   data_.notes.push_back("Few runs say little: with " + std::to_string(config_.seeds.size()) +
                         " seeds per group a t-interval is wide and a Welch test has low power; "
                         "p-values are not corrected for the several comparisons.");
@@ -506,7 +572,16 @@ void Builder::tables_and_notes() {
   if (config_.classifier.weights.empty())
     data_.notes.push_back("The classifiers are trained from scratch (no pretrained ImageNet weights were given: "
                           "classifier.weights); the seed fine-tuned a pretrained EfficientNetB2.");
-  // A short generation (allow_short) leaves the augmented sets smaller than their names.
+  shortfall_notes();
+  if (!missing_.empty()) {
+    std::string list;
+    for (const std::string& m : missing_) list += (list.empty() ? "" : ", ") + m;
+    data_.notes.push_back("This report is partial: these units are not done yet: " + list + ".");
+  }
+}
+
+// A short generation (allow_short) leaves the augmented sets smaller than their names.
+void Builder::shortfall_notes() {
   for (auto it = gan_json_.begin(); it != gan_json_.end(); ++it) {
     if (!it.value().contains("acceptance")) continue;
     std::string shortfall;
@@ -519,11 +594,14 @@ void Builder::tables_and_notes() {
                             " images): each augmented<N> set holds at most that many generated images "
                             "per class, and one with none is the unbalanced set itself (identical runs).");
   }
-  if (!missing_.empty()) {
-    std::string list;
-    for (const std::string& m : missing_) list += (list.empty() ? "" : ", ") + m;
-    data_.notes.push_back("This report is partial: these units are not done yet: " + list + ".");
-  }
+}
+
+void Builder::tables_and_notes() {
+  groups_table();
+  pooled_table();
+  quality_tables();
+  runs_table();
+  notes();
 }
 
 json Builder::summary_json() const {

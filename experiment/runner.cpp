@@ -75,11 +75,21 @@ class Scheduler {
   bool selected(const Unit& u) const {
     return options_.stages.empty() || options_.stages.count(u.stage);
   }
+  bool is_running(const Unit& u) const;
+  bool ready(const Unit& u) const;
   std::vector<int> slots() const;
+  void check_saved_config() const;
+  void open_ledger_and_log();
   void check_dependencies() const;
+  void log_plan() const;
+  void run_units(const std::vector<int>& gpu_slots);
+  bool start_ready_units();
+  bool reap_finished();
   void start(const Unit& u, int gpu);
   void run_in_process(const Unit& u);
   void finish(pid_t pid, int exit_code);
+  void run_report();
+  int conclude(size_t left);
   void print_progress();
   double estimate(const Unit& u) const;
 
@@ -93,6 +103,7 @@ class Scheduler {
   std::unique_ptr<training::RunLog> log_;
   std::map<pid_t, Running> running_;
   std::vector<std::string> failures_;
+  std::vector<int> free_slots_;  // GPUs (or -1: the CPU) with no unit running, in order
   size_t slot_count_ = 1;
   Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now();
 };
@@ -226,6 +237,132 @@ void Scheduler::finish(pid_t pid, int exit_code) {
   log_->line("[experiment] FAILED " + failures_.back());
 }
 
+bool Scheduler::is_running(const Unit& u) const {
+  for (const auto& [pid, r] : running_)
+    if (r.unit == &u) return true;
+  return false;
+}
+
+bool Scheduler::ready(const Unit& u) const {
+  return std::all_of(u.needs.begin(), u.needs.end(),
+                     [&](const std::string& id) { return done(*by_id_.at(id)); });
+}
+
+// A folder holds one experiment: a rerun must ask for the settings it was started with.
+void Scheduler::check_saved_config() const {
+  const fs::path saved = out_ / "config.json";
+  if (!fs::exists(saved)) return;
+  const json before = json::parse(read_file(saved.string()), nullptr, false);
+  EMBER_CHECK(!before.is_discarded(), saved.string(), " is not valid JSON");
+  const std::string diff = changed_settings(before, options_.config);
+  EMBER_CHECK(diff.empty(), out_.string(), " holds an experiment with another configuration (",
+              diff, " differ): resume it with the same settings (--config ", saved.string(),
+              "), or choose another --out");
+}
+
+void Scheduler::open_ledger_and_log() {
+  ledger_ = std::make_unique<Ledger>(out_ / "ledger.json");
+  log_ = options_.dry_run ? std::make_unique<training::RunLog>()
+                          : std::make_unique<training::RunLog>(out_ / "experiment.log");
+}
+
+// The plan in one line; a dry run also lists every unit with what would happen to it.
+void Scheduler::log_plan() const {
+  size_t todo = 0;
+  for (const Unit& u : plan_) todo += selected(u) && !done(u);
+  log_->line(format("[experiment] preset %s -> %s: %zu units, %zu to run (%zu done before)",
+                    config_.preset.c_str(), out_.c_str(), plan_.size(), todo,
+                    static_cast<size_t>(std::count_if(plan_.begin(), plan_.end(),
+                                                      [&](const Unit& u) { return done(u); }))));
+  if (!options_.dry_run) return;
+  for (const Unit& u : plan_) {
+    std::string line = format("  %-40s %-12s %s", u.id.c_str(), u.stage.c_str(),
+                              done(u) ? "done" : selected(u) ? "to run" : "not selected");
+    log_->line(line);
+  }
+}
+
+// Starts every ready unit while a slot is free (in-process ones only when nothing runs);
+// whether it started any. The report waits for the end (run_report).
+bool Scheduler::start_ready_units() {
+  bool started = false;
+  for (const Unit& u : plan_) {
+    if (!selected(u) || done(u) || u.kind == UnitKind::kReport) continue;
+    if (is_running(u) || !ready(u)) continue;
+    if (u.program.empty()) {
+      if (!running_.empty()) continue;
+      run_in_process(u);
+      return true;  // the ledger changed: the caller looks again from the start
+    }
+    if (free_slots_.empty()) break;
+    const int gpu = free_slots_.front();
+    free_slots_.erase(free_slots_.begin());
+    start(u, gpu);
+    started = true;
+    print_progress();
+  }
+  return started;
+}
+
+// Records a child that exited, if one did, and frees its slot; whether one did.
+bool Scheduler::reap_finished() {
+  int exit_code = 0;
+  const pid_t pid = poll_children(&exit_code);
+  if (pid <= 0) return false;
+  const auto it = running_.find(pid);
+  if (it != running_.end()) free_slots_.push_back(it->second.gpu);
+  std::sort(free_slots_.begin(), free_slots_.end());
+  finish(pid, exit_code);
+  return true;
+}
+
+// Until nothing is running and nothing more can start; after a failure, no new unit starts
+// and the running ones are waited for.
+void Scheduler::run_units(const std::vector<int>& gpu_slots) {
+  slot_count_ = gpu_slots.size();
+  if (gpu_slots.size() > 1)
+    log_->line(format("[experiment] %zu GPUs: independent units run at once, one process per GPU",
+                      gpu_slots.size()));
+  free_slots_ = gpu_slots;
+  for (;;) {
+    const bool started = failures_.empty() && start_ready_units();
+    if (running_.empty() && !started) break;
+    if (reap_finished()) continue;
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (since(last_progress_) >= options_.progress_seconds && !running_.empty()) print_progress();
+  }
+}
+
+// The report, also after a failure: it shows what is finished and names what is missing.
+void Scheduler::run_report() {
+  const Unit* report = nullptr;
+  for (const Unit& u : plan_)
+    if (u.kind == UnitKind::kReport && selected(u)) report = &u;
+  if (!report) return;
+  try {
+    run_in_process(*report);
+  } catch (const std::exception& e) {
+    failures_.push_back(std::string("the report failed: ") + e.what());
+    log_->line("[experiment] FAILED " + failures_.back());
+  }
+}
+
+// The last lines of the log and the exit status; `left` counts the selected units (the
+// report aside) that were not done when the loop ended.
+int Scheduler::conclude(size_t left) {
+  print_progress();
+  if (!failures_.empty()) {
+    log_->line(format("[experiment] stopped: %zu unit(s) failed; finished units are kept, rerun "
+                      "the same command to continue after fixing the cause:",
+                      failures_.size()));
+    for (const std::string& f : failures_) log_->line("  " + f);
+    return 1;
+  }
+  EMBER_CHECK(left == 0, left, " selected unit(s) could not run (their dependencies are not done)");
+  log_->line(format("[experiment] finished in %s", format_duration(since(start_)).c_str()));
+  return 0;
+}
+
 int Scheduler::run() {
   // What can be refused is refused before anything is written, so that a corrected
   // configuration is not turned away as "another configuration": every unit's settings as its
@@ -239,107 +376,19 @@ int Scheduler::run() {
     fs::create_directories(out_);
     lock.emplace(out_ / ".lock", "the experiment folder " + out_.string());
   }
-  const fs::path saved = out_ / "config.json";
-  if (fs::exists(saved)) {
-    const json before = json::parse(read_file(saved.string()), nullptr, false);
-    EMBER_CHECK(!before.is_discarded(), saved.string(), " is not valid JSON");
-    const std::string diff = changed_settings(before, options_.config);
-    EMBER_CHECK(diff.empty(), out_.string(), " holds an experiment with another configuration (",
-                diff, " differ): resume it with the same settings (--config ", saved.string(),
-                "), or choose another --out");
-  }
-  if (!options_.dry_run) write_file_atomically(saved.string(), options_.config.dump(2) + "\n");
-  ledger_ = std::make_unique<Ledger>(out_ / "ledger.json");
-  log_ = options_.dry_run ? std::make_unique<training::RunLog>()
-                          : std::make_unique<training::RunLog>(out_ / "experiment.log");
+  check_saved_config();
+  if (!options_.dry_run)
+    write_file_atomically((out_ / "config.json").string(), options_.config.dump(2) + "\n");
+  open_ledger_and_log();
   check_dependencies();
+  log_plan();
+  if (options_.dry_run) return 0;
 
-  size_t todo = 0;
-  for (const Unit& u : plan_) todo += selected(u) && !done(u);
-  log_->line(format("[experiment] preset %s -> %s: %zu units, %zu to run (%zu done before)",
-                    config_.preset.c_str(), out_.c_str(), plan_.size(), todo,
-                    static_cast<size_t>(std::count_if(plan_.begin(), plan_.end(),
-                                                      [&](const Unit& u) { return done(u); }))));
-  if (options_.dry_run) {
-    for (const Unit& u : plan_) {
-      std::string line = format("  %-40s %-12s %s", u.id.c_str(), u.stage.c_str(),
-                                done(u) ? "done" : selected(u) ? "to run" : "not selected");
-      log_->line(line);
-    }
-    return 0;
-  }
-
-  slot_count_ = gpu_slots.size();
-  if (gpu_slots.size() > 1)
-    log_->line(format("[experiment] %zu GPUs: independent units run at once, one process per GPU",
-                      gpu_slots.size()));
-  std::vector<int> free_slots = gpu_slots;
-  const Unit* report = nullptr;
-  for (const Unit& u : plan_)
-    if (u.kind == UnitKind::kReport && selected(u)) report = &u;
-  for (;;) {
-    // Start every ready unit while a slot is free (in-process ones only when nothing runs).
-    bool started = false;
-    if (failures_.empty()) {
-      for (const Unit& u : plan_) {
-        if (!selected(u) || done(u) || u.kind == UnitKind::kReport) continue;
-        bool is_running = false;
-        for (const auto& [pid, r] : running_) is_running |= r.unit == &u;
-        if (is_running) continue;
-        const bool ready = std::all_of(u.needs.begin(), u.needs.end(), [&](const std::string& id) {
-          return done(*by_id_.at(id));
-        });
-        if (!ready) continue;
-        if (u.program.empty()) {
-          if (!running_.empty()) continue;
-          run_in_process(u);
-          started = true;
-          break;  // the ledger changed: look again from the start
-        }
-        if (free_slots.empty()) break;
-        const int gpu = free_slots.front();
-        free_slots.erase(free_slots.begin());
-        start(u, gpu);
-        started = true;
-        print_progress();
-      }
-    }
-    if (running_.empty() && !started) break;
-    int exit_code = 0;
-    const pid_t pid = poll_children(&exit_code);
-    if (pid > 0) {
-      const auto it = running_.find(pid);
-      if (it != running_.end()) free_slots.push_back(it->second.gpu);
-      std::sort(free_slots.begin(), free_slots.end());
-      finish(pid, exit_code);
-      continue;
-    }
-    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    if (since(last_progress_) >= options_.progress_seconds && !running_.empty()) print_progress();
-  }
-
+  run_units(gpu_slots);
   size_t left = 0;
   for (const Unit& u : plan_) left += selected(u) && !done(u) && u.kind != UnitKind::kReport;
-  // The report, also after a failure: it shows what is finished and names what is missing.
-  if (report) {
-    try {
-      run_in_process(*report);
-    } catch (const std::exception& e) {
-      failures_.push_back(std::string("the report failed: ") + e.what());
-      log_->line("[experiment] FAILED " + failures_.back());
-    }
-  }
-  print_progress();
-  if (!failures_.empty()) {
-    log_->line(format("[experiment] stopped: %zu unit(s) failed; finished units are kept, rerun "
-                      "the same command to continue after fixing the cause:",
-                      failures_.size()));
-    for (const std::string& f : failures_) log_->line("  " + f);
-    return 1;
-  }
-  EMBER_CHECK(left == 0, left, " selected unit(s) could not run (their dependencies are not done)");
-  log_->line(format("[experiment] finished in %s", format_duration(since(start_)).c_str()));
-  return 0;
+  run_report();
+  return conclude(left);
 }
 
 }  // namespace
