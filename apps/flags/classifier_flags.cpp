@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "apps/flags/cli.h"
+#include "apps/flags/shared_flags.h"
 
 namespace ember::training {
 
@@ -48,55 +49,53 @@ run:
 Exit status: 0 done, 1 an error, 2 a bad flag, 77 no EuroSAT data found and no place named.
 )";
 
-ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {
-  ClassifierFlags f;
-  ClassifierTrainOptions& t = f.train;
-  t.early_stopping_patience = 0;
-  FlagReader r(args);
-  while (r.next()) {
-    if (r.is("--data")) f.data = r.value();
-    else if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "weighted", "generated"});
-    else if (r.is("--generated")) f.generated = r.value();
-    else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
-    else if (r.is("--subset-seed")) f.subset_seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
-    else if (r.is("--cache-dir")) f.cache_dir = r.value();
-    else if (r.is_switch("--no-cache")) f.no_cache = true;
-    else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
-    else if (r.is("--weights")) f.weights = r.value();
-    else if (r.is("--freeze")) f.freeze = r.value();
-    else if (r.is("--bn-momentum")) f.bn_momentum = r.double_value(0.0, 0.999999);
-    else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
-    else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
-    else if (r.is("--eval-batch")) t.eval_batch_size = r.int_value(1, 1 << 16);
-    else if (r.is("--optimizer")) t.optimizer = r.choice_value({"adam", "adamw", "sgd"});
-    else if (r.is("--lr")) t.lr = r.double_value(1e-12, 10.0);
-    else if (r.is("--weight-decay")) t.weight_decay = r.double_value(0.0, 1.0);
-    else if (r.is("--momentum")) t.momentum = r.double_value(0.0, 0.999999);
-    else if (r.is_switch("--nesterov")) t.nesterov = true;
-    else if (r.is("--schedule")) t.schedule = r.choice_value({"constant", "cosine", "step", "plateau"});
-    else if (r.is("--warmup")) t.warmup_epochs = r.int_value(0, 100000);
-    else if (r.is("--min-lr")) t.min_lr = r.double_value(0.0, 10.0);
-    else if (r.is("--step-size")) t.step_size = r.int_value(1, 100000);
-    else if (r.is("--gamma")) t.gamma = r.double_value(1e-9, 1.0);
-    else if (r.is("--plateau-patience")) t.plateau_patience = r.int_value(0, 100000);
-    else if (r.is("--plateau-factor")) t.plateau_factor = r.double_value(1e-9, 0.999999);
-    else if (r.is("--patience")) t.early_stopping_patience = r.int_value(0, 100000);
-    else if (r.is("--clip-norm")) t.clip_norm = r.double_value(0.0);
-    else if (r.is("--label-smoothing")) t.label_smoothing = r.double_value(0.0, 0.999);
-    else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
-    else if (r.is_switch("--augment")) t.augment = true;
-    else if (r.is_switch("--balanced")) t.balanced = true;
-    else if (r.is("--device")) t.device = r.device_value();
-    else if (r.is("--out")) f.out = r.value();
-    else if (r.is_switch("--resume")) t.resume = true;
-    else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
-    else if (r.is_switch("--summary")) f.summary = true;
-    else r.unknown();
-  }
-  f.help = r.help_requested();
-  if (f.help) return f;
+namespace {
+
+bool read_model_flag(FlagReader& r, ClassifierFlags& f) {
+  if (r.is("--weights")) f.weights = r.value();
+  else if (r.is("--freeze")) f.freeze = r.value();
+  else if (r.is("--bn-momentum")) f.bn_momentum = r.double_value(0.0, 0.999999);
+  else return false;
+  return true;
+}
+
+// The optimizer and its learning-rate schedule.
+bool read_optimizer_flag(FlagReader& r, ClassifierTrainOptions& t) {
+  if (r.is("--optimizer")) t.optimizer = r.choice_value({"adam", "adamw", "sgd"});
+  else if (r.is("--lr")) t.lr = r.double_value(1e-12, 10.0);
+  else if (r.is("--weight-decay")) t.weight_decay = r.double_value(0.0, 1.0);
+  else if (r.is("--momentum")) t.momentum = r.double_value(0.0, 0.999999);
+  else if (r.is_switch("--nesterov")) t.nesterov = true;
+  else if (r.is("--schedule")) t.schedule = r.choice_value({"constant", "cosine", "step", "plateau"});
+  else if (r.is("--warmup")) t.warmup_epochs = r.int_value(0, 100000);
+  else if (r.is("--min-lr")) t.min_lr = r.double_value(0.0, 10.0);
+  else if (r.is("--step-size")) t.step_size = r.int_value(1, 100000);
+  else if (r.is("--gamma")) t.gamma = r.double_value(1e-9, 1.0);
+  else if (r.is("--plateau-patience")) t.plateau_patience = r.int_value(0, 100000);
+  else if (r.is("--plateau-factor")) t.plateau_factor = r.double_value(1e-9, 0.999999);
+  else return false;
+  return true;
+}
+
+bool read_training_flag(FlagReader& r, ClassifierTrainOptions& t) {
+  if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
+  else if (r.is("--epochs")) t.epochs = r.int_value(1, 100000);
+  else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
+  else if (r.is("--eval-batch")) t.eval_batch_size = r.int_value(1, 1 << 16);
+  else if (r.is("--patience")) t.early_stopping_patience = r.int_value(0, 100000);
+  else if (r.is("--clip-norm")) t.clip_norm = r.double_value(0.0);
+  else if (r.is("--label-smoothing")) t.label_smoothing = r.double_value(0.0, 0.999);
+  else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
+  else if (r.is_switch("--augment")) t.augment = true;
+  else if (r.is_switch("--balanced")) t.balanced = true;
+  else if (r.is("--device")) t.device = r.device_value();
+  else return false;
+  return true;
+}
+
+// The rules that tie flags together, checked once every flag is read.
+void check_flag_combinations(ClassifierFlags& f) {
+  const ClassifierTrainOptions& t = f.train;
   // Whether the count fits the model (its layers with weights) is checked when it is built.
   f.freeze_layers = f.freeze == "backbone"
                         ? -1
@@ -112,6 +111,27 @@ ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {
                "--balanced with --variant weighted would correct the imbalance twice");
   require_flag(t.schedule != "cosine" || t.warmup_epochs < t.epochs,
                "--warmup (", t.warmup_epochs, ") must be shorter than --epochs (", t.epochs, ")");
+}
+
+}  // namespace
+
+ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {
+  ClassifierFlags f;
+  ClassifierTrainOptions& t = f.train;
+  t.early_stopping_patience = 0;
+  FlagReader r(args);
+  while (r.next()) {
+    if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "weighted", "generated"});
+    else if (r.is("--generated")) f.generated = r.value();
+    else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
+    else if (r.is_switch("--summary")) f.summary = true;
+    else if (!read_data_flag(r, f) && !read_model_flag(r, f) && !read_optimizer_flag(r, t) &&
+             !read_training_flag(r, t) && !read_run_flag(r, f))
+      r.unknown();
+  }
+  f.help = r.help_requested();
+  if (f.help) return f;
+  check_flag_combinations(f);
   if (f.out.empty()) f.out = "runs/classifier-" + f.variant + "-seed" + std::to_string(t.seed);
   return f;
 }

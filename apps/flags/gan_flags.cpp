@@ -6,6 +6,7 @@
 
 #include "datasets/eurosat.h"
 #include "apps/flags/cli.h"
+#include "apps/flags/shared_flags.h"
 
 namespace ember::training {
 
@@ -58,74 +59,96 @@ std::vector<int64_t> parse_widths(const std::string& flag, const std::string& te
   return out;
 }
 
-}  // namespace
-
-GanFlags parse_gan_flags(const std::vector<std::string>& args) {
-  GanFlags f;
-  GanTrainOptions& t = f.train;
-  t.epochs = 20;
-  // Loss-dependent values are applied after parsing (the flags may come in any order).
+// The loss and optimizer flags as given; their defaults depend on --loss, which may come
+// after them, so they are applied once every flag is read (apply_loss_flags).
+struct LossFlags {
   std::optional<double> lr, g_lr, d_lr, beta1, beta2, gp_weight;
   std::optional<int64_t> n_critic;
-  FlagReader r(args);
-  while (r.next()) {
-    if (r.is("--data")) f.data = r.value();
-    else if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "balanced"});
-    else if (r.is("--subset-seed")) f.subset_seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
-    else if (r.is("--cache-dir")) f.cache_dir = r.value();
-    else if (r.is_switch("--no-cache")) f.no_cache = true;
-    else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
-    else if (r.is("--loss")) t.loss = r.choice_value({"wgan-gp", "bce"});
-    else if (r.is("--lr")) lr = r.double_value(1e-12, 10.0);
-    else if (r.is("--g-lr")) g_lr = r.double_value(1e-12, 10.0);
-    else if (r.is("--d-lr")) d_lr = r.double_value(1e-12, 10.0);
-    else if (r.is("--beta1")) beta1 = r.double_value(0.0, 0.999999);
-    else if (r.is("--beta2")) beta2 = r.double_value(0.0, 0.999999999);
-    else if (r.is("--n-critic")) n_critic = r.int_value(1, 1000);
-    else if (r.is("--gp-weight")) gp_weight = r.double_value(0.0, 1e6);
-    else if (r.is("--explode-threshold")) t.explode_threshold = r.double_value(1e-12);
-    else if (r.is("--latent-dim")) t.generator.latent_dim = r.int_value(1, 65536);
-    else if (r.is("--embedding-dim")) t.generator.embedding_dim = r.int_value(1, 65536);
-    else if (r.is("--g-widths")) t.generator.stage_filters = parse_widths("--g-widths", r.value());
-    else if (r.is("--g-base-channels")) t.generator.base_channels = r.int_value(1, 65536);
-    else if (r.is("--d-widths")) t.critic.filters = parse_widths("--d-widths", r.value());
-    else if (r.is_switch("--layer-norm")) t.critic.layer_norm = true;
-    else if (r.is("--init")) {
-      const models::GanInit init = models::parse_gan_init(r.choice_value({"keras", "dcgan"}));
-      t.generator.init = t.critic.init = init;
-    }
-    else if (r.is("--epochs")) t.epochs = r.int_value(1, 1000000);
-    else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
-    else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
-    else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
-    else if (r.is("--sample-every")) t.sample_every = r.int_value(1, 1000000);
-    else if (r.is("--sample-cols")) t.sample_cols = r.int_value(1, 64);
-    else if (r.is("--device")) t.device = r.device_value();
-    else if (r.is("--out")) f.out = r.value();
-    else if (r.is_switch("--resume")) t.resume = true;
-    else if (r.is("--progress-every")) t.progress_every = r.int_value(0);
-    else r.unknown();
+};
+
+bool read_loss_flag(FlagReader& r, GanTrainOptions& t, LossFlags& l) {
+  if (r.is("--loss")) t.loss = r.choice_value({"wgan-gp", "bce"});
+  else if (r.is("--lr")) l.lr = r.double_value(1e-12, 10.0);
+  else if (r.is("--g-lr")) l.g_lr = r.double_value(1e-12, 10.0);
+  else if (r.is("--d-lr")) l.d_lr = r.double_value(1e-12, 10.0);
+  else if (r.is("--beta1")) l.beta1 = r.double_value(0.0, 0.999999);
+  else if (r.is("--beta2")) l.beta2 = r.double_value(0.0, 0.999999999);
+  else if (r.is("--n-critic")) l.n_critic = r.int_value(1, 1000);
+  else if (r.is("--gp-weight")) l.gp_weight = r.double_value(0.0, 1e6);
+  else if (r.is("--explode-threshold")) t.explode_threshold = r.double_value(1e-12);
+  else return false;
+  return true;
+}
+
+bool read_network_flag(FlagReader& r, GanTrainOptions& t) {
+  if (r.is("--latent-dim")) t.generator.latent_dim = r.int_value(1, 65536);
+  else if (r.is("--embedding-dim")) t.generator.embedding_dim = r.int_value(1, 65536);
+  else if (r.is("--g-widths")) t.generator.stage_filters = parse_widths("--g-widths", r.value());
+  else if (r.is("--g-base-channels")) t.generator.base_channels = r.int_value(1, 65536);
+  else if (r.is("--d-widths")) t.critic.filters = parse_widths("--d-widths", r.value());
+  else if (r.is_switch("--layer-norm")) t.critic.layer_norm = true;
+  else if (r.is("--init")) {
+    const models::GanInit init = models::parse_gan_init(r.choice_value({"keras", "dcgan"}));
+    t.generator.init = t.critic.init = init;
   }
-  f.help = r.help_requested();
-  if (f.help) return f;
+  else return false;
+  return true;
+}
+
+bool read_training_flag(FlagReader& r, GanTrainOptions& t) {
+  if (r.is("--epochs")) t.epochs = r.int_value(1, 1000000);
+  else if (r.is("--batch")) t.batch_size = r.int_value(2, 1 << 16);
+  else if (r.is("--seed")) t.seed = static_cast<uint64_t>(r.int_value(0));
+  else if (r.is("--ema")) t.ema_decay = r.double_value(0.0, 0.999999999);
+  else if (r.is("--sample-every")) t.sample_every = r.int_value(1, 1000000);
+  else if (r.is("--sample-cols")) t.sample_cols = r.int_value(1, 64);
+  else if (r.is("--device")) t.device = r.device_value();
+  else return false;
+  return true;
+}
+
+// The loss's defaults, then what was given over them.
+void apply_loss_flags(GanTrainOptions& t, const LossFlags& l) {
   apply_gan_loss_defaults(t);
-  if (lr) t.g_lr = t.d_lr = *lr;
-  if (g_lr) t.g_lr = *g_lr;
-  if (d_lr) t.d_lr = *d_lr;
-  if (beta1) t.beta1 = *beta1;
-  if (beta2) t.beta2 = *beta2;
-  if (n_critic) t.n_critic = *n_critic;
-  require_flag(!gp_weight || t.loss == "wgan-gp", "--gp-weight is only used with --loss wgan-gp");
-  if (gp_weight) t.gp_weight = *gp_weight;
-  // The generator's output size follows its stages: base 4 doubled per stage must be 64
-  // (the shift is capped so that a long list cannot overflow it).
+  if (l.lr) t.g_lr = t.d_lr = *l.lr;
+  if (l.g_lr) t.g_lr = *l.g_lr;
+  if (l.d_lr) t.d_lr = *l.d_lr;
+  if (l.beta1) t.beta1 = *l.beta1;
+  if (l.beta2) t.beta2 = *l.beta2;
+  if (l.n_critic) t.n_critic = *l.n_critic;
+  require_flag(!l.gp_weight || t.loss == "wgan-gp", "--gp-weight is only used with --loss wgan-gp");
+  if (l.gp_weight) t.gp_weight = *l.gp_weight;
+}
+
+// The generator's output size follows its stages: base 4 doubled per stage must be 64
+// (the shift is capped so that a long list cannot overflow it).
+void set_image_size(GanTrainOptions& t) {
   t.generator.image_size =
       t.generator.base_size << std::min<size_t>(t.generator.stage_filters.size(), 20);
   require_flag(t.generator.image_size == datasets::kEuroSatSize, "--g-widths: ",
                t.generator.stage_filters.size(), " stages make ", t.generator.image_size, "x",
                t.generator.image_size, " images from the 4x4 base; EuroSAT needs ",
                datasets::kEuroSatSize, " (4 stages)");
+}
+
+}  // namespace
+
+GanFlags parse_gan_flags(const std::vector<std::string>& args) {
+  GanFlags f;
+  GanTrainOptions& t = f.train;
+  t.epochs = 20;
+  LossFlags loss;
+  FlagReader r(args);
+  while (r.next()) {
+    if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "balanced"});
+    else if (!read_data_flag(r, f) && !read_loss_flag(r, t, loss) && !read_network_flag(r, t) &&
+             !read_training_flag(r, t) && !read_run_flag(r, f))
+      r.unknown();
+  }
+  f.help = r.help_requested();
+  if (f.help) return f;
+  apply_loss_flags(t, loss);
+  set_image_size(t);
   t.balanced = f.variant == "balanced";
   if (f.out.empty())
     f.out = "runs/gan-" + f.variant + "-" + t.loss + "-seed" + std::to_string(t.seed);

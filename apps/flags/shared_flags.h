@@ -1,0 +1,36 @@
+// The flags that train_classifier and train_gan read the same way: where the EuroSAT data
+// comes from (their usage texts' "data:" lines, --variant aside) and where the run goes
+// ("run:"). Each reader takes the current flag of a FlagReader loop and says whether it was
+// one of its own. Tested through both parsers in tests/test_training_app_flags.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "apps/flags/cli.h"
+
+namespace ember::training {
+
+// --data, --subset-seed, --fraction, --cache-dir, --no-cache, --threads.
+template <typename Flags>
+bool read_data_flag(FlagReader& r, Flags& f) {
+  if (r.is("--data")) f.data = r.value();
+  else if (r.is("--subset-seed")) f.subset_seed = static_cast<uint64_t>(r.int_value(0));
+  else if (r.is("--fraction")) f.fraction = r.double_value(1e-6, 1.0);
+  else if (r.is("--cache-dir")) f.cache_dir = r.value();
+  else if (r.is_switch("--no-cache")) f.no_cache = true;
+  else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
+  else return false;
+  return true;
+}
+
+// --out, --resume, --progress-every.
+template <typename Flags>
+bool read_run_flag(FlagReader& r, Flags& f) {
+  if (r.is("--out")) f.out = r.value();
+  else if (r.is_switch("--resume")) f.train.resume = true;
+  else if (r.is("--progress-every")) f.train.progress_every = r.int_value(0);
+  else return false;
+  return true;
+}
+
+}  // namespace ember::training
