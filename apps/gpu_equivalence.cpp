@@ -190,6 +190,16 @@ void compare_gradients(const ModulePair& m, const std::string& prefix, StepResul
   }
 }
 
+// The floating-point buffers (batch-norm running statistics; counters skipped).
+void compare_buffers(const ModulePair& m, const std::string& prefix, StepResult& r) {
+  const auto cpu_buffers = m.cpu.named_buffers(), dev_buffers = m.device.named_buffers();
+  for (size_t i = 0; i < cpu_buffers.size(); ++i) {
+    if (!is_floating(cpu_buffers[i].second.dtype())) continue;  // counters
+    r.buffers.see(normalised_error(dev_buffers[i].second, cpu_buffers[i].second),
+                  prefix + cpu_buffers[i].first);
+  }
+}
+
 void compare_after_step(const ModulePair& m, const std::string& prefix, double lr,
                         const std::vector<Tensor>& cpu_grads, StepResult& r) {
   const auto cpu = m.cpu.named_parameters(), dev = m.device.named_parameters();
@@ -198,12 +208,14 @@ void compare_after_step(const ModulePair& m, const std::string& prefix, double l
     r.parameters.see(update_error(dev[i].second, cpu[i].second, cpu_grads[i], lr, r.parameters),
                      prefix + cpu[i].first);
   }
-  const auto cpu_buffers = m.cpu.named_buffers(), dev_buffers = m.device.named_buffers();
-  for (size_t i = 0; i < cpu_buffers.size(); ++i) {
-    if (!is_floating(cpu_buffers[i].second.dtype())) continue;  // counters
-    r.buffers.see(normalised_error(dev_buffers[i].second, cpu_buffers[i].second),
-                  prefix + cpu_buffers[i].first);
-  }
+  compare_buffers(m, prefix, r);
+}
+
+// n class labels (i * step + offset) % 10: every class, in an order that differs per step.
+Tensor cycling_labels(int64_t n, int64_t step, int64_t offset) {
+  std::vector<int64_t> l(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) l[static_cast<size_t>(i)] = (i * step + offset) % 10;
+  return from_vector(l, {n}, {.dtype = DType::Int64});
 }
 
 StepResult efficientnet_step(const Flags& flags) {
@@ -218,9 +230,7 @@ StepResult efficientnet_step(const Flags& flags) {
   device_model->to(flags.device);
   RandomGenerator data(flags.seed + 1);
   const Tensor images = rand_uniform({flags.batch, 64, 64, 3}, data, {}, 0.0, 255.0);
-  std::vector<int64_t> l(static_cast<size_t>(flags.batch));
-  for (int64_t i = 0; i < flags.batch; ++i) l[static_cast<size_t>(i)] = (i * 7 + 3) % 10;
-  const Tensor labels = from_vector(l, {flags.batch}, {.dtype = DType::Int64});
+  const Tensor labels = cycling_labels(flags.batch, 7, 3);
 
   optim::Adam cpu_adam(cpu_model->parameters(), {.lr = kLr});
   optim::Adam device_adam(device_model->parameters(), {.lr = kLr});
@@ -247,53 +257,66 @@ StepResult efficientnet_step(const Flags& flags) {
   return r;
 }
 
+// The critic step's inputs, drawn on the CPU and copied to each device.
+struct CriticBatch {
+  Tensor z, real, alpha, labels;
+};
+
+CriticBatch critic_batch(const Flags& flags) {
+  const models::GeneratorConfig gconfig;
+  RandomGenerator data(flags.seed + 2);
+  const int64_t n = flags.batch;
+  CriticBatch b;
+  b.z = rand_normal({n, gconfig.latent_dim}, data);
+  b.real = rand_uniform({n, 64, 64, 3}, data, {}, -1.0, 1.0);
+  b.alpha = rand_uniform({n, 1, 1, 1}, data);
+  b.labels = cycling_labels(n, 3, 1);
+  return b;
+}
+
+// One device's generator and critic, built from the same seed, after the critic's loss and
+// backward (Adam not yet stepped).
+struct CriticSide {
+  std::unique_ptr<models::ConditionalGenerator> generator;
+  std::unique_ptr<models::ProjectionCritic> critic;
+  std::unique_ptr<optim::Adam> adam;
+  Tensor fake;
+  double loss = 0, penalty = 0, seconds = 0;
+};
+
+CriticSide critic_side(const Flags& flags, const CriticBatch& b, Device device, double lr) {
+  const models::GeneratorConfig gconfig;
+  const models::CriticConfig cconfig;
+  CriticSide s;
+  RandomGenerator init(flags.seed);
+  s.generator = std::make_unique<models::ConditionalGenerator>(gconfig, init);
+  s.critic = std::make_unique<models::ProjectionCritic>(cconfig, init);
+  s.generator->train();
+  s.critic->train();
+  s.generator->to(device);
+  s.critic->to(device);
+  s.adam = std::make_unique<optim::Adam>(
+      s.critic->parameters(), optim::AdamOptions{.lr = lr, .beta1 = 0.0, .beta2 = 0.9});
+  s.adam->zero_grad();
+  const auto start = std::chrono::steady_clock::now();
+  const Tensor y = b.labels.to(device);
+  s.fake = (*s.generator)(b.z.to(device), y).detach();
+  const training::CriticLossParts parts = training::wgan_gp_critic_loss(
+      training::critic_fn(*s.critic), b.real.to(device), s.fake, y, b.alpha.to(device));
+  parts.loss.backward();
+  s.loss = parts.loss.item<double>();
+  s.penalty = parts.penalty.item<double>();
+  s.seconds = seconds_since(start);
+  return s;
+}
+
 StepResult critic_step(const Flags& flags) {
   StepResult r;
   r.gradients.tolerance = r.outputs.tolerance = r.buffers.tolerance = 5e-3;
   constexpr double kLr = 1e-4;
-  const models::GeneratorConfig gconfig;
-  const models::CriticConfig cconfig;
-  RandomGenerator data(flags.seed + 2);
-  const int64_t n = flags.batch;
-  const Tensor z = rand_normal({n, gconfig.latent_dim}, data);
-  const Tensor real = rand_uniform({n, 64, 64, 3}, data, {}, -1.0, 1.0);
-  const Tensor alpha = rand_uniform({n, 1, 1, 1}, data);
-  std::vector<int64_t> l(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) l[static_cast<size_t>(i)] = (i * 3 + 1) % 10;
-  const Tensor labels = from_vector(l, {n}, {.dtype = DType::Int64});
-
-  struct Side {
-    std::unique_ptr<models::ConditionalGenerator> generator;
-    std::unique_ptr<models::ProjectionCritic> critic;
-    std::unique_ptr<optim::Adam> adam;
-    Tensor fake;
-    double loss = 0, penalty = 0, seconds = 0;
-  };
-  auto run = [&](Device device) {
-    Side s;
-    RandomGenerator init(flags.seed);
-    s.generator = std::make_unique<models::ConditionalGenerator>(gconfig, init);
-    s.critic = std::make_unique<models::ProjectionCritic>(cconfig, init);
-    s.generator->train();
-    s.critic->train();
-    s.generator->to(device);
-    s.critic->to(device);
-    s.adam = std::make_unique<optim::Adam>(
-        s.critic->parameters(), optim::AdamOptions{.lr = kLr, .beta1 = 0.0, .beta2 = 0.9});
-    s.adam->zero_grad();
-    const auto start = std::chrono::steady_clock::now();
-    const Tensor y = labels.to(device);
-    s.fake = (*s.generator)(z.to(device), y).detach();
-    const training::CriticLossParts parts = training::wgan_gp_critic_loss(
-        training::critic_fn(*s.critic), real.to(device), s.fake, y, alpha.to(device));
-    parts.loss.backward();
-    s.loss = parts.loss.item<double>();
-    s.penalty = parts.penalty.item<double>();
-    s.seconds = seconds_since(start);
-    return s;
-  };
-  Side cpu = run(Device::cpu());
-  Side dev = run(flags.device);
+  const CriticBatch batch = critic_batch(flags);
+  CriticSide cpu = critic_side(flags, batch, Device::cpu(), kLr);
+  CriticSide dev = critic_side(flags, batch, flags.device, kLr);
   r.loss_cpu = cpu.loss;
   r.loss_device = dev.loss;
   r.seconds_cpu = cpu.seconds;
@@ -310,13 +333,7 @@ StepResult critic_step(const Flags& flags) {
   dev.adam->step();
   compare_after_step(pair, "critic.", kLr, cpu_grads, r);
   // The generator's batch-norm statistics moved in its forward pass.
-  const auto cpu_buffers = cpu.generator->named_buffers();
-  const auto dev_buffers = dev.generator->named_buffers();
-  for (size_t i = 0; i < cpu_buffers.size(); ++i) {
-    if (is_floating(cpu_buffers[i].second.dtype()))
-      r.buffers.see(normalised_error(dev_buffers[i].second, cpu_buffers[i].second),
-                    "generator." + cpu_buffers[i].first);
-  }
+  compare_buffers({*cpu.generator, *dev.generator}, "generator.", r);
   return r;
 }
 
