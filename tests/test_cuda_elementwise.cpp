@@ -217,33 +217,30 @@ TEST(CudaElementwise, InPlaceAddAndMulThroughStridedViews) {
     const auto o = tol(dt);
     const TensorList in = {random_tensor({40, 70}, 51, dt), random_tensor({40}, 52, dt),
                            random_tensor({40, 70}, 53, dt)};
+    // Each case runs op on a clone of x[0] (no autograd: in-place ops) and returns the clone.
+    using InPlaceOp = void (*)(const Tensor& base, const TensorList& x);
+    const auto on_clone = [&](const char* what, InPlaceOp op) {
+      SCOPED_TRACE(what);
+      EXPECT_CUDA_MATCHES_CPU(
+          [op](const TensorList& x) {
+            NoGradGuard no_grad;
+            Tensor base = x[0].clone();
+            op(base, x);
+            return base;
+          },
+          in, o);
+    };
     // self is a transposed view [70, 40]: add_ must write through its strides; other broadcasts.
-    EXPECT_CUDA_MATCHES_CPU(
-        [](const TensorList& x) {
-          NoGradGuard no_grad;
-          Tensor base = x[0].clone();
-          add_(transpose(base, 0, 1), x[1], 0.5);
-          return base;
-        },
-        in, o);
+    on_clone("add_ strided", [](const Tensor& base, const TensorList& x) {
+      add_(transpose(base, 0, 1), x[1], 0.5);
+    });
     // Same shape, contiguous: the vector path (2800 elements), alpha = -2.
-    EXPECT_CUDA_MATCHES_CPU(
-        [](const TensorList& x) {
-          NoGradGuard no_grad;
-          Tensor base = x[0].clone();
-          add_(base, x[2], -2.0);
-          return base;
-        },
-        in, o);
+    on_clone("add_ contiguous",
+             [](const Tensor& base, const TensorList& x) { add_(base, x[2], -2.0); });
     // mul_ on a stepped column slice: the unary kernel with a strided out.
-    EXPECT_CUDA_MATCHES_CPU(
-        [](const TensorList& x) {
-          NoGradGuard no_grad;
-          Tensor base = x[0].clone();
-          mul_(slice(base, 1, 1, 70, 3), -3.0);
-          return base;
-        },
-        in, o);
+    on_clone("mul_ strided", [](const Tensor& base, const TensorList&) {
+      mul_(slice(base, 1, 1, 70, 3), -3.0);
+    });
   }
 }
 
