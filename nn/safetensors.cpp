@@ -257,7 +257,9 @@ void verify_checksums(SafetensorsFile& result, const std::string& file) {
               recorded.begin()->first, "', which the file does not hold: the file is damaged");
 }
 
-SafetensorsFile decode(const ByteSource& source, const std::string& file) {
+// The JSON header's text: an 8-byte little-endian length, then that many bytes, checked against
+// a sane limit and the file's size before anything is allocated.
+std::string read_header_text(const ByteSource& source, const std::string& file) {
   const uint64_t file_bytes = source.size();
   EMBER_CHECK(file_bytes >= 8, "safetensors file '", file, "': only ", file_bytes,
               " bytes, shorter than the 8-byte header length");
@@ -271,33 +273,16 @@ SafetensorsFile decode(const ByteSource& source, const std::string& file) {
   EMBER_CHECK(header_bytes <= file_bytes - 8, "safetensors file '", file, "': header length ",
               header_bytes, " is larger than the ", file_bytes - 8,
               " bytes that follow it: the file is truncated or not a safetensors file");
-
   std::string text(header_bytes, '\0');
   source.read(8, header_bytes, text.data());
-  const json header = parse_header(text, file);
+  return text;
+}
 
-  const uint64_t buffer_start = 8 + header_bytes;
-  const uint64_t buffer_bytes = file_bytes - buffer_start;
-  SafetensorsFile result;
-  std::vector<Entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__") {
-      EMBER_CHECK(value.is_object(), "safetensors file '", file,
-                  "': \"__metadata__\" must be an object of strings, got ", value.type_name());
-      for (const auto& [key, text_value] : value.items()) {
-        EMBER_CHECK(text_value.is_string(), "safetensors file '", file, "': metadata \"", key,
-                    "\" must be a string, got ", text_value.dump());
-        result.metadata[key] = text_value.get<std::string>();
-      }
-      continue;
-    }
-    EMBER_CHECK(!name.empty(), "safetensors file '", file, "': a tensor has an empty name");
-    entries.push_back(parse_entry(name, value, file, buffer_bytes));
-  }
-
-  // The buffer must be covered exactly: sorted by offsets, each tensor starts where the previous
-  // one ended, and the last ends at the end of the file. Overlaps would alias two tensors, gaps
-  // and trailing bytes hide data nothing accounts for (the reference reader rejects both too).
+// The buffer must be covered exactly: sorted by offsets, each tensor starts where the previous
+// one ended, and the last ends at the end of the file. Overlaps would alias two tensors, gaps
+// and trailing bytes hide data nothing accounts for (the reference reader rejects both too).
+void check_buffer_covered(std::vector<Entry>& entries, uint64_t buffer_bytes,
+                          const std::string& file) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -317,6 +302,32 @@ SafetensorsFile decode(const ByteSource& source, const std::string& file) {
   EMBER_CHECK(cursor == buffer_bytes, "safetensors file '", file, "': ", buffer_bytes - cursor,
               " trailing bytes after the last tensor (the data buffer is ", buffer_bytes,
               " bytes, tensors cover ", cursor, ")");
+}
+
+// Reading a file: the header, its metadata and tensor entries, the buffer's layout, then the
+// bytes of each tensor and their checksums. Every check runs before the allocation it guards.
+SafetensorsFile decode(const ByteSource& source, const std::string& file) {
+  const std::string text = read_header_text(source, file);
+  const json header = parse_header(text, file);
+  const uint64_t buffer_start = 8 + text.size();
+  const uint64_t buffer_bytes = source.size() - buffer_start;
+  SafetensorsFile result;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__") {
+      EMBER_CHECK(value.is_object(), "safetensors file '", file,
+                  "': \"__metadata__\" must be an object of strings, got ", value.type_name());
+      for (const auto& [key, text_value] : value.items()) {
+        EMBER_CHECK(text_value.is_string(), "safetensors file '", file, "': metadata \"", key,
+                    "\" must be a string, got ", text_value.dump());
+        result.metadata[key] = text_value.get<std::string>();
+      }
+      continue;
+    }
+    EMBER_CHECK(!name.empty(), "safetensors file '", file, "': a tensor has an empty name");
+    entries.push_back(parse_entry(name, value, file, buffer_bytes));
+  }
+  check_buffer_covered(entries, buffer_bytes, file);
 
   // Every range is now inside the file, so these allocations are bounded by its size.
   for (const Entry& e : entries) {
