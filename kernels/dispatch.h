@@ -6,7 +6,8 @@
 // runs cpu::fn(args...) when t is a CPU tensor and cuda::fn(args...) when it is a CUDA tensor,
 // with t's GPU made the current device for the call (EMBER_ON_DEVICE_OF). In a CPU-only build
 // the CUDA side is no_cuda_kernel(name), a clear error naming the op. It is one statement: code
-// after it runs for both devices (the optimizers bump versions there). A family whose CUDA kernel
+// after it runs for both devices (the optimizers bump versions there). Each dispatch is counted
+// under `name` (tensor/dispatch_count.h), on either device. A family whose CUDA kernel
 // is not written yet uses EMBER_DISPATCH_CPU_ONLY(t, name, fn, args...), the same switch with
 // the error on the CUDA side in every build; it needs no cuda::fn declared.
 //
@@ -14,6 +15,7 @@
 // as an overload set, which C++ can only do by writing the name, and cuda::fn must not be named
 // at all in a CPU-only build, where it is not declared.
 #pragma once
+#include "tensor/dispatch_count.h"
 #include "tensor/error.h"
 #include "tensor/tensor.h"
 
@@ -38,6 +40,7 @@ namespace ember::kernels {
 
 #define EMBER_DISPATCH_CPU_ONLY(t, name, fn, ...)                 \
   do {                                                            \
+    ::ember::count_dispatch(name);                                \
     if ((t).is_cuda()) ::ember::kernels::no_cuda_kernel(name);    \
     ::ember::kernels::cpu::fn(__VA_ARGS__);                       \
   } while (0)
@@ -45,6 +48,7 @@ namespace ember::kernels {
 #ifdef EMBER_WITH_CUDA
 #define EMBER_DISPATCH_DEVICE(t, name, fn, ...)                   \
   do {                                                            \
+    ::ember::count_dispatch(name);                                \
     if ((t).is_cuda()) {                                          \
       EMBER_ON_DEVICE_OF(t);                                      \
       ::ember::kernels::cuda::fn(__VA_ARGS__);                    \

@@ -15,11 +15,11 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
 }
 
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
-  EMBER_DISPATCH_DEVICE(out, "binary elementwise", binary, op, out, a, b, alpha);
+  EMBER_DISPATCH_DEVICE(out, op_name(op), binary, op, out, a, b, alpha);
 }
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double alpha, double beta) {
-  EMBER_DISPATCH_DEVICE(out, "unary elementwise", unary, op, out, x, alpha, beta);
+  EMBER_DISPATCH_DEVICE(out, op_name(op), unary, op, out, x, alpha, beta);
 }
 
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -78,6 +78,26 @@ constexpr bool writes_mask(UnaryOp op) {
   return false;
 }
 
+// The op's name as dispatches are counted and reported ("Add", "SiluGrad", ...).
+constexpr const char* op_name(BinaryOp op) {
+  switch (op) {
+#define EMBER_ELEMENTWISE_CASE(name, out) \
+  case BinaryOp::name: return #name;
+    EMBER_BINARY_OPS(EMBER_ELEMENTWISE_CASE)
+#undef EMBER_ELEMENTWISE_CASE
+  }
+  return "binary elementwise";
+}
+constexpr const char* op_name(UnaryOp op) {
+  switch (op) {
+#define EMBER_ELEMENTWISE_CASE(name, out) \
+  case UnaryOp::name: return #name;
+    EMBER_UNARY_OPS(EMBER_ELEMENTWISE_CASE)
+#undef EMBER_ELEMENTWISE_CASE
+  }
+  return "unary elementwise";
+}
+
 // Calls fn(std::integral_constant<BinaryOp, op>{}): the run-time op becomes a compile-time
 // constant, so each loop or kernel the callers write is specialised per op.
 template <typename Fn>

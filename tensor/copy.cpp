@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tensor/cuda_hooks.h"
+#include "tensor/dispatch_count.h"
 #include "tensor/error.h"
 #include "tensor/strided_loop.h"
 #include "tensor/tensor.h"
@@ -55,6 +56,7 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
   check_defined(dst, "copy_", "dst");
   check_defined(src, "copy_", "src");
   check_same_shape(dst, src, "copy_");
+  count_dispatch(dst.device() == src.device() ? "copy" : "copy between devices");
   if (dst.device() == src.device()) {
     if (dst.device().is_cpu()) {
       wait_for_host_access(dst);
@@ -86,6 +88,7 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
 
 void fill_(const Tensor& dst, double value) {
   check_defined(dst, "fill_", "dst");
+  count_dispatch("fill");
   if (dst.device().is_cpu()) {
     wait_for_host_access(dst);
     fill_cpu(dst, value);
