@@ -10,6 +10,7 @@
 #include "ops/loss.h"
 #include "ops/norm.h"
 #include "ops/pool.h"
+#include "ops/preprocess.h"
 #include "ops/random.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
