@@ -65,7 +65,7 @@ Tensor Normalization::forward(const Tensor& x) {
   // Keras divides by max(sqrt(variance), epsilon) with its backend epsilon 1e-7. Computed from
   // the buffers on every call (6 numbers), so loaded statistics take effect at once.
   const Tensor scale =
-      reciprocal(clamp(sqrt(variance_), 1e-7, std::numeric_limits<double>::infinity()));
+      reciprocal(clamp(sqrt(variance_), kEpsilon, std::numeric_limits<double>::infinity()));
   return (x - mean_) * scale;
 }
 
@@ -213,12 +213,20 @@ Tensor EfficientNet::features(const Tensor& input) {
   EMBER_CHECK(input.dim() == 4 && input.size(3) == 3, name(),
               ": expected an NHWC RGB input [N, H, W, 3], got ", input.describe());
   Tensor x = input;
-  if (is_integral(x.dtype())) {
-    // Integer images (e.g. an ImageSet's uint8 pixels, not through the Loader, which gives
-    // float32): converted to the model's own float type (no gradient).
-    x = x.to(stem_conv_->weight().dtype());
+  if (rescaling_) {
+    // Rescaling and Normalization in one pass (ops/preprocess.h), which also converts integer
+    // pixels (the Loader's uint8 batches) to the model's float type; the same bits as the two
+    // layers' forward on the float pixels.
+    x = rescale_normalize(x,
+                          {.scale = rescaling_->scale(),
+                           .offset = rescaling_->offset(),
+                           .mean = normalization_->mean(),
+                           .variance = normalization_->variance(),
+                           .eps = Normalization::kEpsilon},
+                          stem_conv_->weight().dtype());
+  } else if (is_integral(x.dtype())) {
+    x = x.to(stem_conv_->weight().dtype());  // integer images: the model's float type
   }
-  if (rescaling_) x = (*normalization_)((*rescaling_)(x));
   x = silu((*stem_bn_)((*stem_conv_)(x)));
   for (const Block& b : blocks_) x = block_forward(b, x);
   x = silu((*top_bn_)((*top_conv_)(x)));

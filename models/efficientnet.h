@@ -81,6 +81,8 @@ class Rescaling : public nn::Layer {
   explicit Rescaling(double scale, double offset = 0.0) : scale_(scale), offset_(offset) {}
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
+  double scale() const { return scale_; }
+  double offset() const { return offset_; }
 
  private:
   double scale_, offset_;
@@ -90,6 +92,7 @@ class Rescaling : public nn::Layer {
 // epsilon), mean and variance as buffers so loaded weights and .to() carry them.
 class Normalization : public nn::Layer {
  public:
+  static constexpr double kEpsilon = 1e-7;  // Keras's backend epsilon
   Normalization(const std::vector<double>& mean, const std::vector<double>& variance);
   std::string name() const override;
   Tensor forward(const Tensor& x) override;
@@ -123,6 +126,8 @@ class EfficientNet : public nn::Layer {
 
   std::string name() const override;
   // x: [N, H, W, 3], values 0..255 (float, or uint8 converted here) -> logits [N, classes].
+  // With preprocessing, a uint8 batch is converted, rescaled and normalised in one fused pass
+  // (ops/preprocess.h), bit for bit what the float32 batch of the same pixels gives.
   Tensor forward(const Tensor& x) override;
   // Up to the pooled features: [N, head filters] (before dropout and the classifier).
   Tensor features(const Tensor& x);
