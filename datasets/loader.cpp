@@ -55,6 +55,9 @@ Loader::Loader(const ImageSet& set, LoaderOptions options) : options_(std::move(
               "class by class)");
   EMBER_CHECK(!options_.augment.flips_and_rotations || set.images.size(1) == set.images.size(2),
               "Loader: flips_and_rotations need square images, got ", set.images.describe());
+  EMBER_CHECK(options_.pixel_dtype == DType::Float32 || options_.pixel_dtype == DType::UInt8,
+              "Loader: pixel_dtype must be float32 or uint8, got ",
+              dtype_name(options_.pixel_dtype));
   if (options_.device.is_cuda())
     EMBER_CHECK(cuda_available(), "Loader: device ", options_.device.str(),
                 " requested but no CUDA device is available");
@@ -137,6 +140,28 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
+namespace {
+
+// Image b of a batch: the set's row `in` (uint8 [H, W, C]) into `dst`, transformed by
+// `symmetry` (0: as it is), as float values 0..255 or as the uint8 pixels themselves.
+template <typename Out>
+void write_image(Out* dst, const uint8_t* in, int symmetry, int64_t h, int64_t w, int64_t c) {
+  if (symmetry == 0) {
+    for (int64_t k = 0; k < h * w * c; ++k) dst[k] = static_cast<Out>(in[k]);
+    return;
+  }
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) {
+      int64_t sy, sx;
+      symmetry_source(symmetry, h, y, x, sy, sx);
+      const uint8_t* p = in + (sy * w + sx) * c;
+      Out* q = dst + (y * w + x) * c;
+      for (int64_t k = 0; k < c; ++k) q[k] = static_cast<Out>(p[k]);
+    }
+}
+
+}  // namespace
+
 Batch Loader::build_host_batch(int64_t number) const {
   const int64_t first = number * options_.batch_size;
   const int64_t count =
@@ -146,36 +171,26 @@ Batch Loader::build_host_batch(int64_t number) const {
   // Pinned when the batch goes to a GPU, so that next()'s non_blocking copy is a queued DMA.
   // Each batch gets a fresh buffer; the pinned cache never hands out one still being copied.
   const bool pinned = options_.device.is_cuda();
+  const DType dtype = options_.pixel_dtype;
   Batch batch;
   batch.number = number;
-  batch.images = pinned ? empty_pinned({count, h, w, c}, DType::Float32)
-                        : empty({count, h, w, c}, {DType::Float32, Device::cpu()});
+  batch.images = pinned ? empty_pinned({count, h, w, c}, dtype)
+                        : empty({count, h, w, c}, {dtype, Device::cpu()});
   batch.labels = pinned ? empty_pinned({count}, DType::Int64)
                         : empty({count}, {DType::Int64, Device::cpu()});
   batch.indices.assign(order_.begin() + first, order_.begin() + first + count);
   const uint8_t* src = images_.data<uint8_t>();
   const int64_t* labels = labels_.data<int64_t>();
-  float* out = batch.images.data<float>();
   int64_t* out_labels = batch.labels.data<int64_t>();
   for (int64_t b = 0; b < count; ++b) {
     const int64_t row = batch.indices[b];
-    const uint8_t* in = src + row * pixels;
-    float* dst = out + b * pixels;
     out_labels[b] = labels[row];
     const int symmetry = options_.augment.flips_and_rotations
                              ? draw_symmetry(options_.seed, epoch_, first + b) : 0;
-    if (symmetry == 0) {
-      for (int64_t k = 0; k < pixels; ++k) dst[k] = static_cast<float>(in[k]);
-      continue;
-    }
-    for (int64_t y = 0; y < h; ++y)
-      for (int64_t x = 0; x < w; ++x) {
-        int64_t sy, sx;
-        symmetry_source(symmetry, h, y, x, sy, sx);
-        const uint8_t* p = in + (sy * w + sx) * c;
-        float* q = dst + (y * w + x) * c;
-        for (int64_t k = 0; k < c; ++k) q[k] = static_cast<float>(p[k]);
-      }
+    if (dtype == DType::UInt8)
+      write_image(batch.images.data<uint8_t>() + b * pixels, src + row * pixels, symmetry, h, w, c);
+    else
+      write_image(batch.images.data<float>() + b * pixels, src + row * pixels, symmetry, h, w, c);
   }
   if (options_.host_transform) options_.host_transform(batch);
   return batch;

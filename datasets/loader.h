@@ -4,7 +4,7 @@
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
 //     loader.start_epoch(epoch);
 //     while (std::optional<datasets::Batch> batch = loader.next()) {
-//       Tensor logits = model.forward(batch->images);  // float32 [B, H, W, C], values 0..255
+//       Tensor logits = model.forward(batch->images);  // [B, H, W, C], values 0..255
 //       ... cross_entropy(logits, batch->labels) ...   // int64 [B]
 //     }
 //   }
@@ -21,9 +21,10 @@
 // BatchNorm, which dislikes tiny batches); with Drop a set smaller than one batch is an error
 // rather than an epoch of nothing.
 //
-// Output: images as float32 NHWC with the raw pixel values 0..255 (the EfficientNet
-// convention: the Keras model rescales/normalises inside the network, so the loader does not),
-// labels as int64, both on options.device. With augment.flips_and_rotations each image is
+// Output: images as NHWC with the raw pixel values 0..255 (the EfficientNet convention: the
+// Keras model rescales/normalises inside the network, so the loader does not), float32 or, with
+// pixel_dtype = UInt8, the pixels as they are stored (a quarter of the bytes to upload; the
+// model converts them on the device); labels as int64, both on options.device. With augment.flips_and_rotations each image is
 // transformed by one of the 8 symmetries of the square (datasets/augment.h), drawn per sample
 // from (seed, epoch, position in the epoch).
 //
@@ -59,7 +60,7 @@ namespace ember::datasets {
 enum class LastBatch { Keep, Drop };
 
 struct Batch {
-  Tensor images;                 // float32 [B, H, W, C], 0..255, on the loader's device
+  Tensor images;                 // [B, H, W, C], 0..255, pixel_dtype, on the loader's device
   Tensor labels;                 // int64 [B], on the loader's device
   std::vector<int64_t> indices;  // the samples of the set it holds (rows of set.images)
   int64_t number = 0;            // 0, 1, ... within the epoch
@@ -74,6 +75,10 @@ struct LoaderOptions {
   AugmentOptions augment = {};  // off by default (see augment.h)
   int64_t prefetch = 2;    // batches prepared ahead by the worker thread; 0: no thread
   Device device = Device::cpu();
+  // Batch images as float32 (values 0..255) or as the uint8 pixels themselves, a quarter of the
+  // bytes to copy to a GPU: for a model that converts them inside (EfficientNet fuses the
+  // conversion with its rescaling; the GAN trainer maps them to [-1, 1] on the device).
+  DType pixel_dtype = DType::Float32;
   // Runs on the worker thread on each host batch before it is queued (and before the device
   // copy): a place for extra host-side processing. Its exceptions reach next().
   std::function<void(Batch&)> host_transform = nullptr;

@@ -2,7 +2,8 @@
 // equal the sample's index, so every batch can be checked for which samples it holds: each
 // sample once per epoch, seeded orders, the last-batch policy, the balanced sampler's class
 // frequencies, prefetching equal to synchronous batching, shutdown mid-epoch, worker errors,
-// bad sets, and (on a GPU) batches on the device equal to the CPU ones.
+// bad sets, uint8 batches (pixel_dtype) equal to the float32 ones, and (on a GPU) batches on
+// the device equal to the CPU ones.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -283,6 +284,53 @@ TEST(DatasetsLoader, BadSetsAndOptionsAreErrors) {
   }
 }
 
+// pixel_dtype = UInt8: the same batches as float32 (same samples, order, augmentation and
+// labels), their pixels as uint8 of the same values, with and without the prefetch thread.
+TEST(DatasetsLoader, Uint8BatchesHoldTheFloatBatchesPixels) {
+  datasets::ImageSet set = cyclic_set(45, 3);
+  // Distinct values within each image (so a symmetry shows): pixel p of image i is i + 5 * p.
+  std::vector<uint8_t> pixels = set.images.to_vector<uint8_t>();
+  for (size_t k = 0; k < pixels.size(); ++k) pixels[k] = static_cast<uint8_t>(k / 12 + 5 * (k % 12));
+  set.images = from_vector(pixels, {45, 2, 2, 3}, {DType::UInt8});
+  EXPECT_EQ(LoaderOptions{}.pixel_dtype, DType::Float32);  // the default stays float32
+  for (int64_t prefetch : {0, 2}) {
+    for (bool augment : {false, true}) {
+      const LoaderOptions options{.batch_size = 8, .seed = 4,
+                                  .augment = {.flips_and_rotations = augment},
+                                  .prefetch = prefetch};
+      LoaderOptions bytes_options = options;
+      bytes_options.pixel_dtype = DType::UInt8;
+      Loader floats(set, options), bytes(set, bytes_options);
+      for (int64_t epoch : {0, 1}) {
+        floats.start_epoch(epoch);
+        bytes.start_epoch(epoch);
+        int64_t batches = 0;
+        while (auto expected = floats.next()) {
+          auto got = bytes.next();
+          ASSERT_TRUE(got);
+          ++batches;
+          EXPECT_EQ(got->images.dtype(), DType::UInt8);
+          EXPECT_EQ(got->images.shape(), expected->images.shape());
+          EXPECT_EQ(got->indices, expected->indices);
+          EXPECT_EQ(got->labels.to_vector<int64_t>(), expected->labels.to_vector<int64_t>());
+          // Every value 0..255 converts exactly, so the float batch is the uint8 one converted.
+          EXPECT_EQ(got->images.to(DType::Float32).to_vector<float>(),
+                    expected->images.to_vector<float>())
+              << "epoch " << epoch << " batch " << batches << " augment " << augment;
+        }
+        EXPECT_FALSE(bytes.next());
+        EXPECT_EQ(batches, 6);
+      }
+    }
+  }
+  // Without augmentation and shuffle, a uint8 batch is the set's rows as they are.
+  Loader plain(set, {.batch_size = 45, .shuffle = false, .pixel_dtype = DType::UInt8});
+  plain.start_epoch(0);
+  EXPECT_EQ(plain.next()->images.to_vector<uint8_t>(), pixels);
+  EXPECT_ERROR_MENTIONS(Loader(set, {.pixel_dtype = DType::Int64}),
+                        "pixel_dtype must be float32 or uint8");
+}
+
 TEST(DatasetsLoader, CudaBatchesEqualTheCpuOnes) {
   EMBER_REQUIRE_CUDA();
   const datasets::ImageSet set = cyclic_set(45, 3);
@@ -302,6 +350,33 @@ TEST(DatasetsLoader, CudaBatchesEqualTheCpuOnes) {
         EXPECT_EQ(got->indices, expected->indices);
         // to_vector waits for the queued copy.
         EXPECT_EQ(got->images.to_vector<float>(), expected->images.to_vector<float>());
+        EXPECT_EQ(got->labels.to_vector<int64_t>(), expected->labels.to_vector<int64_t>());
+      }
+      EXPECT_FALSE(gpu.next());
+    }
+  }
+}
+
+TEST(DatasetsLoader, CudaUint8BatchesEqualTheCpuOnes) {
+  EMBER_REQUIRE_CUDA();
+  const datasets::ImageSet set = cyclic_set(45, 3);
+  for (int64_t prefetch : {0, 2}) {
+    Loader cpu(set, {.batch_size = 8, .seed = 2, .augment = {.flips_and_rotations = true},
+                     .prefetch = prefetch});
+    Loader gpu(set, {.batch_size = 8, .seed = 2, .augment = {.flips_and_rotations = true},
+                     .prefetch = prefetch, .device = Device::cuda(),
+                     .pixel_dtype = DType::UInt8});
+    for (int64_t epoch : {0, 1}) {
+      cpu.start_epoch(epoch);
+      gpu.start_epoch(epoch);
+      while (auto expected = cpu.next()) {
+        auto got = gpu.next();
+        ASSERT_TRUE(got);
+        EXPECT_TRUE(got->images.is_cuda());
+        EXPECT_EQ(got->images.dtype(), DType::UInt8);  // uploaded as uint8: a quarter the bytes
+        EXPECT_EQ(got->indices, expected->indices);
+        EXPECT_EQ(got->images.to(Device::cpu()).to(DType::Float32).to_vector<float>(),
+                  expected->images.to_vector<float>());
         EXPECT_EQ(got->labels.to_vector<int64_t>(), expected->labels.to_vector<int64_t>());
       }
       EXPECT_FALSE(gpu.next());
