@@ -23,16 +23,35 @@ AccumulateGrad::AccumulateGrad(const Tensor& t) : leaf(t.impl_ptr()) {
   outputs.push_back({t.shape(), t.dtype(), t.device()});
 }
 
-// Adds the gradient into the leaf's .grad: the first time as a private contiguous copy (never an
-// alias of a tensor the caller may still hold, never a broadcast view), afterwards in place, or
-// out of place with history while the engine records (create_graph).
+namespace {
+
+// True when nothing but `grads` holds g or its memory, and g covers that memory exactly, densely,
+// in the leaf's dtype and device: the leaf can then take g as its .grad instead of a copy (what
+// PyTorch's AccumulateGrad does too), which saves a copy per parameter and step once gradients
+// are set to none between steps.
+bool can_take_over(const Tensor& g, const TensorImpl& leaf) {
+  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && !g.requires_grad() &&
+         g.is_contiguous() && g.offset() == 0 &&
+         g.storage()->nbytes() == static_cast<size_t>(g.numel()) * dtype_size(g.dtype()) &&
+         g.dtype() == leaf.dtype && g.device() == leaf.storage->device();
+}
+
+}  // namespace
+
+// Adds the gradient into the leaf's .grad: the first time as a private contiguous tensor (never an
+// alias of a tensor the caller may still hold, never a broadcast view: g itself when nothing else
+// holds it, else a copy), afterwards in place, or out of place with history while the engine
+// records (create_graph).
 TensorList AccumulateGrad::apply(const TensorList& grads) {
   auto impl = leaf.lock();
   if (!impl) return {};
   Tensor& slot = impl->autograd.grad;
   const Tensor& g = grads[0];
   if (!slot.defined()) {
-    slot = GradMode::enabled() ? g : g.detach().clone();
+    if (GradMode::enabled())
+      slot = g;
+    else
+      slot = can_take_over(g, *impl) ? g.detach() : g.detach().clone();
   } else if (GradMode::enabled() || slot.requires_grad()) {
     slot = slot + g;
   } else {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/function.h"
+#include "tensor/dispatch_count.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -28,6 +29,36 @@ TEST(Autograd, BackwardAddsToASentinelInsteadOfOverwriting) {
   x.mutable_grad() = vec({100, 200}, false);
   sum(mul_scalar(x, 3.0)).backward();
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{103, 203}));
+}
+
+// A leaf's first gradient becomes its .grad without a copy when nothing else holds it (the
+// backward's own result), and is copied when something does: the caller's gradient tensor, or
+// the graph's saved tensors under retain_graph.
+TEST(Autograd, FirstGradientIsTakenOverOnlyWhenNothingElseHoldsIt) {
+  Tensor x = vec({1, 2, 3});
+  {
+    DispatchTally tally;
+    sum(mul_scalar(x, 3.0)).backward();
+    for (const auto& [name, count] : tally.by_name()) EXPECT_NE(name, "copy") << count;
+  }
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3, 3, 3}));
+
+  Tensor leaf = vec({1, 2});
+  Tensor held = vec({5, 6}, false);
+  leaf.backward(held);  // the caller still holds `held`: .grad must not alias it
+  EXPECT_NE(leaf.grad().raw_data(), held.raw_data());
+  fill_(held, 0.0);
+  EXPECT_EQ(leaf.grad().to_vector<double>(), (std::vector<double>{5, 6}));
+
+  // mul's backward passes g * x; with retain_graph the graph keeps x, not the gradient, so the
+  // gradient is still private and taken; a second pass then adds into it in place.
+  Tensor y = vec({1, 2});
+  const Tensor loss = sum(mul(y, y));
+  loss.backward(Tensor(), /*retain_graph=*/true);
+  const void* memory = y.grad().raw_data();
+  loss.backward();
+  EXPECT_EQ(y.grad().raw_data(), memory);
+  EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{4, 8}));
 }
 
 TEST(Autograd, NonLeafGradOnlyWhenRetained) {
