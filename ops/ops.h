@@ -14,3 +14,4 @@
 #include "ops/random.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "ops/squeeze_excite.h"

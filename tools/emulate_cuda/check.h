@@ -176,3 +176,4 @@ void check_edges();  // empty tensors and variants, all families
 void check_copy();   // tensor/cuda/copy.cu: copies with dtype conversion, fills
 void check_depthwise_variants();  // kernels/cuda/dev/depthwise_conv_variants.cu
 void check_linalg();              // kernels/cuda/linalg.cpp on a CBLAS stand-in for cuBLAS
+void check_squeeze_excite();      // kernels/cuda/squeeze_excite.cu

@@ -6,7 +6,7 @@
 #   library carries the real kernels); it is configured if it does not exist, and its target
 #   ember is brought up to date on every run. CTest runs this (test EmulatedCudaKernels, with a
 #   build dir under its binary dir: tests/CMakeLists.txt). Families: pointwise norm index misc
-#   conv edges copy depthwise_variants linalg (default: all).
+#   conv edges copy depthwise_variants linalg squeeze_excite (default: all).
 # Every run regenerates the emulated sources from the current kernels/cuda/*.cu (and the kernel
 # variants in kernels/cuda/dev/*.cu), then runs the checks twice: with the real launch geometry,
 # and with grid_for capped at 3 blocks and blocks and threads scheduled in reverse order
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
 build=$root/build-cpu
 case "$1" in
-  ""|pointwise|norm|index|misc|conv|edges|copy|depthwise_variants|linalg) ;;
+  ""|pointwise|norm|index|misc|conv|edges|copy|depthwise_variants|linalg|squeeze_excite) ;;
   *) build=$1; shift ;;
 esac
 if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
