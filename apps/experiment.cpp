@@ -43,6 +43,9 @@ const char* kUsage = R"(usage: experiment [flags]
   --out DIR               the experiment folder (default runs/experiment-<preset>)
   --device cpu|cuda       where the units run (quick: cpu, full: cuda)
   --gpus N                with cuda: spread independent units over N GPUs (default: all visible)
+  --exact-fp32            the training units (train_classifier, train_gan) keep exact fp32
+                          math on CUDA; by default they use TF32 tensor cores there
+                          (the setting exact_fp32)
   --resume DIR            continue the experiment in DIR with its saved config.json
   --stages A,B            run only these stages (prepare, classifiers, gan, generation,
                           augmented, evaluation, report); earlier ones must be done
@@ -66,7 +69,7 @@ struct Flags {
 Flags parse_flags(int argc, char** argv) {
   Flags f;
   FlagReader r(argc, argv);
-  std::vector<std::string> late;  // --data/--out/--device/--gpus: applied after --set
+  std::vector<std::string> late;  // --data/--out/--device/--gpus/--exact-fp32: after --set
   while (r.next()) {
     if (r.is("--preset")) f.preset = r.choice_value({"quick", "full"});
     else if (r.is("--config")) f.config_file = r.value();
@@ -75,6 +78,7 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--out")) late.push_back("out=" + nlohmann::json(r.value()).dump());
     else if (r.is("--device")) late.push_back("device=" + nlohmann::json(r.choice_value({"cpu", "cuda"})).dump());
     else if (r.is("--gpus")) late.push_back("gpus=" + std::to_string(r.int_value(0)));
+    else if (r.is_switch("--exact-fp32")) late.push_back("exact_fp32=true");
     else if (r.is("--resume")) f.resume = r.value();
     else if (r.is("--stages")) {
       // An empty list would select nothing, which the runner reads as every stage.

@@ -36,6 +36,7 @@
 #include "nn/safetensors.h"
 #include "tensor/atomic_file.h"
 #include "apps/data_root.h"
+#include "apps/math_mode.h"
 #include "apps/flags/classifier_flags.h"
 #include "training/classifier_trainer.h"
 #include "apps/flags/cli.h"
@@ -216,12 +217,14 @@ ClassifierModel build_model(const ClassifierFlags& f, int64_t classes, RandomGen
   return m;
 }
 
-void write_config(const ClassifierFlags& f, const fs::path& out, const fs::path& root) {
+void write_config(const ClassifierFlags& f, const fs::path& out, const fs::path& root,
+                  const std::string& math) {
   write_file_atomically((out / "config.json").string(),
                         nlohmann::json{{"training", training_config(f)},
                                        {"epochs", f.train.epochs},
                                        {"patience", f.train.early_stopping_patience},
                                        {"device", f.train.device.str()},
+                                       {"math", math},
                                        {"data", root.string()},
                                        {"eval_batch", f.train.eval_batch_size}}
                                 .dump(2) + "\n");
@@ -257,7 +260,7 @@ EvalResult test_best_model(const ClassifierFlags& f, const fs::path& out,
 // result.json: the run's settings, training summary, history and test result.
 nlohmann::json result_json(const ClassifierFlags& f, const datasets::ImageSet& train,
                            const ClassifierTrainResult& trained, const EvalResult& test,
-                           const std::string& pretrained_note) {
+                           const std::string& pretrained_note, const std::string& math) {
   double seconds = 0, rate = 0;
   for (const EpochRecord& r : trained.history) {
     seconds += r.seconds;
@@ -272,6 +275,7 @@ nlohmann::json result_json(const ClassifierFlags& f, const datasets::ImageSet& t
           {"variant", f.variant},
           {"seed", f.train.seed},
           {"device", f.train.device.str()},
+          {"math", math},
           {"pretrained", !f.weights.empty()},
           {"weights", f.weights.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.weights)},
           {"note", pretrained_note},
@@ -299,6 +303,8 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
       f.weights.empty() ? "trained from scratch: no pretrained weights given (--weights)"
                         : "fine-tuned from " + f.weights;
   log.line(pretrained_note);
+  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32);
+  log.line(apps::math_mode_note(math));
 
   const datasets::EuroSat data = load_data(f, log);
   const datasets::ImageSet train = training_set(f, data.train, log);
@@ -309,12 +315,12 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
   RandomGenerator gen(f.train.seed);
   ClassifierModel model =
       build_model(f, static_cast<int64_t>(train.class_names.size()), gen, log);
-  write_config(f, out, data.root);
+  write_config(f, out, data.root, math);
   const ClassifierTrainResult trained = train_classifier(
       *model.net, model.trainable, gen, train, data.val, options, log, model.keep_in_eval);
 
   const EvalResult test = test_best_model(f, out, *model.net, data.test, trained, log);
-  const nlohmann::json result = result_json(f, train, trained, test, pretrained_note);
+  const nlohmann::json result = result_json(f, train, trained, test, pretrained_note, math);
   write_file_atomically((out / "result.json").string(), result.dump(2) + "\n");
   log.line("wrote " + (out / "result.json").string());
   return 0;

@@ -29,6 +29,7 @@
 #include "gan/networks_io.h"
 #include "tensor/atomic_file.h"
 #include "apps/data_root.h"
+#include "apps/math_mode.h"
 #include "apps/flags/cli.h"
 #include "apps/flags/gan_flags.h"
 #include "gan/trainer.h"
@@ -102,6 +103,8 @@ int train(const GanFlags& f, const fs::path& out, RunLog& log) {
                   f.variant.c_str(), f.train.loss.c_str(),
                   static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
                   out.c_str()));
+  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32);
+  log.line(apps::math_mode_note(math));
   const fs::path root = apps::find_data_root(f.data);
   const datasets::ImageSet train = load_training_set(f, root, log);
   const GanTrainOptions options = trainer_options(f, out, train);
@@ -111,6 +114,7 @@ int train(const GanFlags& f, const fs::path& out, RunLog& log) {
                                        {"sample_every", f.train.sample_every},
                                        {"explode_threshold", f.train.explode_threshold},
                                        {"device", f.train.device.str()},
+                                       {"math", math},
                                        {"data", root.string()}}
                                 .dump(2) + "\n");
 

@@ -24,6 +24,7 @@ json full_preset() {
       {"out", "runs/experiment-full"},
       {"device", "cuda"},
       {"gpus", 0},
+      {"exact_fp32", false},
       {"seeds", {0, 1, 2}},
       {"subset_seed", 0},
       {"fraction", 1.0},
@@ -188,6 +189,7 @@ void parse_top_level(const json& j, ExperimentConfig& c) {
               c.device, "'");
   c.gpus = get<int64_t>(j, "", "gpus");
   EMBER_CHECK(c.gpus >= 0, "config: 'gpus' must be >= 0 (0: all visible), got ", c.gpus);
+  c.exact_fp32 = get<bool>(j, "", "exact_fp32");
   c.seeds = get<std::vector<int64_t>>(j, "", "seeds");
   EMBER_CHECK(!c.seeds.empty(), "config: 'seeds' must list at least one seed");
   EMBER_CHECK(std::set<int64_t>(c.seeds.begin(), c.seeds.end()).size() == c.seeds.size(),

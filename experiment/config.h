@@ -66,6 +66,7 @@ struct ExperimentConfig {
   std::string out;
   std::string device = "cpu";          // cpu | cuda
   int64_t gpus = 0;                    // cuda: how many GPUs to spread runs over; 0: all visible
+  bool exact_fp32 = false;             // cuda: the training units without TF32 (--exact-fp32)
   std::vector<int64_t> seeds = {0, 1, 2};
   int64_t subset_seed = 0;             // which Highway/River images the unbalanced set keeps
   double fraction = 1.0;               // stratified fraction of train/val/test for classifiers

@@ -118,6 +118,7 @@ Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_
   if (s.bn_momentum != 0.99) add(u, "classifier.bn_momentum", "--bn-momentum", number(s.bn_momentum));
   if (c.fraction < 1) add(u, "fraction", "--fraction", number(c.fraction));
   if (!c.data.empty()) add(u, "data", "--data", c.data);
+  if (c.exact_fp32) add(u, "exact_fp32", "--exact-fp32");
   add_extra(u, "classifier.extra_args", s.extra_args);
   const double train = (group == "original" ? kTrainImages : kUnbalancedTrain) * c.fraction;
   u.cost = static_cast<double>(s.epochs) * (train / 100.0 + kValTestImages * c.fraction / 3 / 400.0) +
@@ -160,6 +161,7 @@ Unit gan_unit(const ExperimentConfig& c, const GanSpec& g) {
   if (!s.d_widths.empty()) add(gan, "gan.d_widths", "--d-widths", join(s.d_widths));
   if (s.ema != 0) add(gan, "gan.ema", "--ema", number(s.ema));
   if (!c.data.empty()) add(gan, "data", "--data", c.data);
+  if (c.exact_fp32) add(gan, "exact_fp32", "--exact-fp32");
   add_extra(gan, "gan.extra_args", s.extra_args);
   const double images = (g.variant == "full" ? kTrainImages : kUnbalancedTrain) * s.fraction;
   gan.cost = static_cast<double>(s.epochs) * images / 25.0 + 5.0;

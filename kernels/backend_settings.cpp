@@ -44,6 +44,13 @@ void set_deterministic(bool on) { settings().deterministic = on; }
 void set_conv_autotune(bool on) { settings().conv_autotune = on; }
 void set_depthwise_impl(DepthwiseImpl impl) { settings().depthwise_impl = impl; }
 
+bool allow_tf32_unless_exact(bool exact_fp32) {
+  const char* env = std::getenv("EMBER_ALLOW_TF32");
+  const bool on = !exact_fp32 && (env && *env ? env_flag("EMBER_ALLOW_TF32") : true);
+  set_allow_tf32(on);
+  return on;
+}
+
 BackendSettingsGuard::~BackendSettingsGuard() { settings() = saved_; }
 
 }  // namespace ember::kernels

@@ -30,6 +30,12 @@ void set_deterministic(bool on);
 void set_conv_autotune(bool on);
 void set_depthwise_impl(DepthwiseImpl impl);
 
+// The default of the training apps and the GPU benchmarks, which run for speed (the library's
+// own default, and so every test, stays exact fp32): TF32 on, unless `exact_fp32` (their
+// --exact-fp32 flag) asks for exact math, or EMBER_ALLOW_TF32 is set in the environment, whose
+// value then decides as it does for every other program. Returns whether TF32 is now on.
+bool allow_tf32_unless_exact(bool exact_fp32);
+
 // Restores the previous settings when it goes out of scope (for tests and benchmarks).
 class BackendSettingsGuard {
  public:

@@ -166,6 +166,28 @@ TEST(ExperimentPlan, UnitsCarryTheRightArguments) {
   EXPECT_TRUE(has_args(unit(small, "generate-full"), {"--classifier", "{out}/units/classifier-unbalanced-seed5/run/best.safetensors"}));
 }
 
+// exact_fp32 (the experiment's --exact-fp32) reaches the training units, and only them; off by
+// default, so they use TF32 on CUDA.
+TEST(ExperimentPlan, ExactFp32ReachesTheTrainingUnits) {
+  const auto has_flag = [](const Unit& u) { return has_args(u, {"--exact-fp32"}); };
+  json c = preset_json("full");
+  EXPECT_FALSE(parse_config(c).exact_fp32);
+  for (const Unit& u : build_plan(parse_config(c))) EXPECT_FALSE(has_flag(u)) << u.id;
+  apply_override(c, "exact_fp32=true");
+  int training_units = 0;
+  for (const Unit& u : build_plan(parse_config(c))) {
+    const bool trains = u.program == "train_classifier" || u.program == "train_gan";
+    training_units += trains;
+    EXPECT_EQ(has_flag(u), trains) << u.id;
+    if (trains) {
+      EXPECT_EQ(u.flag_keys.at("--exact-fp32"), "exact_fp32") << u.id;
+    }
+  }
+  EXPECT_GT(training_units, 10);
+  apply_override(c, "exact_fp32=1");
+  EXPECT_ERROR_MENTIONS(parse_config(c), "'exact_fp32' has the wrong type");
+}
+
 TEST(ExperimentPlan, QuickPresetPassesTheSubsetAndShortFlags) {
   const std::vector<Unit> plan = build_plan(parse_config(preset_json("quick")));
   EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--fraction", "0.04"}));

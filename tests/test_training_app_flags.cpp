@@ -98,6 +98,21 @@ TEST(TrainingAppFlags, Gan) {
             "--gp-weight is only used with --loss wgan-gp");
 }
 
+// --exact-fp32 (apps/math_mode.h): both training apps read it the same way, off by default
+// (TF32 on CUDA), and list it in --help.
+TEST(TrainingAppFlags, ExactFp32) {
+  EXPECT_FALSE(parse_classifier_flags({"--device", "cuda"}).exact_fp32);
+  EXPECT_TRUE(parse_classifier_flags({"--device", "cuda", "--exact-fp32"}).exact_fp32);
+  EXPECT_FALSE(parse_gan_flags({"--device", "cuda"}).exact_fp32);
+  EXPECT_TRUE(parse_gan_flags({"--exact-fp32", "--device", "cuda"}).exact_fp32);
+  for (const char* usage : {kClassifierUsage, kGanUsage}) {
+    EXPECT_TRUE(mentions(usage, "--exact-fp32             exact fp32 math on CUDA (default there: TF32"))
+        << usage;
+  }
+  EXPECT_TRUE(mentions(error(parse_classifier_flags, {"--exact-fp32=1"}), "--exact-fp32"));
+  EXPECT_TRUE(mentions(error(parse_gan_flags, {"--exact-fp32=yes"}), "--exact-fp32"));
+}
+
 TEST(TrainingAppFlags, GenerateAugmentQuality) {
   const Args files = {"--generator", "g", "--classifier", "c"};
   auto generate = [&](Args extra) {

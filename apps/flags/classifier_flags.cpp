@@ -41,6 +41,9 @@ training:
   --augment                flips and 90-degree rotations
   --balanced               class-balanced sampling (oversamples the small classes)
   --device cpu|cuda|cuda:N (cpu)
+  --exact-fp32             exact fp32 math on CUDA (default there: TF32 tensor cores in
+                           convolutions and matrix products, faster, inputs rounded to
+                           10 mantissa bits; EMBER_ALLOW_TF32=0 does the same)
 run:
   --out DIR                run folder (default runs/classifier-<variant>-seed<S>)
   --resume                 continue the run in --out from its last finished epoch
@@ -126,7 +129,7 @@ ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {
     else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
     else if (r.is_switch("--summary")) f.summary = true;
     else if (!read_data_flag(r, f) && !read_model_flag(r, f) && !read_optimizer_flag(r, t) &&
-             !read_training_flag(r, t) && !read_run_flag(r, f))
+             !read_training_flag(r, t) && !read_math_flag(r, f) && !read_run_flag(r, f))
       r.unknown();
   }
   f.help = r.help_requested();

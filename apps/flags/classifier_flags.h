@@ -23,6 +23,7 @@ struct ClassifierFlags {
   double fraction = 1.0;
   double bn_momentum = 0.99;
   bool no_cache = false, summary = false;
+  bool exact_fp32 = false;  // --exact-fp32: no TF32 on CUDA (apps/math_mode.h)
   bool help = false;  // --help: print kClassifierUsage, nothing else was checked
   ClassifierTrainOptions train;
 };

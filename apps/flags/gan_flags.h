@@ -20,6 +20,7 @@ struct GanFlags {
   double fraction = 1.0;
   int64_t threads = 0;
   bool no_cache = false;
+  bool exact_fp32 = false;  // --exact-fp32: no TF32 on CUDA (apps/math_mode.h)
   bool help = false;  // --help: print kGanUsage, nothing else was checked
   GanTrainOptions train;
 };

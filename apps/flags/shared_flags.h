@@ -1,7 +1,7 @@
 // The flags that train_classifier and train_gan read the same way: where the EuroSAT data
 // comes from (their usage texts' "data:" lines, --variant aside) and where the run goes
-// ("run:"). Each reader takes the current flag of a FlagReader loop and says whether it was
-// one of its own. Tested through both parsers in tests/test_training_app_flags.cpp.
+// ("run:"), and the GPU math mode (--exact-fp32). Each reader takes the current flag of a
+// FlagReader loop and says whether it was one of its own. Tested through both parsers in tests/test_training_app_flags.cpp.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,15 @@ bool read_data_flag(FlagReader& r, Flags& f) {
   else if (r.is_switch("--no-cache")) f.no_cache = true;
   else if (r.is("--threads")) f.threads = r.int_value(0, 1024);
   else return false;
+  return true;
+}
+
+// --exact-fp32: on CUDA the apps use TF32 tensor cores in convolutions and matrix products
+// unless this asks for exact fp32 (apps/math_mode.h).
+template <typename Flags>
+bool read_math_flag(FlagReader& r, Flags& f) {
+  if (!r.is_switch("--exact-fp32")) return false;
+  f.exact_fp32 = true;
   return true;
 }
 
