@@ -1,5 +1,5 @@
-// Adam / AdamW updates in place (formula in optim/adam.h, kernel kernels::adam_step) and their
-// state save/load. Tested in tests/test_optim_adam.cpp and tests/test_optim_state.cpp.
+// Adam / AdamW updates in place (formula in optim/adam.h, kernel kernels::adam_step_multi) and
+// their state save/load. Tested in tests/test_optim_adam.cpp and tests/test_optim_state.cpp.
 #include "optim/adam.h"
 
 #include <cmath>
@@ -24,25 +24,38 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decouple
   EMBER_CHECK(options.weight_decay >= 0.0, this->name(), ": weight_decay must be >= 0, got ",
               options.weight_decay);
   states_.resize(this->params().size());
+  reserve_scalar_slots(states_.size());  // slot 1 + i: parameter i's step count
 }
 
 AdamW::AdamW(std::vector<Tensor> params, const AdamOptions& options)
     : Adam(std::move(params), options, /*decoupled=*/true, "AdamW") {}
 
-void Adam::update(size_t index, const Tensor& p, const Tensor& g) {
-  ParamState& s = states_[index];
-  if (s.exp_avg.defined() && (s.exp_avg.device() != p.device() || s.exp_avg.dtype() != p.dtype())) {
-    // The model was moved (module.to) after a step: the moments follow it.
-    s.exp_avg = convert(s.exp_avg, p.dtype(), p.device());
-    s.exp_avg_sq = convert(s.exp_avg_sq, p.dtype(), p.device());
+void Adam::update_group(const Group& group, const Tensor& scalars) {
+  std::vector<Tensor> exp_avgs, exp_avg_sqs;
+  std::vector<int64_t> step_slots;
+  for (size_t k = 0; k < group.indices.size(); ++k) {
+    const size_t index = group.indices[k];
+    const Tensor& p = group.params[k];
+    ParamState& s = states_[index];
+    if (s.exp_avg.defined() &&
+        (s.exp_avg.device() != p.device() || s.exp_avg.dtype() != p.dtype())) {
+      // The model was moved (module.to) after a step: the moments follow it.
+      s.exp_avg = convert(s.exp_avg, p.dtype(), p.device());
+      s.exp_avg_sq = convert(s.exp_avg_sq, p.dtype(), p.device());
+    }
+    if (!s.exp_avg.defined()) {
+      s.exp_avg = zeros_like(p);  // PyTorch starts both moments at zero
+      s.exp_avg_sq = zeros_like(p);
+    }
+    exp_avgs.push_back(s.exp_avg);
+    exp_avg_sqs.push_back(s.exp_avg_sq);
+    step_slots.push_back(static_cast<int64_t>(1 + index));
   }
-  if (!s.exp_avg.defined()) {
-    s.exp_avg = zeros_like(p);  // PyTorch starts both moments at zero
-    s.exp_avg_sq = zeros_like(p);
-  }
-  ++s.step;
-  kernels::adam_step(p, g.contiguous(), s.exp_avg, s.exp_avg_sq, lr(), options_.beta1,
-                     options_.beta2, options_.eps, options_.weight_decay, decoupled_, s.step);
+  // The kernel counts the steps on the device; the mirror follows.
+  kernels::adam_step_multi(group.params, group.grads, exp_avgs, exp_avg_sqs, scalars, step_slots,
+                           options_.beta1, options_.beta2, options_.eps, options_.weight_decay,
+                           decoupled_);
+  for (const int64_t slot : step_slots) count_scalar(static_cast<size_t>(slot));
 }
 
 void Adam::save_state(OptimizerState& out) const {
@@ -52,7 +65,7 @@ void Adam::save_state(OptimizerState& out) const {
     const std::string prefix = std::to_string(i) + ".";
     out.tensors.emplace_back(prefix + "exp_avg", s.exp_avg.clone());
     out.tensors.emplace_back(prefix + "exp_avg_sq", s.exp_avg_sq.clone());
-    out.scalars.emplace_back(prefix + "step", static_cast<double>(s.step));
+    out.scalars.emplace_back(prefix + "step", scalar(1 + i));
   }
 }
 
@@ -88,11 +101,13 @@ void Adam::restore_state(const OptimizerState& state) {
     (field == "exp_avg" ? states[index].exp_avg : states[index].exp_avg_sq) =
         restore_like_param(t, index, name);
   }
+  std::vector<double> steps(states_.size(), 0.0);  // 0 for parameters without state
   for (const auto& [name, v] : state.scalars) {
     if (name == "num_params" || name == "lr" || name == "step_count") continue;
-    states[parse_param_entry(name).first].step = static_cast<int64_t>(v);
+    steps[parse_param_entry(name).first] = v;
   }
   states_ = std::move(states);
+  for (size_t i = 0; i < steps.size(); ++i) set_scalar_mirror(1 + i, steps[i]);
 }
 
 }  // namespace ember::optim

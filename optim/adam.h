@@ -5,9 +5,12 @@
 //   m = beta1 * m + (1 - beta1) * g
 //   v = beta2 * v + (1 - beta2) * g^2
 //   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-// One fused kernel per parameter (kernels::adam_step, kernels/optim_step.h). The state of a
-// parameter (exp_avg m, exp_avg_sq v, its step t) is created on its first update and follows the
-// parameter when the model is moved (module.to) after a step.
+// One multi-tensor kernel call per (device, dtype) group of parameters (kernels::adam_step_multi,
+// the formula of kernels/optim_step.h): the learning rate and each parameter's step t are
+// device-held scalars (optim/optimizer.h; parameter i's t in slot 1 + i, incremented on the
+// device), so the bias corrections are computed on the device. The state of a parameter (exp_avg
+// m, exp_avg_sq v) is created on its first update and follows the parameter when the model is
+// moved (module.to) after a step.
 // State (state()/load_state()): per parameter that has stepped, "<i>.exp_avg", "<i>.exp_avg_sq"
 // (tensors) and "<i>.step" (scalar).
 // Tested in tests/test_optim_adam.cpp against hand computations over three steps, and
@@ -33,12 +36,15 @@ class Adam : public Optimizer {
   // Parameter i's moments (undefined before its first update) and its step count.
   const Tensor& exp_avg(size_t i) const { return states_.at(i).exp_avg; }
   const Tensor& exp_avg_sq(size_t i) const { return states_.at(i).exp_avg_sq; }
-  int64_t param_step(size_t i) const { return states_.at(i).step; }
+  int64_t param_step(size_t i) const {
+    states_.at(i);  // the same out-of-range error as the moments' accessors
+    return static_cast<int64_t>(scalar(1 + i));  // the host mirror of the device-held count
+  }
 
  protected:
   // AdamW's constructor: the same update with decoupled weight decay.
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name);
-  void update(size_t index, const Tensor& param, const Tensor& grad) override;
+  void update_group(const Group& group, const Tensor& scalars) override;
   void save_state(OptimizerState& out) const override;
   void check_state(const OptimizerState& state) const override;
   void restore_state(const OptimizerState& state) override;
@@ -46,7 +52,6 @@ class Adam : public Optimizer {
  private:
   struct ParamState {
     Tensor exp_avg, exp_avg_sq;
-    int64_t step = 0;
   };
   AdamOptions options_;
   bool decoupled_;

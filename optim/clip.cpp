@@ -1,19 +1,27 @@
-// clip_grad_norm (contract and reference in optim/clip.h). Tested in tests/test_optim_clip.cpp.
+// clip_grad_norm and its device path (contract and reference in optim/clip.h).
+// Tested in tests/test_optim_clip.cpp.
 #include "optim/clip.h"
 
 #include <cmath>
 
 #include "autograd/grad_mode.h"
-#include "ops/ops.h"
+#include "kernels/optim.h"
 #include "tensor/error.h"
 
 namespace ember::optim {
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
-                      bool error_if_nonfinite) {
+Tensor clip_grad_norm_device(const std::vector<Tensor>& params, double max_norm,
+                             bool error_if_nonfinite) {
   EMBER_CHECK(max_norm > 0.0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
   NoGradGuard no_grad;
-  std::vector<Tensor> grads;
+  // The gradients grouped by dtype (one kernel call each); positions keep parameter order.
+  struct Group {
+    std::vector<Tensor> grads;
+    std::vector<int64_t> positions;
+  };
+  std::vector<Group> groups;
+  int64_t count = 0;
+  Device device = Device::cpu();
   for (size_t i = 0; i < params.size(); ++i) {
     EMBER_CHECK(params[i].defined(), "clip_grad_norm: parameter ", i, " is undefined");
     const Tensor& g = params[i].grad();
@@ -21,27 +29,37 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
     EMBER_CHECK(g.dtype() == DType::Float32 || g.dtype() == DType::Float64,
                 "clip_grad_norm: the gradient of parameter ", i, " is ", g.describe(),
                 ", not floating point");
-    EMBER_CHECK(grads.empty() || g.device() == grads.front().device(),
-                "clip_grad_norm: gradients on different devices (", grads.front().describe(),
+    EMBER_CHECK(groups.empty() || g.device() == device,
+                "clip_grad_norm: gradients on different devices (", groups[0].grads[0].describe(),
                 " and ", g.describe(), " of parameter ", i, ")");
-    grads.push_back(g);
+    device = g.device();
+    EMBER_CHECK(g.is_contiguous(), "clip_grad_norm: the gradient of parameter ", i,
+                " must be contiguous (it is scaled in place), got ", g.describe());
+    Group* group = nullptr;
+    for (Group& candidate : groups)
+      if (candidate.grads[0].dtype() == g.dtype()) group = &candidate;
+    if (group == nullptr) group = &groups.emplace_back();
+    group->grads.push_back(g);
+    group->positions.push_back(count++);
   }
-  if (grads.empty()) return 0.0;
+  if (groups.empty()) return zeros({1}, {.dtype = DType::Float64});
 
-  // Sum of squares per gradient (in its dtype, as PyTorch), accumulated in float64 on the device.
-  Tensor total;
-  for (const Tensor& g : grads) {
-    const Tensor squares = to_dtype(sum(g * g), DType::Float64);
-    total = total.defined() ? total + squares : squares;
-  }
-  const double total_norm = std::sqrt(total.item<double>());  // the one host read
+  const TensorOptions f64{.dtype = DType::Float64, .device = device};
+  const Tensor sums = empty({count}, f64);   // per gradient, in parameter order
+  const Tensor result = empty({2}, f64);     // [total norm, clip coefficient]
+  for (const Group& group : groups) kernels::sum_squares_multi(group.grads, sums, group.positions);
+  kernels::clip_coefficient(sums, result, max_norm, /*keep_if_nonfinite=*/error_if_nonfinite);
+  for (const Group& group : groups) kernels::scale_by_clip_coefficient_multi(group.grads, result);
+  return result.slice(0, 0, 1);
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
+                      bool error_if_nonfinite) {
+  const double total_norm =
+      clip_grad_norm_device(params, max_norm, error_if_nonfinite).item<double>();  // one read
   EMBER_CHECK(!error_if_nonfinite || std::isfinite(total_norm),
               "clip_grad_norm: the total gradient norm is ", total_norm,
               " (a gradient holds inf or NaN)");
-  const double clip_coef = max_norm / (total_norm + 1e-6);
-  if (clip_coef < 1.0 || std::isnan(clip_coef)) {
-    for (const Tensor& g : grads) mul_(g, clip_coef);
-  }
   return total_norm;
 }
 

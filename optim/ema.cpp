@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "autograd/grad_mode.h"
+#include "kernels/optim.h"
 #include "ops/ops.h"
 #include "tensor/error.h"
 
@@ -48,16 +49,46 @@ void ExponentialMovingAverage::follow_params() {
   }
 }
 
+const Tensor& ExponentialMovingAverage::count_on(Device device) {
+  if (!count_.defined() || count_.device() != device) {
+    count_ = convert(from_vector<double>({static_cast<double>(num_updates_)}, {1},
+                                         {.dtype = DType::Float64}),
+                     DType::Float64, device);
+  }
+  return count_;
+}
+
 void ExponentialMovingAverage::update() {
   EMBER_CHECK(!swapped_in_, "ExponentialMovingAverage: update() while the averages are swapped ",
               "in; call restore() first");
   NoGradGuard no_grad;
   follow_params();
-  const double d = next_decay();
+  // Groups by (device, dtype) in parameter order: one kernel call each.
+  struct Group {
+    std::vector<Tensor> shadows, params;
+  };
+  std::vector<Group> groups;
   for (size_t i = 0; i < params_.size(); ++i) {
-    mul_(shadows_[i], d);
-    add_(shadows_[i], params_[i].second.detach(), 1.0 - d);
+    const Tensor& p = params_[i].second;
+    Group* group = nullptr;
+    for (Group& candidate : groups)
+      if (candidate.params[0].device() == p.device() && candidate.params[0].dtype() == p.dtype())
+        group = &candidate;
+    if (group == nullptr) group = &groups.emplace_back();
+    group->shadows.push_back(shadows_[i]);
+    group->params.push_back(p.detach().contiguous());
   }
+  bool one_device = true;
+  for (const Group& group : groups)
+    one_device = one_device && group.params[0].device() == groups[0].params[0].device();
+  for (size_t k = 0; k < groups.size(); ++k) {
+    if (!one_device) count_ = Tensor();  // each device's count is made afresh from the mirror
+    // Every group reads the count before this update; the last one counts it.
+    kernels::ema_update_multi(groups[k].shadows, groups[k].params,
+                              count_on(groups[k].params[0].device()), 0, decay_,
+                              num_updates_warmup_, /*count_update=*/k + 1 == groups.size());
+  }
+  if (!one_device) count_ = Tensor();
   ++num_updates_;
 }
 
@@ -129,6 +160,10 @@ void ExponentialMovingAverage::load_state(const OptimizerState& state) {
   }
   shadows_ = std::move(shadows);
   num_updates_ = static_cast<int64_t>(n);
+  if (count_.defined()) {  // in place: a captured update keeps reading the same tensor
+    NoGradGuard no_grad;
+    copy_(count_, from_vector<double>({n}, {1}, {.dtype = DType::Float64}));
+  }
 }
 
 }  // namespace ember::optim

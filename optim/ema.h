@@ -3,6 +3,9 @@
 //   shadow = decay_t * shadow + (1 - decay_t) * param          after each optimizer step
 //   decay_t = decay, or with num_updates_warmup (TensorFlow's num_updates):
 //   decay_t = min(decay, (1 + n) / (10 + n)), n = the number of updates before this one
+// update() is one multi-tensor kernel call per (device, dtype) group (kernels::ema_update_multi);
+// decay_t is computed on the device from a device-held float64 update count, incremented there,
+// so an update reads nothing from the host; num_updates() is its host mirror.
 // The shadow starts as a copy of the parameters at construction. For evaluation, swap_in()
 // copies the averages into the parameters (in place: the tensor handles an optimizer holds stay
 // valid) and restore() puts the trained values back.
@@ -40,6 +43,8 @@ class ExponentialMovingAverage {
   double decay() const { return decay_; }
   double next_decay() const;  // decay_t of the next update
   int64_t num_updates() const { return num_updates_; }
+  // The device-held update count (float64 [1]) on the last update's device; undefined before it.
+  const Tensor& device_count() const { return count_; }
   const Tensor& shadow(size_t i) const { return shadows_.at(i); }
   size_t size() const { return params_.size(); }
 
@@ -48,13 +53,15 @@ class ExponentialMovingAverage {
 
  private:
   void follow_params();  // moves the shadows to their parameters' device and dtype
+  const Tensor& count_on(Device device);  // the device-held count, made from the mirror if needed
 
   nn::NamedTensors params_;
   std::vector<Tensor> shadows_;
   std::vector<Tensor> backups_;  // the trained values while swapped in
   double decay_;
   bool num_updates_warmup_;
-  int64_t num_updates_ = 0;
+  int64_t num_updates_ = 0;  // host mirror of count_
+  Tensor count_;
   bool swapped_in_ = false;
 };
 

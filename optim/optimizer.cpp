@@ -1,5 +1,6 @@
-// Optimizer base: parameter checks, the step loop under NoGradGuard, zero_grad.
-// Tested in tests/test_optim.cpp (suite Optimizer).
+// Optimizer base: parameter checks, the step (grouping by device and dtype) under NoGradGuard,
+// the device-held scalars and their host mirror, zero_grad.
+// Tested in tests/test_optim.cpp (suite Optimizer) and tests/test_optim_multi.cpp.
 #include "optim/optimizer.h"
 
 #include <cmath>
@@ -13,7 +14,7 @@
 namespace ember::optim {
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
-    : params_(std::move(params)), lr_(lr), name_(name) {
+    : params_(std::move(params)), name_(name) {
   EMBER_CHECK(!params_.empty(), name_, ": got an empty parameter list");
   std::unordered_set<const TensorImpl*> seen;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -29,11 +30,37 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
 
 void Optimizer::set_lr(double lr) {
   EMBER_CHECK(lr >= 0.0, name_, ": learning rate must be >= 0, got ", lr);
-  lr_ = lr;
+  set_scalar(0, lr);
+}
+
+void Optimizer::set_scalar(size_t slot, double value) {
+  scalar_mirror_.at(slot) = value;
+  if (device_scalars_.defined()) {
+    NoGradGuard no_grad;
+    const int64_t s = static_cast<int64_t>(slot);
+    copy_(device_scalars_.slice(0, s, s + 1),
+          from_vector<double>({value}, {1}, {.dtype = DType::Float64}));
+  }
+}
+
+void Optimizer::write_device_scalars() {
+  if (!device_scalars_.defined()) return;
+  const int64_t n = static_cast<int64_t>(scalar_mirror_.size());
+  copy_(device_scalars_, from_vector<double>(scalar_mirror_, {n}, {.dtype = DType::Float64}));
+}
+
+const Tensor& Optimizer::scalars_on(Device device) {
+  if (!device_scalars_.defined() || device_scalars_.device() != device) {
+    const int64_t n = static_cast<int64_t>(scalar_mirror_.size());
+    device_scalars_ = convert(from_vector<double>(scalar_mirror_, {n}, {.dtype = DType::Float64}),
+                              DType::Float64, device);
+  }
+  return device_scalars_;
 }
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  std::vector<Group> groups;  // by (device, dtype), in order of first appearance
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     const Tensor& g = p.grad();
@@ -41,7 +68,23 @@ void Optimizer::step() {
     EMBER_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(),
                 name_, ": the gradient ", g.describe(), " of parameter ", i, " does not match it (",
                 p.describe(), ")");
-    update(i, p, g);
+    Group* group = nullptr;
+    for (Group& candidate : groups)
+      if (candidate.params[0].device() == p.device() && candidate.params[0].dtype() == p.dtype())
+        group = &candidate;
+    if (group == nullptr) group = &groups.emplace_back();
+    group->indices.push_back(i);
+    group->params.push_back(p);
+    group->grads.push_back(g.contiguous());
+  }
+  bool one_device = true;
+  for (const Group& group : groups)
+    one_device = one_device && group.params[0].device() == groups[0].params[0].device();
+  for (const Group& group : groups) {
+    // Each device's scalars hold current counts only for that device's parameters, so with
+    // several devices every group gets a fresh tensor made from the mirror.
+    if (!one_device) device_scalars_ = Tensor();
+    update_group(group, scalars_on(group.params[0].device()));
   }
   ++step_count_;
 }
@@ -70,7 +113,7 @@ const Tensor* OptimizerState::find_tensor(const std::string& name) const {
 OptimizerState Optimizer::state() const {
   OptimizerState out;
   out.scalars = {{"num_params", static_cast<double>(params_.size())},
-                 {"lr", lr_},
+                 {"lr", lr()},
                  {"step_count", static_cast<double>(step_count_)}};
   save_state(out);
   return out;
@@ -93,8 +136,10 @@ void Optimizer::load_state(const OptimizerState& state) {
     EMBER_CHECK(names.insert(n).second, name_, ": the loaded state has scalar '", n, "' twice");
   check_state(state);
   restore_state(state);
-  lr_ = lr;
+  scalar_mirror_[0] = lr;
   step_count_ = static_cast<int64_t>(steps);
+  NoGradGuard no_grad;
+  write_device_scalars();
 }
 
 std::pair<size_t, std::string> Optimizer::parse_param_entry(const std::string& name) const {

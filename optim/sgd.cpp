@@ -1,5 +1,5 @@
-// SGD update, in place: one fused kernel per parameter (kernels::sgd_step, the formula of
-// sgd.h), on the parameter's device. Tested in tests/test_optim.cpp (suites Sgd, SgdKernel) and
+// SGD update, in place: one multi-tensor kernel call per (device, dtype) group of parameters
+// (kernels::sgd_step_multi, the formula of sgd.h), on the parameters' device. Tested in tests/test_optim.cpp (suites Sgd, SgdKernel) and
 // tests/test_cuda_optim.cpp.
 #include "optim/sgd.h"
 
@@ -19,20 +19,26 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
   momentum_buffers_.resize(this->params().size());
 }
 
-void SGD::update(size_t index, const Tensor& p, const Tensor& g) {
-  Tensor& b = momentum_buffers_[index];
-  bool first_step = false;
+void SGD::update_group(const Group& group, const Tensor& scalars) {
+  std::vector<Tensor> buffers;
+  std::vector<uint8_t> first_step(group.indices.size(), 0);
   if (options_.momentum != 0.0) {
-    if (b.defined() && (b.device() != p.device() || b.dtype() != p.dtype())) {
-      b = convert(b, p.dtype(), p.device());  // the model was moved (module.to) after a step
-    }
-    if (!b.defined()) {
-      b = empty_like(p);  // its contents are ignored on the first step
-      first_step = true;
+    for (size_t k = 0; k < group.indices.size(); ++k) {
+      const Tensor& p = group.params[k];
+      Tensor& b = momentum_buffers_[group.indices[k]];
+      if (b.defined() && (b.device() != p.device() || b.dtype() != p.dtype())) {
+        b = convert(b, p.dtype(), p.device());  // the model was moved (module.to) after a step
+      }
+      if (!b.defined()) {
+        b = empty_like(p);  // its contents are ignored on the first step
+        first_step[k] = 1;
+      }
+      buffers.push_back(b);
     }
   }
-  kernels::sgd_step(p, g.contiguous(), b, lr(), options_.momentum, options_.dampening,
-                    options_.weight_decay, options_.nesterov, first_step);
+  kernels::sgd_step_multi(group.params, group.grads, buffers, first_step, scalars,
+                          options_.momentum, options_.dampening, options_.weight_decay,
+                          options_.nesterov);
 }
 
 void SGD::save_state(OptimizerState& out) const {

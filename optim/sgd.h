@@ -5,8 +5,10 @@
 //   b = momentum * b + (1 - dampening) * d  (later steps)
 //   d = d + momentum * b  (nesterov)   or   d = b  (momentum > 0)
 //   p = p - lr * d
-// Parameters and momentum buffers are updated in place by one fused kernel (kernels/optim.h);
-// the only allocation is each momentum buffer, on its parameter's first step.
+// Parameters and momentum buffers are updated in place by one multi-tensor kernel call per
+// (device, dtype) group (kernels::sgd_step_multi) reading the learning rate from the device-held
+// scalars (optim/optimizer.h); the only allocation is each momentum buffer, on its parameter's
+// first step.
 // State (state()/load_state()): "<i>.momentum_buffer" for every parameter that has one.
 // Tested in tests/test_optim.cpp (suite Sgd) against hand computations, and
 // tests/test_optim_state.cpp (save/load).
@@ -31,7 +33,7 @@ class SGD : public Optimizer {
   const Tensor& momentum_buffer(size_t i) const { return momentum_buffers_.at(i); }
 
  protected:
-  void update(size_t index, const Tensor& param, const Tensor& grad) override;
+  void update_group(const Group& group, const Tensor& scalars) override;
   void save_state(OptimizerState& out) const override;
   void check_state(const OptimizerState& state) const override;
   void restore_state(const OptimizerState& state) override;
