@@ -5,6 +5,11 @@
 // launches more than one kernel, or calls cuBLAS/cuDNN, still counts once: the count measures the
 // host-side work per step (what bounds a training step made of small kernels), not GPU launches.
 //
+// On the GPU the kernels themselves are counted too (launch_count): every checked launch of an
+// ember kernel and every cuBLAS or cuDNN call (EMBER_CUDA_CHECK_LAUNCH follows each one, in
+// tensor/cuda/cuda_check.h), so a dispatch that launches two kernels shows as two launches. A
+// library call counts once even where the library launches several kernels inside.
+//
 // Counts are per thread: a training step runs on one thread, and a data loader's workers do not
 // disturb its figure. Counting costs one thread-local increment per dispatch.
 //
@@ -27,6 +32,7 @@ class DispatchTally;
 
 namespace dispatch_detail {
 inline thread_local uint64_t count = 0;
+inline thread_local uint64_t launches = 0;
 inline thread_local DispatchTally* tally = nullptr;  // innermost live tally of this thread
 void record(const char* name);
 }  // namespace dispatch_detail
@@ -39,6 +45,12 @@ inline void count_dispatch(const char* name) {
 
 // Dispatches this thread has made since it started.
 inline uint64_t dispatch_count() { return dispatch_detail::count; }
+
+// Called after each GPU kernel launch or GPU library call (EMBER_CUDA_CHECK_LAUNCH).
+inline void count_kernel_launch() { ++dispatch_detail::launches; }
+
+// GPU kernel launches and library calls this thread has made since it started (0 without a GPU).
+inline uint64_t launch_count() { return dispatch_detail::launches; }
 
 // While alive, counts this thread's dispatches by op name. Tallies nest: an inner one takes the
 // counts while it lives and the outer one resumes after it.

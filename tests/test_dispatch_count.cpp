@@ -1,6 +1,6 @@
 // The dispatch count (tensor/dispatch_count.h): one count per kernel the dispatch layer runs,
 // named by op, per thread, with nested tallies; copies and fills count too, and an op that only
-// makes a view counts nothing.
+// makes a view counts nothing; GPU kernel launches are counted apart.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include "nn/module.h"
 #include "ops/ops.h"
 #include "tensor/dispatch_count.h"
+#include "tests/device_compare.h"
 
 namespace ember {
 namespace {
@@ -96,6 +97,22 @@ TEST(DispatchCount, GradientsSetToNoneCostNoDispatchZeroesOneFillEach) {
   nn::zero_grad({w, v}, /*set_to_none=*/true);
   EXPECT_EQ(tally.total(), 0u);
   EXPECT_FALSE(w.grad().defined());
+}
+
+// On the GPU one elementwise dispatch is one kernel launch, and the CPU path launches nothing.
+TEST(DispatchCount, GpuLaunchesAreCountedBesideDispatches) {
+  const Tensor a = vec({1, 2, 3});
+  uint64_t before = launch_count();
+  (void)(a + a);
+  EXPECT_EQ(launch_count() - before, 0u);
+  EMBER_REQUIRE_CUDA();
+  const Tensor g = a.to(Device::cuda());
+  before = launch_count();
+  const uint64_t dispatches_before = dispatch_count();
+  const Tensor h = g * g + g;
+  EXPECT_EQ(dispatch_count() - dispatches_before, 2u);
+  EXPECT_EQ(launch_count() - before, 2u);
+  EXPECT_EQ(h.to(Device::cpu()).to_vector<float>(), (std::vector<float>{2, 6, 12}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include "tensor/cuda/device_errors.h"
+#include "tensor/dispatch_count.h"
 #include "tensor/error.h"
 
 namespace ember::cuda {
@@ -22,10 +23,12 @@ bool sync_mode();  // EMBER_CUDA_SYNC is set to a non-zero value
       ::ember::cuda::throw_cuda_error(ember_status_, #call, __FILE__, __LINE__);      \
   } while (0)
 
-// After a <<<...>>> launch: checks the launch, and in sync mode waits and checks the kernel,
-// including the error record it may have set.
+// After a <<<...>>> launch (or a cuBLAS/cuDNN call): counts it (tensor/dispatch_count.h), checks
+// the launch, and in sync mode waits and checks the kernel, including the error record it may
+// have set.
 #define EMBER_CUDA_CHECK_LAUNCH(kernel_name)                                            \
   do {                                                                                  \
+    ::ember::count_kernel_launch();                                                     \
     EMBER_CUDA_CHECK(cudaGetLastError());                                               \
     if (::ember::cuda::sync_mode()) {                                                   \
       cudaError_t ember_status_ = cudaDeviceSynchronize();                              \
