@@ -3,7 +3,8 @@
 // the figure compared with PyTorch's CPU step (bench/torch_efficientnet_step.py; both are
 // run side by side by bench/run_efficientnet_step.sh).
 //
-// Cases (all wall-clock time, counter "img/s" = images per second):
+// Cases (all wall-clock time, counter "img/s" = images per second, "dispatches" = kernel
+// dispatches per step, counted on one untimed step: bench/dispatch_report.h):
 //   cpu_step/32       the full step at batch 32 on the CPU;
 //   cpu_forward/32    forward + loss only (graph recorded as in training, no backward);
 //   cpu_fwd_bwd/32    forward + loss + backward, no optimiser step;
@@ -12,7 +13,8 @@
 //                      CUDA backend or a visible GPU they are skipped with a message.
 // Two untimed steps run first (allocator caches, OpenBLAS buffers, first-touch page faults).
 // A finite loss is checked once before timing; a NaN aborts the case.
-// Run: ./build/bench/bench_efficientnet_step --benchmark_counters_tabular=true
+// GPU math: TF32 by default, exact fp32 with --exact-fp32; the context line "math" says which.
+// Run: ./build/bench/bench_efficientnet_step --benchmark_counters_tabular=true [--exact-fp32]
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -21,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/dispatch_report.h"
+#include "bench/math_mode.h"
 #include "models/efficientnet.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
@@ -53,7 +57,7 @@ struct StepSetup {
 
   // One forward (+ backward (+ Adam step)); returns the loss (not yet read on the host).
   Tensor run(Part part) {
-    adam->zero_grad();
+    adam->zero_grad(/*set_to_none=*/true);  // as the trainer does
     Tensor loss = cross_entropy((*model)(images), labels);
     if (part != Part::Forward) loss.backward();
     if (part == Part::Step) adam->step();
@@ -82,6 +86,10 @@ void run_case(benchmark::State& state, Part part, Device device) {
       return;
     }
   }
+  const char* part_name = part == Part::Step ? "step" : part == Part::Forward ? "forward" : "fwd_bwd";
+  bench::report_step_dispatches(
+      state, std::string(device.is_cuda() ? "cuda_" : "cpu_") + part_name + "/" + std::to_string(batch),
+      [&] { setup.run(part); });
   sync(device);
   for (auto _ : state) {
     Tensor loss = setup.run(part);
@@ -107,4 +115,12 @@ BENCHMARK(BM_cuda_step)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0)->Unit(be
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN with the math mode first: TF32 on CUDA unless --exact-fp32 (bench/math_mode.h).
+int main(int argc, char** argv) {
+  ember::bench::use_math_mode(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -14,13 +14,16 @@
 // z ~ N(0, 1) is drawn every step; real images are fixed uniform [-1, 1) values; labels are
 // (i * 7 + 3) % 10.
 //
-// Cases (wall-clock time, counter "img/s" = batch / step time):
+// Cases (wall-clock time, counter "img/s" = batch / step time, "dispatches" = kernel dispatches
+// per step, counted on one untimed step: bench/dispatch_report.h):
 //   cpu_critic_step/16, cpu_generator_step/16     on the CPU;
 //   cuda_critic_step/64, cuda_generator_step/64   on the GPU, each iteration ending with
 //                                                 cuda_synchronize(); skipped with the reason
 //                                                 without the CUDA backend or a visible GPU.
 // Two untimed steps first; a non-finite loss skips the case.
+// GPU math: TF32 by default, exact fp32 with --exact-fp32; the context line "math" says which.
 // Run: ./build/bench/bench_gan_step --benchmark_counters_tabular=true [--benchmark_filter=cpu_]
+//      [--exact-fp32]
 //
 // Check mode (not a benchmark): bench_gan_step --dump FOLDER [--dtype float64|float32]
 // [--batch N] [--seed S] builds the two networks (CPU), runs one critic step and then one
@@ -49,6 +52,8 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "bench/dispatch_report.h"
+#include "bench/math_mode.h"
 #include "gan/networks.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
@@ -112,7 +117,7 @@ struct GanSetup {
       NoGradGuard no_grad;
       fake = (*g)(z, labels);
     }
-    d_opt->zero_grad();
+    d_opt->zero_grad(/*set_to_none=*/true);  // as the trainer does
     training::CriticLossParts parts =
         training::wgan_gp_critic_loss(training::critic_fn(*d), real, fake, labels, gen);
     parts.loss.backward();
@@ -124,7 +129,7 @@ struct GanSetup {
   Tensor generator_step(const Tensor& z) {
     const std::vector<Tensor> d_params = d->parameters();
     for (Tensor p : d_params) p.set_requires_grad(false);
-    g_opt->zero_grad();
+    g_opt->zero_grad(/*set_to_none=*/true);
     Tensor loss = training::wgan_generator_loss(training::critic_fn(*d), (*g)(z, labels), labels);
     loss.backward();
     for (Tensor p : d_params) p.set_requires_grad(true);
@@ -160,6 +165,11 @@ void run_case(benchmark::State& state, Which which, Device device) {
     const float loss = step().item<float>();
     if (!std::isfinite(loss)) return skip(state, "non-finite loss " + std::to_string(loss));
   }
+  bench::report_step_dispatches(state,
+                                std::string(device.is_cuda() ? "cuda_" : "cpu_") +
+                                    (which == Which::Critic ? "critic_step/" : "generator_step/") +
+                                    std::to_string(batch),
+                                step);
   sync(device);
   for (auto _ : state) {
     Tensor loss = step();
@@ -298,6 +308,7 @@ int main(int argc, char** argv) {
     }
   }
   register_cases();
+  bench::use_math_mode(argc, argv);  // TF32 on CUDA unless --exact-fp32 (bench/math_mode.h)
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
