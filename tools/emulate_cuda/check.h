@@ -177,3 +177,4 @@ void check_copy();   // tensor/cuda/copy.cu: copies with dtype conversion, fills
 void check_depthwise_variants();  // kernels/cuda/dev/depthwise_conv_variants.cu
 void check_linalg();              // kernels/cuda/linalg.cpp on a CBLAS stand-in for cuBLAS
 void check_squeeze_excite();      // kernels/cuda/squeeze_excite.cu
+void check_preprocess();          // kernels/cuda/preprocess.cu

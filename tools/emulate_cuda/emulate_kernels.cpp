@@ -1,7 +1,7 @@
 // Runs the emulated CUDA kernels (kernels/cuda/*.cu and tensor/cuda/copy.cu compiled against shim/cuda_runtime.h) against
 // the CPU references and prints one line per case with its maximum error. Usage:
 //   emulate_kernels [family ...]   families: pointwise norm index misc conv edges copy
-//   depthwise_variants linalg squeeze_excite (default: all)
+//   depthwise_variants linalg squeeze_excite preprocess (default: all)
 // Environment: EMU_GRID_CAP=n caps grid_for at n blocks; EMU_REVERSE=1 runs blocks and threads in
 // reverse order. tools/emulate_cuda/run.sh builds and runs it (README.md).
 #include <cstdio>
@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
                              {"copy", check_copy},
                              {"depthwise_variants", check_depthwise_variants},
                              {"linalg", check_linalg},
-                             {"squeeze_excite", check_squeeze_excite}};
+                             {"squeeze_excite", check_squeeze_excite},
+                             {"preprocess", check_preprocess}};
   for (const Family& f : families) {
     bool wanted = argc == 1;
     for (int i = 1; i < argc; ++i) wanted = wanted || std::strcmp(argv[i], f.name) == 0;

@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/tools/emulate_cuda"
 build=$root/build-cpu
 case "$1" in
-  ""|pointwise|norm|index|misc|conv|edges|copy|depthwise_variants|linalg|squeeze_excite) ;;
+  ""|pointwise|norm|index|misc|conv|edges|copy|depthwise_variants|linalg|squeeze_excite|preprocess) ;;
   *) build=$1; shift ;;
 esac
 if grep -q 'kernels/cuda/' "$build/CMakeFiles/ember.dir/build.make" 2>/dev/null; then
