@@ -24,6 +24,7 @@
 #include "optim/ema.h"
 #include "optim/sgd.h"
 #include "tests/device_compare.h"
+#include "tensor/dispatch_count.h"
 #include "tests/expect_error.h"
 
 namespace ember {
@@ -405,6 +406,36 @@ TEST(OptimMulti, ClipGradNormDevicePathLeavesGradsForANonFiniteNormWhenAskedToFa
   // Without the check the NaN coefficient scales every gradient, as PyTorch does.
   optim::clip_grad_norm({p}, 1.0, false);
   EXPECT_TRUE(std::isnan(p.grad().to_vector<double>()[0]));
+}
+
+
+// One dispatch per (device, dtype) group, whatever the number of parameters: the mixed net has
+// six parameters in two dtype groups.
+TEST(OptimMulti, OneDispatchPerDtypeGroup) {
+  Net net = make_net(18);
+  set_grads(net, 800, {});
+  optim::AdamW adamw(net.params);
+  optim::SGD sgd(net.params, {.lr = 0.1, .momentum = 0.9});
+  nn::NamedTensors named;
+  for (size_t i = 0; i < net.params.size(); ++i)
+    named.emplace_back("p" + std::to_string(i), net.params[i]);
+  optim::ExponentialMovingAverage ema(named, 0.99);
+  adamw.step();  // the first step makes the state and the device-held scalars
+  sgd.step();
+  ema.update();
+  uint64_t before = dispatch_count();
+  adamw.step();
+  EXPECT_EQ(dispatch_count() - before, 2u) << "AdamW step";
+  before = dispatch_count();
+  sgd.step();
+  EXPECT_EQ(dispatch_count() - before, 2u) << "SGD step";
+  before = dispatch_count();
+  ema.update();
+  EXPECT_EQ(dispatch_count() - before, 2u) << "EMA update";
+  before = dispatch_count();
+  optim::clip_grad_norm_device(net.params, 1.0);
+  // Sums of squares and scale per group, one coefficient.
+  EXPECT_EQ(dispatch_count() - before, 5u) << "clip_grad_norm_device";
 }
 
 }  // namespace
