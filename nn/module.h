@@ -55,9 +55,10 @@ class Module {
   Module& to(Device device);
   Module& to(DType dtype);
 
-  // Sets every parameter's .grad to zero in place (same memory, so a captured CUDA graph can
-  // replay the step), or drops it when set_to_none.
-  void zero_grad(bool set_to_none = false);
+  // Drops every parameter's .grad (the default, as PyTorch's since 2.0: the next backward
+  // assigns its gradient instead of adding it to zeros, which saves a fill and an addition per
+  // parameter), or with set_to_none = false sets it to zero in place (same memory).
+  void zero_grad(bool set_to_none = true);
 
  protected:
   // Registers a parameter: `value` (a leaf) is marked requires_grad and its handle returned.
@@ -88,8 +89,9 @@ class Layer : public Module {
   Tensor operator()(const Tensor& x) { return forward(x); }
 };
 
-// Zeroes (in place) or drops the .grad of each tensor; shared by Module and the optimizers.
-// A .grad that carries history (from a create_graph backward) is replaced by new zeros.
-void zero_grad(const std::vector<Tensor>& tensors, bool set_to_none = false);
+// Drops (the default) or zeroes in place the .grad of each tensor; shared by Module and the
+// optimizers. When zeroing, a .grad that carries history (from a create_graph backward) is
+// replaced by new zeros.
+void zero_grad(const std::vector<Tensor>& tensors, bool set_to_none = true);
 
 }  // namespace ember::nn

@@ -51,8 +51,9 @@ class Optimizer {
   // Applies one update to every parameter whose .grad is defined (others are skipped, as in
   // PyTorch): one kernel call per (device, dtype) group. Then counts the step.
   void step();
-  // Zeroes every .grad in place (same memory), or drops them when set_to_none.
-  void zero_grad(bool set_to_none = false);
+  // Drops every .grad (the default, as PyTorch's), or zeroes them in place (same memory) with
+  // set_to_none = false.
+  void zero_grad(bool set_to_none = true);
 
   double lr() const { return scalar_mirror_[0]; }
   void set_lr(double lr);

@@ -90,11 +90,11 @@ TEST(DispatchCount, GradientsSetToNoneCostNoDispatchZeroesOneFillEach) {
   sum(v * v).backward();
   {
     DispatchTally tally;
-    nn::zero_grad({w, v});
+    nn::zero_grad({w, v}, /*set_to_none=*/false);
     EXPECT_EQ(tally.total(), 2u);
   }
   DispatchTally tally;
-  nn::zero_grad({w, v}, /*set_to_none=*/true);
+  nn::zero_grad({w, v});  // the default drops them
   EXPECT_EQ(tally.total(), 0u);
   EXPECT_FALSE(w.grad().defined());
 }

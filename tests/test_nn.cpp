@@ -153,7 +153,7 @@ TEST(NnModule, ZeroGradKeepsTheSameMemory) {
   const void* scale_memory = m.scale_.grad().raw_data();
   const void* shift_memory = m.shift_.grad().raw_data();
 
-  m.zero_grad();
+  m.zero_grad(/*set_to_none=*/false);
   EXPECT_EQ(m.scale_.grad().raw_data(), scale_memory);
   EXPECT_EQ(m.shift_.grad().raw_data(), shift_memory);
   EXPECT_EQ(m.scale_.grad().to_vector<float>(), (std::vector<float>{0, 0, 0}));
@@ -164,7 +164,7 @@ TEST(NnModule, ZeroGradKeepsTheSameMemory) {
   EXPECT_EQ(m.scale_.grad().to_vector<float>(), (std::vector<float>{1, 2, 3}));
   EXPECT_EQ(m.shift_.grad().to_vector<float>(), (std::vector<float>{1, 1, 1}));
 
-  m.zero_grad(/*set_to_none=*/true);
+  m.zero_grad();  // the default drops them
   EXPECT_FALSE(m.scale_.grad().defined());
   EXPECT_FALSE(m.shift_.grad().defined());
 }
@@ -177,7 +177,7 @@ TEST(NnModule, ZeroGradReplacesAGradientWithHistory) {
   const Tensor with_history = m.scale_.grad();
   ASSERT_TRUE(with_history.requires_grad());
   const std::vector<float> value = with_history.to_vector<float>();
-  m.zero_grad();
+  m.zero_grad(/*set_to_none=*/false);
   EXPECT_FALSE(m.scale_.grad().requires_grad());
   EXPECT_EQ(m.scale_.grad().grad_fn(), nullptr);
   EXPECT_EQ(m.scale_.grad().to_vector<float>(), (std::vector<float>{0, 0}));
@@ -207,7 +207,7 @@ TEST(NnModule, ToDTypeConvertsInPlaceKeepingHandles) {
 
   // The optimizer built before the conversion updates the converted tensors, and new backward
   // passes accumulate float64 gradients into them.
-  net.zero_grad();
+  net.zero_grad(/*set_to_none=*/false);
   sum(net.block1->first->forward(ones({3}, {.dtype = DType::Float64}))).backward();
   sgd.step();
   EXPECT_EQ(net.block1->first->scale_.to_vector<double>(),

@@ -197,15 +197,15 @@ TEST(Sgd, TrainsThroughAutogradAndZeroGrad) {
   EXPECT_EQ(p.to_vector<double>(), (std::vector<double>{2.5, 0.25}));
 }
 
-TEST(Optimizer, ZeroGradKeepsMemoryOrDropsGradients) {
+TEST(Optimizer, ZeroGradDropsGradientsOrKeepsTheirMemory) {
   Tensor p = make_param();
   SGD sgd({p});
   p.mutable_grad() = from_vector<double>({1.0, 2.0}, {2}, {.dtype = DType::Float64});
   const void* memory = p.grad().raw_data();
-  sgd.zero_grad();
+  sgd.zero_grad(/*set_to_none=*/false);
   EXPECT_EQ(p.grad().raw_data(), memory);
   EXPECT_EQ(p.grad().to_vector<double>(), (std::vector<double>{0.0, 0.0}));
-  sgd.zero_grad(/*set_to_none=*/true);
+  sgd.zero_grad();  // the default drops them, as PyTorch's
   EXPECT_FALSE(p.grad().defined());
 }
 
