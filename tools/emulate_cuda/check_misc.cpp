@@ -2,6 +2,10 @@
 // random}.cpp. Resampling and optimizer updates must be bit-identical (same double formulas;
 // see the README on fma contraction, which g++ does not do here); the Philox kernels run the
 // host branch of tensor/philox.h, so this checks their indexing and launch, not CUDA's math.
+// The multi-tensor optimizer kernels (ListArgs blocks of (tensor, chunk) pairs) run on lists with
+// empty, odd and multi-chunk tensors and more tensors than one argument block holds, and one list
+// over more chunks than one block's table (the table flushed inside a tensor): each against the
+// CPU's multi-tensor function and, for Adam and SGD, against the emulated per-tensor kernel.
 #include "check.h"
 #include "kernels/optim.h"
 #include "kernels/pool.h"
@@ -78,6 +82,147 @@ void optim_cases(DType dt) {
     }
 }
 
+
+using TensorList = std::vector<Tensor>;
+
+TensorList rnd_list(const std::vector<int64_t>& sizes, uint64_t seed, DType dt, double lo,
+                    double hi) {
+  TensorList out;
+  for (size_t i = 0; i < sizes.size(); ++i) out.push_back(rnd({sizes[i]}, seed + 31 * i, dt, lo, hi));
+  return out;
+}
+
+TensorList clone_list(const TensorList& l) {
+  TensorList out;
+  for (const Tensor& t : l) out.push_back(t.clone());
+  return out;
+}
+
+void same_list(const TensorList& got, const TensorList& want, const std::string& what) {
+  for (size_t i = 0; i < got.size(); ++i) same(got[i], want[i], what + " #" + std::to_string(i));
+}
+
+Tensor f64(std::vector<double> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  return from_vector(v, {n}, {.dtype = DType::Float64});
+}
+
+// Empty, one, odd, over one and over two chunks, then many small tensors (two argument blocks).
+std::vector<int64_t> multi_sizes() {
+  std::vector<int64_t> sizes = {0, 1, 1073, kListChunk + 3, 2 * kListChunk + 1};
+  for (int i = 0; i < kListTensors + 5; ++i) sizes.push_back(1 + (i * 37) % 300);
+  return sizes;
+}
+
+void optim_multi_cases(DType dt) {
+  const std::string t = " " + dt_name(dt);
+  const std::vector<int64_t> sizes = multi_sizes();
+  const size_t n = sizes.size();
+  const TensorList g = rnd_list(sizes, 91, dt, -1, 1);
+  for (bool decoupled : {false, true}) {
+    const TensorList p_ref = rnd_list(sizes, 92, dt, -1, 1), p1 = clone_list(p_ref),
+                     p2 = clone_list(p_ref);
+    const TensorList m_ref = rnd_list(sizes, 93, dt, -0.1, 0.1), m1 = clone_list(m_ref),
+                     m2 = clone_list(m_ref);
+    const TensorList v_ref = rnd_list(sizes, 94, dt, 0, 0.01), v1 = clone_list(v_ref),
+                     v2 = clone_list(v_ref);
+    std::vector<double> sv = {1e-3};
+    std::vector<int64_t> slots;
+    for (size_t i = 0; i < n; ++i) {
+      sv.push_back(static_cast<double>(i % 4));  // steps so far differ per tensor
+      slots.push_back(static_cast<int64_t>(1 + i));
+    }
+    const Tensor s1 = f64(sv), s2 = f64(sv);
+    cpu::adam_step_multi(p1, g, m1, v1, s1, slots, 0.9, 0.999, 1e-8, 1e-2, decoupled);
+    cuda::adam_step_multi(p2, g, m2, v2, s2, slots, 0.9, 0.999, 1e-8, 1e-2, decoupled);
+    for (size_t i = 0; i < n; ++i)  // the emulated per-tensor kernel, one tensor at a time
+      if (sizes[i] > 0)
+        cuda::adam_step(p_ref[i], g[i], m_ref[i], v_ref[i], 1e-3, 0.9, 0.999, 1e-8, 1e-2,
+                        decoupled, static_cast<int64_t>(i % 4) + 1);
+    const std::string tag = std::string(decoupled ? " adamw" : " adam") + t;
+    same_list(p2, p1, "adam_multi param" + tag);
+    same_list(m2, m1, "adam_multi exp_avg" + tag);
+    same_list(v2, v1, "adam_multi exp_avg_sq" + tag);
+    same(s2, s1, "adam_multi step counts" + tag);
+    same_list(p2, p_ref, "adam_multi param vs per-tensor" + tag);
+  }
+  for (double momentum : {0.0, 0.9})
+    for (bool nesterov : {false, true}) {
+      if (nesterov && momentum == 0.0) continue;
+      const TensorList p_ref = rnd_list(sizes, 95, dt, -1, 1), p1 = clone_list(p_ref),
+                       p2 = clone_list(p_ref);
+      const TensorList b_ref = rnd_list(sizes, 96, dt, -1, 1), b1 = clone_list(b_ref),
+                       b2 = clone_list(b_ref);
+      std::vector<uint8_t> first(n);
+      for (size_t i = 0; i < n; ++i) first[i] = i % 2;
+      const TensorList none;
+      cpu::sgd_step_multi(p1, g, momentum != 0 ? b1 : none, first, f64({0.05}), momentum, 0.0,
+                          1e-2, nesterov);
+      cuda::sgd_step_multi(p2, g, momentum != 0 ? b2 : none, first, f64({0.05}), momentum, 0.0,
+                           1e-2, nesterov);
+      for (size_t i = 0; i < n; ++i)
+        if (sizes[i] > 0)
+          cuda::sgd_step(p_ref[i], g[i], momentum != 0 ? b_ref[i] : Tensor(), 0.05, momentum, 0.0,
+                         1e-2, nesterov, first[i] != 0);
+      const std::string tag = " m=" + std::to_string(momentum) + (nesterov ? " nesterov" : "") + t;
+      same_list(p2, p1, "sgd_multi param" + tag);
+      if (momentum != 0) same_list(b2, b1, "sgd_multi buffer" + tag);
+      same_list(p2, p_ref, "sgd_multi param vs per-tensor" + tag);
+    }
+  for (bool warmup : {false, true}) {
+    const TensorList s_ref = rnd_list(sizes, 97, dt, -1, 1), s1 = clone_list(s_ref),
+                     s2 = clone_list(s_ref);
+    const Tensor c1 = f64({7.0}), c2 = f64({7.0});
+    cpu::ema_update_multi(s1, g, c1, 0, 0.99, warmup, true);
+    cuda::ema_update_multi(s2, g, c2, 0, 0.99, warmup, true);
+    const std::string tag = std::string(warmup ? " warm-up" : "") + t;
+    same_list(s2, s1, "ema_multi shadow" + tag);
+    same(c2, c1, "ema_multi count" + tag);
+  }
+  // Sums of squares and the clip: not bit-identical (the GPU adds each chunk in a tree, the CPU
+  // element by element, both in double), so within a few double roundings of the sum.
+  std::vector<int64_t> positions;
+  for (size_t i = 0; i < n; ++i) positions.push_back(static_cast<int64_t>(n - 1 - i));
+  const Tensor q1 = f64(std::vector<double>(n, -1.0)), q2 = f64(std::vector<double>(n, -1.0));
+  cpu::sum_squares_multi(g, q1, positions);
+  cuda::sum_squares_multi(g, q2, positions);
+  const double rtol = dt == DType::Float64 ? 1e-13 : 2.5e-7;  // float32: one rounding
+  cmp(q2, q1, rtol, 0, "sum_squares_multi" + t);
+  for (double max_norm : {0.5, 1e9}) {
+    const Tensor r1 = f64({0, 0}), r2 = f64({0, 0});
+    cpu::clip_coefficient(q1, r1, max_norm, false);
+    cuda::clip_coefficient(q1, r2, max_norm, false);  // the same sums: bit-identical
+    same(r2, r1, "clip_coefficient max_norm " + std::to_string(max_norm) + t);
+    const TensorList h1 = clone_list(g), h2 = clone_list(g);
+    cpu::scale_by_clip_coefficient_multi(h1, r1);
+    cuda::scale_by_clip_coefficient_multi(h2, r1);
+    same_list(h2, h1, "scale_by_clip_coefficient_multi max_norm " + std::to_string(max_norm) + t);
+  }
+  // A NaN sum (cmp matches NaN with NaN): kept (coefficient 1) or propagated (NaN).
+  for (bool keep : {true, false}) {
+    const Tensor nan_sums = f64({1.0, NAN}), r1 = f64({0, 0}), r2 = f64({0, 0});
+    cpu::clip_coefficient(nan_sums, r1, 1.0, keep);
+    cuda::clip_coefficient(nan_sums, r2, 1.0, keep);
+    same(r2, r1, std::string("clip_coefficient NaN ") + (keep ? "kept" : "propagated") + t);
+  }
+}
+
+// More chunks than one argument block's table: the launch table is flushed inside a tensor, so
+// the second launch's partial sums must land after the first's. float32 only (it is large).
+void optim_multi_long_list() {
+  const std::vector<int64_t> sizes = {5, kListChunk * kListBlocks + 7, 3};
+  const TensorList g = rnd_list(sizes, 98, DType::Float32, -1, 1);
+  const Tensor q1 = f64({0, 0, 0}), q2 = f64({0, 0, 0});
+  cpu::sum_squares_multi(g, q1, {0, 1, 2});
+  cuda::sum_squares_multi(g, q2, {0, 1, 2});
+  cmp(q2, q1, 2.5e-7, 0, "sum_squares_multi over two launch tables float32");
+  const Tensor r = f64({0, 0.5});
+  const TensorList h1 = clone_list(g), h2 = clone_list(g);
+  cpu::scale_by_clip_coefficient_multi(h1, r);
+  cuda::scale_by_clip_coefficient_multi(h2, r);
+  same_list(h2, h1, "scale_by_clip_coefficient_multi over two launch tables float32");
+}
+
 void random_cases() {
   for (int64_t n : {1, 1000, 4099}) {
     const std::string tag = " n=" + std::to_string(n);
@@ -118,6 +263,8 @@ void check_pool_optim_random() {
   for (DType dt : {DType::Float32, DType::Float64}) pool_cases(dt);
   section("optim.cu");
   for (DType dt : {DType::Float32, DType::Float64}) optim_cases(dt);
+  for (DType dt : {DType::Float32, DType::Float64}) optim_multi_cases(dt);
+  optim_multi_long_list();
   section("random.cu");
   random_cases();
 }
