@@ -3,6 +3,7 @@
 #include "optim/clip.h"
 
 #include <cmath>
+#include <utility>
 
 #include "autograd/grad_mode.h"
 #include "kernels/optim.h"
@@ -20,6 +21,7 @@ Tensor clip_grad_norm_device(const std::vector<Tensor>& params, double max_norm,
     std::vector<int64_t> positions;
   };
   std::vector<Group> groups;
+  std::vector<std::pair<Tensor, Tensor>> strided;  // (a strided .grad, its contiguous copy)
   int64_t count = 0;
   Device device = Device::cpu();
   for (size_t i = 0; i < params.size(); ++i) {
@@ -33,13 +35,18 @@ Tensor clip_grad_norm_device(const std::vector<Tensor>& params, double max_norm,
                 "clip_grad_norm: gradients on different devices (", groups[0].grads[0].describe(),
                 " and ", g.describe(), " of parameter ", i, ")");
     device = g.device();
-    EMBER_CHECK(g.is_contiguous(), "clip_grad_norm: the gradient of parameter ", i,
-                " must be contiguous (it is scaled in place), got ", g.describe());
+    // The kernels take contiguous tensors: a strided gradient (a view that backward handed over)
+    // is clipped in a contiguous copy, written back below.
+    Tensor work = g;
+    if (!g.is_contiguous()) {
+      work = g.contiguous();
+      strided.emplace_back(g, work);
+    }
     Group* group = nullptr;
     for (Group& candidate : groups)
       if (candidate.grads[0].dtype() == g.dtype()) group = &candidate;
     if (group == nullptr) group = &groups.emplace_back();
-    group->grads.push_back(g);
+    group->grads.push_back(work);
     group->positions.push_back(count++);
   }
   if (groups.empty()) return zeros({1}, {.dtype = DType::Float64});
@@ -50,6 +57,7 @@ Tensor clip_grad_norm_device(const std::vector<Tensor>& params, double max_norm,
   for (const Group& group : groups) kernels::sum_squares_multi(group.grads, sums, group.positions);
   kernels::clip_coefficient(sums, result, max_norm, /*keep_if_nonfinite=*/error_if_nonfinite);
   for (const Group& group : groups) kernels::scale_by_clip_coefficient_multi(group.grads, result);
+  for (const auto& [grad, work] : strided) copy_(grad, work);  // a device copy: no host read
   return result.slice(0, 0, 1);
 }
 

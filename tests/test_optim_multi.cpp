@@ -438,5 +438,17 @@ TEST(OptimMulti, OneDispatchPerDtypeGroup) {
   EXPECT_EQ(dispatch_count() - before, 5u) << "clip_grad_norm_device";
 }
 
+
+TEST(OptimMulti, ClipGradNormDevicePathScalesAStridedGradientInPlace) {
+  Tensor p = random_tensor({3, 2}, 19, DType::Float64, -1, 1, true);
+  const Tensor storage = from_vector<double>({3, 4, 0, 0, 0, 0}, {2, 3}, {.dtype = DType::Float64});
+  p.mutable_grad() = storage.permute({1, 0});  // [[3, 0], [4, 0], [0, 0]], not contiguous
+  ASSERT_FALSE(p.grad().is_contiguous());
+  EXPECT_EQ(optim::clip_grad_norm_device({p}, 2.5).item<double>(), 5.0);
+  const double coef = 2.5 / (5.0 + 1e-6);
+  EXPECT_EQ(p.grad().raw_data(), storage.raw_data()) << "the same .grad memory";
+  EXPECT_EQ(storage.to_vector<double>(), std::vector<double>({3 * coef, 4 * coef, 0, 0, 0, 0}));
+}
+
 }  // namespace
 }  // namespace ember
