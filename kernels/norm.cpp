@@ -5,6 +5,30 @@
 
 namespace ember::kernels {
 
+void batch_norm_act_forward_training(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                                     const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const RunningStats& running, double eps,
+                                     NormActivation act) {
+  EMBER_DISPATCH_DEVICE(x, "batch_norm (fused training forward)", batch_norm_act_forward_training,
+                        y, mean, invstd, x, weight, bias, running, eps, act);
+}
+
+void batch_norm_act_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                      const Tensor& bias, const Tensor& running_mean,
+                                      const Tensor& running_var, double eps, NormActivation act) {
+  EMBER_DISPATCH_DEVICE(x, "batch_norm (fused inference forward)",
+                        batch_norm_act_forward_inference, y, x, weight, bias, running_mean,
+                        running_var, eps, act);
+}
+
+void batch_norm_act_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                             const Tensor& dy, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, const Tensor& mean, const Tensor& invstd,
+                             NormActivation act) {
+  EMBER_DISPATCH_DEVICE(x, "batch_norm (fused backward)", batch_norm_act_backward, dx, dweight,
+                        dbias, dy, x, weight, bias, mean, invstd, act);
+}
+
 void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
                                  const Tensor& invstd, const Tensor& x, const Tensor& weight,
                                  const Tensor& bias, double eps) {

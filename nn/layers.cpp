@@ -221,7 +221,10 @@ BatchNorm::BatchNorm(int64_t channels, const BatchNormOptions& options)
   running_var_ = register_buffer("running_var", ones({channels}));
 }
 
-std::string BatchNorm::name() const { return "BatchNorm(" + std::to_string(channels_) + ")"; }
+std::string BatchNorm::name() const {
+  const bool swish = options_.activation == BatchNormActivation::Swish;
+  return "BatchNorm(" + std::to_string(channels_) + (swish ? ", swish)" : ")");
+}
 
 Tensor BatchNorm::forward(const Tensor& x) {
   check_defined(x, "BatchNorm", "x");
@@ -231,7 +234,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
   const ember::BatchNormOptions options{.training = is_training(),
                                         .momentum = options_.momentum,
                                         .eps = options_.eps,
-                                        .unbiased_running_var = options_.unbiased_running_var};
+                                        .unbiased_running_var = options_.unbiased_running_var,
+                                        .activation = options_.activation};
   return batch_norm(x, weight_, bias_, running_mean_, running_var_, options);
 }
 

@@ -16,6 +16,7 @@
 #include "nn/module.h"
 #include "nn/sequential.h"
 #include "ops/conv.h"
+#include "ops/norm.h"
 
 namespace ember::nn {
 
@@ -139,10 +140,13 @@ struct BatchNormOptions {
   double eps = 1e-3;
   bool affine = true;      // learnable weight (gamma, ones) and bias (beta, zeros)
   bool unbiased_running_var = false;  // true: PyTorch's running-variance update
+  // Applied to the normalised output in the same kernels (ops/norm.h): Swish gives
+  // silu(batch_norm(x)) with one dispatch forward and one backward in training.
+  BatchNormActivation activation = BatchNormActivation::None;
 };
 
-// Per-channel (last axis) batch normalisation. Buffers running_mean (zeros) and running_var
-// (ones) are updated in training mode and used in eval mode.
+// Per-channel (last axis) batch normalisation, then options.activation. Buffers running_mean
+// (zeros) and running_var (ones) are updated in training mode and used in eval mode.
 class BatchNorm : public Layer {
  public:
   explicit BatchNorm(int64_t channels, const BatchNormOptions& options = {});

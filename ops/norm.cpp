@@ -3,10 +3,13 @@
 // running statistics follow Keras: running = momentum * running + (1 - momentum) * batch.
 // The backward formulas are written out in kernels/norm.h. Tested in tests/test_norm.cpp.
 //
-// - batch_norm, training: one fused backward kernel (dx, dweight, dbias), recorded with
-//   DoubleBackward::No, so differentiating through it again is a clear error.
+// - batch_norm, training: one fused forward kernel (one-pass statistics, normalisation, the
+//   optional swish, running-statistics update) and one fused backward kernel (dx, dweight, dbias
+//   through swish and the normalisation), recorded with DoubleBackward::No, so differentiating
+//   through it again is a clear error. Derivation: docs/batch_norm_swish.md.
 // - batch_norm, inference: the affine map (x - rm) * (w / sqrt(rv + eps)) + b; its backward is
-//   built from differentiable ops, so it supports double backward.
+//   built from differentiable ops, so it supports double backward. With swish: silu of it, one
+//   fused kernel when no gradient is wanted, else the two ops (so double backward still works).
 // - layer_norm: the fused backward kernel when no graph is being recorded, else the composite
 //   formula recomputed from x with differentiable ops (double backward works).
 #include "ops/norm.h"
@@ -16,6 +19,7 @@
 
 #include "autograd/function.h"
 #include "kernels/norm.h"
+#include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 
@@ -54,6 +58,11 @@ std::vector<int64_t> non_channel_axes(const Tensor& x) {
   return axes;
 }
 
+kernels::NormActivation kernel_activation(BatchNormActivation activation) {
+  return activation == BatchNormActivation::Swish ? kernels::NormActivation::Swish
+                                                  : kernels::NormActivation::Identity;
+}
+
 Tensor batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& bias,
                            const Tensor& running_mean, const Tensor& running_var,
                            const BatchNormOptions& options) {
@@ -64,27 +73,31 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& weight, const Tensor& 
   const Tensor xc = dense(x);
   const TensorOptions like_x{x.dtype(), x.device()};
   Tensor y = empty(x.shape(), like_x);
-  Tensor mean = empty({C}, like_x), var = empty({C}, like_x), invstd = empty({C}, like_x);
-  kernels::batch_norm_forward_training(y, mean, var, invstd, xc, weight, bias, options.eps);
+  Tensor mean = empty({C}, like_x), invstd = empty({C}, like_x);
+  const kernels::NormActivation act = kernel_activation(options.activation);
+  kernels::batch_norm_act_forward_training(
+      y, mean, invstd, xc, weight, bias,
+      {running_mean, running_var, options.momentum, options.unbiased_running_var}, options.eps,
+      act);
   if (running_mean.defined()) {
-    NoGradGuard no_grad;
-    kernels::batch_norm_update_running_stats(running_mean, running_var, mean, var,
-                                             options.momentum, count,
-                                             options.unbiased_running_var);
     running_mean.bump_version();
     running_var.bump_version();
   }
-  // The weight only scales dx; x, mean and invstd give xhat for every gradient.
-  record("batch_norm", {x, weight, bias}, y,
-         [sx = save(xc), sw = save(x.requires_grad() ? weight : Tensor()), sm = save(mean),
-          si = save(invstd), C](const BackwardContext& ctx) {
-           const Tensor& x = sx.get("batch_norm");
+  // x, mean and invstd give xhat for every gradient. Without an activation the weight only
+  // scales dx; with swish, backward recomputes z = xhat * weight + bias for every gradient.
+  const bool swish = act == kernels::NormActivation::Swish;
+  const char* name = swish ? "batch_norm (swish)" : "batch_norm";
+  record(name, {x, weight, bias}, y,
+         [sx = save(xc), sw = save(swish || x.requires_grad() ? weight : Tensor()),
+          sb = save(swish ? bias : Tensor()), sm = save(mean), si = save(invstd), C, act,
+          name](const BackwardContext& ctx) {
+           const Tensor& x = sx.get(name);
            const TensorOptions like_x{x.dtype(), x.device()};
            Tensor dx = ctx.needs(0) ? empty(x.shape(), like_x) : Tensor();
            Tensor dw = ctx.needs(1) ? empty({C}, like_x) : Tensor();
            Tensor db = ctx.needs(2) ? empty({C}, like_x) : Tensor();
-           kernels::batch_norm_backward(dx, dw, db, dense(ctx.grad()), x, sw.get("batch_norm"),
-                                        sm.get("batch_norm"), si.get("batch_norm"));
+           kernels::batch_norm_act_backward(dx, dw, db, dense(ctx.grad()), x, sw.get(name),
+                                            sb.get(name), sm.get(name), si.get(name), act);
            return TensorList{dx, dw, db};
          },
          DoubleBackward::No);
@@ -153,7 +166,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   }
   EMBER_CHECK(running_mean.defined(),
               "batch_norm: inference (training = false) needs running_mean and running_var");
-  return batch_norm_inference(x, weight, bias, running_mean, running_var, options.eps);
+  if (options.activation == BatchNormActivation::None)
+    return batch_norm_inference(x, weight, bias, running_mean, running_var, options.eps);
+  if (GradMode::enabled() && any_requires_grad({&x, &weight, &bias, &running_mean, &running_var}))
+    return silu(batch_norm_inference(x, weight, bias, running_mean, running_var, options.eps));
+  // Nothing to differentiate: one kernel, computing what the two ops compute.
+  Tensor y = empty(x.shape(), {x.dtype(), x.device()});
+  kernels::batch_norm_act_forward_inference(y, dense(x), weight, bias, running_mean, running_var,
+                                            options.eps, kernel_activation(options.activation));
+  return y;
 }
 
 Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight,

@@ -2,7 +2,8 @@
 // ops of ops/norm.h: forward and backward in float32 and float64, channel counts 16 to 1408, row
 // counts that make one chunk or ~1000 chunks of the two-pass column sums, strided inputs and
 // parameters, the running-statistics update, and double backward where the op has one
-// (layer_norm, inference-mode batch_norm). Skipped without a GPU.
+// (layer_norm, inference-mode batch_norm); the same for batch norm fused with swish.
+// Skipped without a GPU.
 //
 // Tolerances: both devices accumulate in double and round once to the output dtype, but in a
 // different summation order (the CPU's 256-row blocks vs the GPU's chunks), so float32 results
@@ -182,22 +183,108 @@ TEST(CudaNorm, LayerNormManyRowsAndStridedInput) {
   }
 }
 
+// Fused batch norm + swish (BatchNormActivation::Swish): the one-pass statistics, the swish
+// and its derivative in the same kernels, on the shapes above.
+TEST(CudaNorm, BatchNormSwishTrainingMatchesCpu) {
+  EMBER_REQUIRE_CUDA();
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    for (const BnCase& c : kBnCases) {
+      const int64_t C = c.shape.back();
+      const Tensor x = random_tensor(c.shape, 91, dtype, -2.0, 3.0, true);
+      const Tensor w = random_tensor({C}, 92, dtype, 0.5, 1.5, true);
+      const Tensor b = random_tensor({C}, 93, dtype, -0.5, 0.5, true);
+      auto f = [](const TensorList& in) {
+        return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(),
+                          {.training = true, .activation = BatchNormActivation::Swish});
+      };
+      EXPECT_CUDA_MATCHES_CPU(f, {x, w, b}, options_for(dtype))
+          << dtype_name(dtype) << " " << shape_str(c.shape);
+    }
+  }
+  // Strided x, weight and bias views.
+  auto g = [](const TensorList& in) {
+    return batch_norm(in[0].slice(3, 0, 176, 2), in[1].slice(0, 1, 176, 2),
+                      in[2].slice(0, 0, 264, 3), Tensor(), Tensor(),
+                      {.training = true, .activation = BatchNormActivation::Swish});
+  };
+  EXPECT_CUDA_MATCHES_CPU(g, {random_tensor({4, 9, 11, 176}, 94, DType::Float32, -1.0, 1.0, true),
+                              random_tensor({176}, 95, DType::Float32, 0.5, 1.5, true),
+                              random_tensor({264}, 96, DType::Float32, -0.5, 0.5, true)},
+                          options_for(DType::Float32));
+}
+
+TEST(CudaNorm, BatchNormSwishRunningStatisticsAndInferenceMatchCpu) {
+  EMBER_REQUIRE_CUDA();
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    for (bool unbiased : {false, true}) {
+      const int64_t C = 88;
+      const Tensor x = random_tensor({8, 13, 13, C}, 101, dtype, -1.0, 2.0);
+      const Tensor rm_cpu = random_tensor({2 * C}, 102, dtype, -0.1, 0.1);
+      const Tensor rv_cpu = random_tensor({2 * C}, 103, dtype, 0.9, 1.1);
+      const Tensor rm_gpu = convert(rm_cpu, dtype, kGpu), rv_gpu = convert(rv_cpu, dtype, kGpu);
+      BatchNormOptions options{.training = true, .momentum = 0.9,
+                               .unbiased_running_var = unbiased,
+                               .activation = BatchNormActivation::Swish};
+      for (int step = 0; step < 2; ++step) {
+        batch_norm(x, Tensor(), Tensor(), rm_cpu.slice(0, 0, 2 * C, 2),
+                   rv_cpu.slice(0, 1, 2 * C, 2), options);
+        batch_norm(convert(x, dtype, kGpu), Tensor(), Tensor(), rm_gpu.slice(0, 0, 2 * C, 2),
+                   rv_gpu.slice(0, 1, 2 * C, 2), options);
+      }
+      const Tolerance tol = options_for(dtype).forward;
+      const std::string what = std::string(dtype_name(dtype)) + (unbiased ? " unbiased" : " biased");
+      EXPECT_EQ(compare_tensors(rm_gpu, rm_cpu, tol, "running_mean " + what), "");
+      EXPECT_EQ(compare_tensors(rv_gpu, rv_cpu, tol, "running_var " + what), "");
+      // Inference with nothing to differentiate: the one fused kernel on each device.
+      options.training = false;
+      const Tensor y_cpu = batch_norm(x, Tensor(), Tensor(), rm_cpu.slice(0, 0, 2 * C, 2),
+                                      rv_cpu.slice(0, 1, 2 * C, 2), options);
+      const Tensor y_gpu =
+          batch_norm(convert(x, dtype, kGpu), Tensor(), Tensor(), rm_gpu.slice(0, 0, 2 * C, 2),
+                     rv_gpu.slice(0, 1, 2 * C, 2), options);
+      EXPECT_EQ(compare_tensors(y_gpu, y_cpu, tol, "inference y " + what), "");
+    }
+  }
+}
+
+TEST(CudaNorm, BatchNormSwishInferenceWithDoubleBackwardMatchesCpu) {
+  EMBER_REQUIRE_CUDA();
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const int64_t C = 24;
+    auto f = [](const TensorList& in) {
+      return batch_norm(in[0], in[1], in[2], in[3], in[4],
+                        {.training = false, .activation = BatchNormActivation::Swish});
+    };
+    EXPECT_CUDA_MATCHES_CPU(f,
+                            {random_tensor({3, 5, 7, C}, 111, dtype, -2.0, 2.0, true),
+                             random_tensor({C}, 112, dtype, 0.5, 1.5, true),
+                             random_tensor({C}, 113, dtype, -0.5, 0.5, true),
+                             random_tensor({C}, 114, dtype, -0.2, 0.2),
+                             random_tensor({C}, 115, dtype, 0.5, 1.5)},
+                            options_for(dtype, true))
+        << dtype_name(dtype);
+  }
+}
+
 TEST(CudaNorm, RepeatedRunsAreBitIdentical) {
   EMBER_REQUIRE_CUDA();
   // The two-pass sums have a fixed order: the same inputs give the same bits on every run.
   const Tensor x = convert(random_tensor({64, 16, 16, 88}, 81, DType::Float32), DType::Float32, kGpu);
   const Tensor dy = convert(random_tensor({64, 16, 16, 88}, 82, DType::Float32), DType::Float32, kGpu);
-  auto run = [&] {
-    Tensor xr = x.detach();
-    xr.set_requires_grad(true);
-    Tensor y = batch_norm(xr, Tensor(), Tensor(), Tensor(), Tensor(), {.training = true});
-    y.backward(dy);
-    return std::make_pair(y.to_vector<float>(), xr.grad().to_vector<float>());
-  };
-  const auto first = run();
-  const auto second = run();
-  EXPECT_EQ(first.first, second.first);
-  EXPECT_EQ(first.second, second.second);
+  for (BatchNormActivation act : {BatchNormActivation::None, BatchNormActivation::Swish}) {
+    auto run = [&] {
+      Tensor xr = x.detach();
+      xr.set_requires_grad(true);
+      Tensor y = batch_norm(xr, Tensor(), Tensor(), Tensor(), Tensor(),
+                            {.training = true, .activation = act});
+      y.backward(dy);
+      return std::make_pair(y.to_vector<float>(), xr.grad().to_vector<float>());
+    };
+    const auto first = run();
+    const auto second = run();
+    EXPECT_EQ(first.first, second.first);
+    EXPECT_EQ(first.second, second.second);
+  }
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
 // CPU reference for batch norm and layer norm (contract and formulas: kernels/norm.h).
 // Matches torch.nn.functional.batch_norm / layer_norm (biased variance in the normalisation)
-// and Keras's running-statistics update. Statistics take two passes accumulated in double (the
-// mean, then the centred second moment); the elementwise passes (normalise, dx) run in the
-// tensor's dtype on per-channel constants folded in double, so they vectorise. Per-column sums over rows are taken in fixed blocks of rows whose
-// partial sums are added in block order: parallel, yet bit-identical for any thread count.
-// Tested through ops in tests/test_norm.cpp.
+// and Keras's running-statistics update. The fused batch norm + activation (batch_norm_act_*)
+// takes its statistics in one pass (shifted sums per block of rows, merged in block order;
+// kernels/norm_math.h), the unfused two-pass forward the mean and then the centred second
+// moment; both accumulate in double. The elementwise passes (normalise, activation, dx) run in
+// the tensor's dtype on per-channel constants folded in double, so they vectorise. Per-column
+// sums over rows are taken in fixed blocks of rows whose partial sums are added in block order:
+// parallel, yet bit-identical for any thread count. Tested through ops in tests/test_norm.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/norm.h"
+#include "kernels/norm_math.h"
 
 namespace ember::kernels::cpu {
 
@@ -65,7 +69,219 @@ void store(const Tensor& out, const std::vector<double>& values, int64_t offset,
 
 int64_t channels_of(const Tensor& x) { return x.shape().back(); }
 
+using norm_math::Affine;
+using norm_math::Moments;
+using pointwise::CpuMath;
+
+// Per-column moments of x [rows, cols] in one pass: each block of kBlockRows rows sums x - k and
+// (x - k)^2 in double about its first row k, and the blocks' moments are merged in block order.
+template <typename T>
+std::vector<Moments> column_moments(const T* x, int64_t rows, int64_t cols) {
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+  std::vector<Moments> partial(blocks * cols);
+#pragma omp parallel for if (rows * cols > kParallelWork)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlockRows, end = std::min(rows, begin + kBlockRows);
+    const T* first = x + begin * cols;
+    std::vector<double> s1(cols, 0.0), s2(cols, 0.0);
+    for (int64_t r = begin; r < end; ++r) {
+      const T* row = x + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        const double d = static_cast<double>(row[c]) - static_cast<double>(first[c]);
+        s1[c] += d;
+        s2[c] += d * d;
+      }
+    }
+    for (int64_t c = 0; c < cols; ++c)
+      partial[b * cols + c] = norm_math::moments_from_shifted_sums(
+          static_cast<double>(end - begin), static_cast<double>(first[c]), s1[c], s2[c]);
+  }
+  std::vector<Moments> total(cols, Moments{0.0, 0.0, 0.0});
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t c = 0; c < cols; ++c) total[c] = norm_math::merge_moments(total[c], partial[b * cols + c]);
+  return total;
+}
+
+// The per-channel constants as plain arrays (what the vectorised loops read).
+template <typename T>
+struct AffineArrays {
+  std::vector<T> mean, invstd, scale, shift;
+  explicit AffineArrays(int64_t C) : mean(C), invstd(C), scale(C), shift(C) {}
+  void set(int64_t c, const Affine<T>& a) {
+    mean[c] = a.mean;
+    invstd[c] = a.invstd;
+    scale[c] = a.scale;
+    shift[c] = a.shift;
+  }
+};
+
+// y [M, C] = act((x - mean) * scale + shift).
+template <bool kSwish, typename T>
+void apply_affine_act(T* y, const T* x, const AffineArrays<T>& k, int64_t M, int64_t C) {
+  const T* pm = k.mean.data();
+  const T* ps = k.scale.data();
+  const T* pb = k.shift.data();
+#pragma omp parallel for if (M * C > kParallelWork)
+  for (int64_t r = 0; r < M; ++r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    for (int64_t c = 0; c < C; ++c)
+      yr[c] = norm_math::activation<CpuMath, kSwish>((xr[c] - pm[c]) * ps[c] + pb[c]);
+  }
+}
+
+// running [C] (any stride, may be undefined) = running_average(running, batch, ...), in place.
+template <typename T>
+void update_running(const Tensor& running, const std::vector<T>& batch, double momentum,
+                    double factor) {
+  if (!running.defined()) return;
+  T* p = static_cast<T*>(running.raw_data());
+  const int64_t stride = running.strides()[0];
+  for (size_t c = 0; c < batch.size(); ++c)
+    p[c * stride] = static_cast<T>(norm_math::running_average(
+        p[c * stride], static_cast<double>(batch[c]), momentum, factor));
+}
+
+template <bool kSwish, typename T>
+void batch_norm_act_backward_impl(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                                  const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& mean, const Tensor& invstd) {
+  const int64_t C = channels_of(x);
+  if (C == 0) return;  // no channels: nothing to normalise or to write
+  const int64_t M = x.numel() / C;
+  const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
+  const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
+  const Param<T> w(weight, 1.0), b(bias, 0.0), mu(mean, 0.0), inv(invstd, 1.0);
+  AffineArrays<T> k(C);
+  for (int64_t c = 0; c < C; ++c)
+    k.set(c, norm_math::affine_of(static_cast<T>(mu[c]), static_cast<T>(inv[c]), w[c], b[c]));
+  const T* pm = k.mean.data();
+  const T* pi = k.invstd.data();
+  const T* ps = k.scale.data();
+  const T* pb = k.shift.data();
+  // gz = dy * act'(z), z recomputed as the forward computed it.
+  auto grad_z = [&](T g, T xv, int64_t c) {
+    return norm_math::activation_grad<CpuMath, kSwish>(g, (xv - pm[c]) * ps[c] + pb[c]);
+  };
+
+  // sums[0, c] = sum gz (= dbias), sums[1, c] = sum gz * xhat (= dweight); gz and xhat in T,
+  // each product accumulated in double.
+  const std::vector<double> sums = column_sums(M, C, 2, [&](int64_t r, double* acc) {
+    const T* gr = pdy + r * C;
+    const T* xr = px + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T g = grad_z(gr[c], xr[c], c);
+      acc[c] += g;
+      acc[C + c] += g * ((xr[c] - pm[c]) * pi[c]);
+    }
+  });
+  store<T>(dbias, sums, 0, C);
+  store<T>(dweight, sums, C, C);
+  if (!dx.defined()) return;
+
+  T* pdx = static_cast<T*>(dx.raw_data());  // [M, C]
+  // dx = k (n gz - sum gz - xhat sum gz xhat), k = w invstd / n, folded per channel into
+  // dx = a gz - b (x - mean) - d, with a = k n, b = k invstd sum(gz xhat), d = k sum(gz).
+  const double n = static_cast<double>(M);
+  std::vector<T> a_t(C), b_t(C), d_t(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const double kc = w[c] * inv[c] / n;
+    a_t[c] = static_cast<T>(kc * n);
+    b_t[c] = static_cast<T>(kc * inv[c] * sums[C + c]);
+    d_t[c] = static_cast<T>(kc * sums[c]);
+  }
+  const T* pa = a_t.data();
+  const T* pbb = b_t.data();
+  const T* pd = d_t.data();
+#pragma omp parallel for if (M * C > kParallelWork)
+  for (int64_t r = 0; r < M; ++r) {
+    const T* gr = pdy + r * C;
+    const T* xr = px + r * C;
+    T* out = pdx + r * C;
+    for (int64_t c = 0; c < C; ++c)
+      out[c] = pa[c] * grad_z(gr[c], xr[c], c) - pbb[c] * (xr[c] - pm[c]) - pd[c];
+  }
+}
+
 }  // namespace
+
+void batch_norm_act_forward_training(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                                     const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const RunningStats& running, double eps,
+                                     NormActivation act) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = channels_of(x);
+    if (C == 0) return;  // no channels: nothing to normalise or to write
+    const int64_t M = x.numel() / C;
+    const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
+    const Param<T> w(weight, 1.0), b(bias, 0.0);
+
+    const std::vector<Moments> moments = column_moments(px, M, C);
+    AffineArrays<T> k(C);
+    std::vector<T> var_t(C);
+    T* pmean = mean.defined() ? static_cast<T*>(mean.raw_data()) : nullptr;   // [C]
+    T* pinv = invstd.defined() ? static_cast<T*>(invstd.raw_data()) : nullptr;  // [C]
+    for (int64_t c = 0; c < C; ++c) {
+      const auto s = norm_math::channel_stats<T>(moments[c], eps);
+      k.set(c, norm_math::affine_of(s.mean, s.invstd, w[c], b[c]));
+      var_t[c] = s.var;
+      if (pmean) pmean[c] = s.mean;
+      if (pinv) pinv[c] = s.invstd;
+    }
+    const double correction =
+        running.unbiased_var ? static_cast<double>(M) / static_cast<double>(M - 1) : 1.0;
+    update_running(running.mean, k.mean, running.momentum, 1.0);
+    update_running(running.var, var_t, running.momentum, correction);
+
+    T* py = static_cast<T*>(y.raw_data());  // [M, C]
+    if (act == NormActivation::Swish) apply_affine_act<true>(py, px, k, M, C);
+    else apply_affine_act<false>(py, px, k, M, C);
+  });
+}
+
+void batch_norm_act_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                      const Tensor& bias, const Tensor& running_mean,
+                                      const Tensor& running_var, double eps, NormActivation act) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t C = channels_of(x);
+    if (C == 0) return;  // no channels: nothing to normalise or to write
+    const int64_t M = x.numel() / C;
+    const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
+    T* py = static_cast<T*>(y.raw_data());               // [M, C]
+    const Param<T> w(weight, 1.0), b(bias, 0.0), rm(running_mean, 0.0), rv(running_var, 1.0);
+    std::vector<double> mu(C), scale(C), shift(C);
+    for (int64_t c = 0; c < C; ++c) {
+      mu[c] = rm[c];
+      scale[c] = w[c] / std::sqrt(rv[c] + eps);
+      shift[c] = b[c];
+    }
+    // z in double, rounded once to T (the unfused inference forward's bits), then act in T.
+    auto run = [&](auto swish) {
+#pragma omp parallel for if (M * C > kParallelWork)
+      for (int64_t r = 0; r < M; ++r)
+        for (int64_t c = 0; c < C; ++c)
+          py[r * C + c] = norm_math::activation<CpuMath, decltype(swish)::value>(
+              static_cast<T>((px[r * C + c] - mu[c]) * scale[c] + shift[c]));
+    };
+    if (act == NormActivation::Swish) run(std::true_type{});
+    else run(std::false_type{});
+  });
+}
+
+void batch_norm_act_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                             const Tensor& dy, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, const Tensor& mean, const Tensor& invstd,
+                             NormActivation act) {
+  dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (act == NormActivation::Swish)
+      batch_norm_act_backward_impl<true, T>(dx, dweight, dbias, dy, x, weight, bias, mean, invstd);
+    else
+      batch_norm_act_backward_impl<false, T>(dx, dweight, dbias, dy, x, weight, bias, mean, invstd);
+  });
+}
 
 void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tensor& var,
                                  const Tensor& invstd, const Tensor& x, const Tensor& weight,
@@ -122,83 +338,15 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
 void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
                                   const Tensor& bias, const Tensor& running_mean,
                                   const Tensor& running_var, double eps) {
-  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const int64_t C = channels_of(x);
-    if (C == 0) return;  // no channels: nothing to normalise or to write
-    const int64_t M = x.numel() / C;
-    const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
-    T* py = static_cast<T*>(y.raw_data());               // [M, C]
-    const Param<T> w(weight, 1.0), b(bias, 0.0), rm(running_mean, 0.0), rv(running_var, 1.0);
-    std::vector<double> mu(C), scale(C), shift(C);
-    for (int64_t c = 0; c < C; ++c) {
-      mu[c] = rm[c];
-      scale[c] = w[c] / std::sqrt(rv[c] + eps);
-      shift[c] = b[c];
-    }
-#pragma omp parallel for if (M * C > kParallelWork)
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < C; ++c)
-        py[r * C + c] = static_cast<T>((px[r * C + c] - mu[c]) * scale[c] + shift[c]);
-  });
+  cpu::batch_norm_act_forward_inference(y, x, weight, bias, running_mean, running_var, eps,
+                                        NormActivation::Identity);
 }
 
 void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                          const Tensor& dy, const Tensor& x, const Tensor& weight,
                          const Tensor& mean, const Tensor& invstd) {
-  dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const int64_t C = channels_of(x);
-    if (C == 0) return;  // no channels: nothing to normalise or to write
-    const int64_t M = x.numel() / C;
-    const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
-    const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
-    const Param<T> w(weight, 1.0), mu(mean, 0.0), inv(invstd, 1.0);
-    // mean and invstd as plain arrays (Param's lookups in the inner loops keep them scalar).
-    std::vector<T> mu_t(C), inv_t(C);
-    for (int64_t c = 0; c < C; ++c) {
-      mu_t[c] = static_cast<T>(mu[c]);
-      inv_t[c] = static_cast<T>(inv[c]);
-    }
-    const T* pm = mu_t.data();
-    const T* pi = inv_t.data();
-
-    // sums[0, c] = sum dy (= dbias), sums[1, c] = sum dy * xhat (= dweight); xhat in T, each
-    // product accumulated in double.
-    const std::vector<double> sums = column_sums(M, C, 2, [&](int64_t r, double* acc) {
-      const T* gr = pdy + r * C;
-      const T* xr = px + r * C;
-      for (int64_t c = 0; c < C; ++c) {
-        acc[c] += gr[c];
-        acc[C + c] += gr[c] * ((xr[c] - pm[c]) * pi[c]);
-      }
-    });
-    store<T>(dbias, sums, 0, C);
-    store<T>(dweight, sums, C, C);
-    if (!dx.defined()) return;
-
-    T* pdx = static_cast<T*>(dx.raw_data());  // [M, C]
-    // dx = k (n dy - sum dy - xhat sum dy xhat), k = w invstd / n, folded per channel into
-    // dx = a dy - b (x - mean) - d, with a = k n, b = k invstd sum(dy xhat), d = k sum(dy).
-    const double n = static_cast<double>(M);
-    std::vector<T> a_t(C), b_t(C), d_t(C);
-    for (int64_t c = 0; c < C; ++c) {
-      const double k = w[c] * inv[c] / n;
-      a_t[c] = static_cast<T>(k * n);
-      b_t[c] = static_cast<T>(k * inv[c] * sums[C + c]);
-      d_t[c] = static_cast<T>(k * sums[c]);
-    }
-    const T* pa = a_t.data();
-    const T* pb = b_t.data();
-    const T* pd = d_t.data();
-#pragma omp parallel for if (M * C > kParallelWork)
-    for (int64_t r = 0; r < M; ++r) {
-      const T* gr = pdy + r * C;
-      const T* xr = px + r * C;
-      T* out = pdx + r * C;
-      for (int64_t c = 0; c < C; ++c) out[c] = pa[c] * gr[c] - pb[c] * (xr[c] - pm[c]) - pd[c];
-    }
-  });
+  cpu::batch_norm_act_backward(dx, dweight, dbias, dy, x, weight, Tensor(), mean, invstd,
+                               NormActivation::Identity);
 }
 
 void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,

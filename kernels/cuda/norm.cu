@@ -4,12 +4,16 @@
 // deterministic two-pass scheme: pass 1 gives each (column tile, chunk of rows) block one
 // partial sum per column, pass 2 adds the chunks' partials in a fixed order. The chunking depends
 // only on the row count, so results are bit-identical from run to run (not bit-identical to the
-// CPU, whose blocks of rows differ: both are double sums of the same terms). Design notes:
+// CPU, whose blocks of rows differ: both are double sums of the same terms). The fused batch
+// norm + activation (batch_norm_act_*) takes its statistics in one pass over x (shifted sums per
+// chunk, merged in chunk order; kernels/norm_math.h holds the arithmetic shared with the CPU)
+// and updates the running statistics in the same kernel that finishes them. Design notes:
 // docs/cuda_kernels.md ("Normalisation, indexing, resampling, optimizer updates").
 // Tested against the CPU through ops in tests/test_cuda_norm.cpp (skipped without a GPU).
 #include <cstdint>
 
 #include "kernels/norm.h"
+#include "kernels/norm_math.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
 
@@ -18,6 +22,7 @@ namespace ember::kernels::cuda {
 namespace {
 
 using ::ember::cuda::compute_stream;
+using pointwise::CudaMath;
 
 constexpr int kThreads = 256;
 // Column reductions: a block is kTileCols adjacent columns (threadIdx.x, so a warp reads one
@@ -216,68 +221,28 @@ __global__ void inference_affine_kernel(double* affine /*[3, C]*/, Param<T> weig
   }
 }
 
-// y [M, C] = (x - mu[c]) * scale[c] + shift[c].
-template <typename T>
+// y [M, C] = act((x - mu[c]) * scale[c] + shift[c]), the affine map in double rounded once to T
+// (the unfused forward's bits), the activation in T.
+template <typename T, bool kSwish>
 __global__ void affine_kernel(T* y, const T* x, const double* affine /*[3, C]*/, int64_t n,
                               int64_t C) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t c = i % C;
-    y[i] = static_cast<T>((static_cast<double>(x[i]) - affine[c]) * affine[C + c] +
-                          affine[2 * C + c]);
+    const T z = static_cast<T>((static_cast<double>(x[i]) - affine[c]) * affine[C + c] +
+                               affine[2 * C + c]);
+    y[i] = norm_math::activation<CudaMath, kSwish>(z);
   }
 }
 
-template <typename T>
+template <typename T, bool kSwish>
 void launch_affine(const Tensor& y, const Tensor& x, const double* affine, int64_t C) {
   const int64_t n = x.numel();
   if (n == 0) return;
-  affine_kernel<T><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0, compute_stream()>>>(
+  affine_kernel<T, kSwish><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                             compute_stream()>>>(
       static_cast<T*>(y.raw_data()), static_cast<const T*>(x.raw_data()), affine, n, C);
   EMBER_CUDA_CHECK_LAUNCH("batch_norm affine_kernel");
-}
-
-// x, dy [M, C]: acc[0] += dy, acc[1] += dy * xhat.
-template <typename T>
-struct BatchNormGradLoad {
-  const T* x;
-  const T* dy;
-  Param<T> mean, invstd;
-  int64_t C;
-  __device__ void operator()(int64_t r, int64_t c, double* acc) const {
-    const double g = static_cast<double>(dy[r * C + c]);
-    acc[0] += g;
-    acc[1] += g * (static_cast<double>(x[r * C + c]) - mean[c]) * invstd[c];
-  }
-};
-
-template <typename T>
-struct BatchNormGradEpilogue {
-  T* dbias;    // [C] or null
-  T* dweight;  // [C] or null
-  double* sums;  // [2, C]: sum dy, sum dy * xhat
-  int64_t C;
-  __device__ void operator()(int64_t c, const double* total) const {
-    sums[c] = total[0];
-    sums[C + c] = total[1];
-    if (dbias) dbias[c] = static_cast<T>(total[0]);
-    if (dweight) dweight[c] = static_cast<T>(total[1]);
-  }
-};
-
-// dx [M, C] = weight * invstd / n * (n * dy - sum dy - xhat * sum dy xhat).
-template <typename T>
-__global__ void batch_norm_dx_kernel(T* dx, const T* dy, const T* x, const double* sums,
-                                     Param<T> weight, Param<T> mean, Param<T> invstd, int64_t total,
-                                     int64_t C, double n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = i % C;
-    const double inv = invstd[c];
-    const double k = weight[c] * inv / n;
-    const double xhat = (static_cast<double>(x[i]) - mean[c]) * inv;
-    dx[i] = static_cast<T>(k * (n * static_cast<double>(dy[i]) - sums[c] - xhat * sums[C + c]));
-  }
 }
 
 // running [C] (any stride) = momentum * running + (1 - momentum) * batch * factor.
@@ -289,6 +254,291 @@ __global__ void running_update_kernel(T* running, int64_t stride, Param<T> batch
     const double old = static_cast<double>(running[c * stride]);
     running[c * stride] = static_cast<T>(momentum * old + (1.0 - momentum) * batch[c] * factor);
   }
+}
+
+// ---- Batch norm + activation, fused --------------------------------------------------------
+// Training forward: 3 launches (moments pass 1, pass 2 with the running update, the elementwise
+// y = act(z)); backward: 3 (the K = 2 column sums' two passes, the elementwise dx). Per element
+// the arithmetic is in T, on the per-channel constants of kernels/norm_math.h, as on the CPU.
+
+// Pass 1 of the statistics: block (32, 8) owns 32 columns and one chunk of rows. Thread (x, y)
+// sums x - k and (x - k)^2 in double over rows y, y + 8, ... of the chunk, k the chunk's first
+// row (every thread of a column shifts by the same k); the 8 row-partials are added in y order
+// through shared memory and turned into the chunk's moments: partial [chunks, 2, C] = mean, m2.
+template <typename T>
+__global__ void __launch_bounds__(kTileCols* kTileRows)
+    moments_partials_kernel(const T* x /*[rows, C]*/, int64_t rows, int64_t C, int64_t chunk_rows,
+                            double* partial) {
+  __shared__ double shared[2][kTileRows][kTileCols];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + tx;
+  const int64_t chunk = blockIdx.y;
+  const int64_t begin = chunk * chunk_rows;
+  const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
+  double s1 = 0.0, s2 = 0.0;
+  if (c < C) {
+    const double k = static_cast<double>(x[begin * C + c]);
+    for (int64_t r = begin + ty; r < end; r += kTileRows) {
+      const double d = static_cast<double>(x[r * C + c]) - k;
+      s1 += d;
+      s2 += d * d;
+    }
+  }
+  shared[0][ty][tx] = s1;
+  shared[1][ty][tx] = s2;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    double t1 = shared[0][0][tx], t2 = shared[1][0][tx];
+    for (int j = 1; j < kTileRows; ++j) {
+      t1 += shared[0][j][tx];
+      t2 += shared[1][j][tx];
+    }
+    const norm_math::Moments m = norm_math::moments_from_shifted_sums(
+        static_cast<double>(end - begin), static_cast<double>(x[begin * C + c]), t1, t2);
+    partial[(chunk * 2) * C + c] = m.mean;
+    partial[(chunk * 2 + 1) * C + c] = m.m2;
+  }
+}
+
+// What pass 2 writes for channel c: the statistics, the affine constants for the elementwise
+// kernel, and the running statistics (one thread per channel updates both in place).
+template <typename T>
+struct MomentsEpilogue {
+  T* mean;    // [C], may be null; likewise invstd
+  T* invstd;
+  T* affine;  // [3, C]: mean, scale, shift in T
+  Param<T> weight, bias;
+  T* running_mean;  // [C] with its stride, or null (then running_var is null too)
+  T* running_var;
+  int64_t running_mean_stride, running_var_stride;
+  double momentum, var_factor, eps;
+  int64_t C;
+  __device__ void operator()(int64_t c, const norm_math::Moments& m) const {
+    const norm_math::ChannelStats<T> s = norm_math::channel_stats<T>(m, eps);
+    const norm_math::Affine<T> a = norm_math::affine_of(s.mean, s.invstd, weight[c], bias[c]);
+    if (mean) mean[c] = s.mean;
+    if (invstd) invstd[c] = s.invstd;
+    affine[c] = a.mean;
+    affine[C + c] = a.scale;
+    affine[2 * C + c] = a.shift;
+    if (running_mean) {
+      T& rm = running_mean[c * running_mean_stride];
+      T& rv = running_var[c * running_var_stride];
+      rm = static_cast<T>(norm_math::running_average(static_cast<double>(rm),
+                                                     static_cast<double>(s.mean), momentum, 1.0));
+      rv = static_cast<T>(norm_math::running_average(static_cast<double>(rv),
+                                                     static_cast<double>(s.var), momentum,
+                                                     var_factor));
+    }
+  }
+};
+
+// Pass 2: thread (x, y) merges the moments of chunks y, y + 8, ... in order (a chunk's count is
+// fixed by the chunking), then the 8 merged moments are merged in y order through shared
+// memory, and the epilogue gets column c's total. chunks may be 0 (rows = 0: NaN statistics).
+template <typename T>
+__global__ void __launch_bounds__(kTileCols* kTileRows)
+    moments_finish_kernel(const double* partial /*[chunks, 2, C]*/, int64_t rows, int64_t chunks,
+                          int64_t chunk_rows, int64_t C, MomentsEpilogue<T> epilogue) {
+  __shared__ double shared[3][kTileRows][kTileCols];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + tx;
+  norm_math::Moments acc{0.0, 0.0, 0.0};
+  if (c < C)
+    for (int64_t q = ty; q < chunks; q += kTileRows) {
+      const int64_t left = rows - q * chunk_rows;
+      const double count = static_cast<double>(left < chunk_rows ? left : chunk_rows);
+      acc = norm_math::merge_moments(
+          acc, {count, partial[(q * 2) * C + c], partial[(q * 2 + 1) * C + c]});
+    }
+  shared[0][ty][tx] = acc.count;
+  shared[1][ty][tx] = acc.mean;
+  shared[2][ty][tx] = acc.m2;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    norm_math::Moments total{shared[0][0][tx], shared[1][0][tx], shared[2][0][tx]};
+    for (int j = 1; j < kTileRows; ++j)
+      total = norm_math::merge_moments(total,
+                                       {shared[0][j][tx], shared[1][j][tx], shared[2][j][tx]});
+    epilogue(c, total);
+  }
+}
+
+// y [n = M * C] = act((x - mean) * scale + shift), all in T.
+template <typename T, bool kSwish>
+__global__ void affine_act_kernel(T* y, const T* x, const T* affine /*[3, C]*/, int64_t n,
+                                  int64_t C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = i % C;
+    y[i] = norm_math::activation<CudaMath, kSwish>((x[i] - affine[c]) * affine[C + c] +
+                                                   affine[2 * C + c]);
+  }
+}
+
+// The constants of channel c that the backward recomputes z with (as the forward did).
+template <typename T>
+__device__ norm_math::Affine<T> backward_affine(const Param<T>& mean, const Param<T>& invstd,
+                                                const Param<T>& weight, const Param<T>& bias,
+                                                int64_t c) {
+  return norm_math::affine_of(static_cast<T>(mean[c]), static_cast<T>(invstd[c]), weight[c],
+                              bias[c]);
+}
+
+// Backward pass 1, column_partials_kernel's shape with the constants of column c computed once
+// per thread: partial [chunks, 2, C] = sum gz, sum gz * xhat over the chunk, gz = dy * act'(z).
+template <typename T, bool kSwish>
+__global__ void __launch_bounds__(kTileCols* kTileRows)
+    act_grad_partials_kernel(const T* x /*[rows, C]*/, const T* dy /*[rows, C]*/,
+                             Param<T> mean, Param<T> invstd, Param<T> weight, Param<T> bias,
+                             int64_t rows, int64_t C, int64_t chunk_rows, double* partial) {
+  __shared__ double shared[2][kTileRows][kTileCols];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTileCols + tx;
+  const int64_t chunk = blockIdx.y;
+  const int64_t begin = chunk * chunk_rows;
+  const int64_t end = begin + chunk_rows < rows ? begin + chunk_rows : rows;
+  double sum_g = 0.0, sum_g_xhat = 0.0;
+  if (c < C) {
+    const norm_math::Affine<T> a = backward_affine(mean, invstd, weight, bias, c);
+    for (int64_t r = begin + ty; r < end; r += kTileRows) {
+      const T xv = x[r * C + c];
+      const T g = norm_math::activation_grad<CudaMath, kSwish>(dy[r * C + c],
+                                                              (xv - a.mean) * a.scale + a.shift);
+      sum_g += g;
+      sum_g_xhat += g * ((xv - a.mean) * a.invstd);
+    }
+  }
+  shared[0][ty][tx] = sum_g;
+  shared[1][ty][tx] = sum_g_xhat;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    for (int k = 0; k < 2; ++k) {
+      double total = shared[k][0][tx];
+      for (int j = 1; j < kTileRows; ++j) total += shared[k][j][tx];
+      partial[(chunk * 2 + k) * C + c] = total;
+    }
+  }
+}
+
+// Backward pass 2's epilogue (column_finish_kernel): dbias = sum gz, dweight = sum gz * xhat,
+// and the constants of dx = a gz - b (x - mean) - d, k = weight * invstd / n, a = k n,
+// b = k invstd sum(gz xhat), d = k sum(gz), into coef [6, C] (mean, scale, shift, a, b, d).
+template <typename T>
+struct ActGradEpilogue {
+  T* dbias;    // [C] or null
+  T* dweight;  // [C] or null
+  T* coef;     // [6, C]
+  Param<T> mean, invstd, weight, bias;
+  int64_t C;
+  double n;
+  __device__ void operator()(int64_t c, const double* total) const {
+    if (dbias) dbias[c] = static_cast<T>(total[0]);
+    if (dweight) dweight[c] = static_cast<T>(total[1]);
+    const norm_math::Affine<T> a = backward_affine(mean, invstd, weight, bias, c);
+    const double inv = invstd[c], k = weight[c] * inv / n;
+    coef[c] = a.mean;
+    coef[C + c] = a.scale;
+    coef[2 * C + c] = a.shift;
+    coef[3 * C + c] = static_cast<T>(k * n);
+    coef[4 * C + c] = static_cast<T>(k * inv * total[1]);
+    coef[5 * C + c] = static_cast<T>(k * total[0]);
+  }
+};
+
+// dx [n = M * C] = a gz - b (x - mean) - d, gz recomputed from x and dy, all in T.
+template <typename T, bool kSwish>
+__global__ void act_dx_kernel(T* dx, const T* dy, const T* x, const T* coef /*[6, C]*/,
+                              int64_t n, int64_t C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = i % C;
+    const T xv = x[i], mu = coef[c];
+    const T g = norm_math::activation_grad<CudaMath, kSwish>(dy[i],
+                                                            (xv - mu) * coef[C + c] + coef[2 * C + c]);
+    dx[i] = coef[3 * C + c] * g - coef[4 * C + c] * (xv - mu) - coef[5 * C + c];
+  }
+}
+
+template <typename T, bool kSwish>
+void act_forward_training(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                          const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const RunningStats& running, double eps) {
+  const int64_t C = x.shape().back();
+  if (C == 0) return;
+  const int64_t M = x.numel() / C;  // may be 0: NaN statistics, as on the CPU
+  const T* px = static_cast<const T*>(x.raw_data());  // [M, C]
+  const Chunking chunking = chunking_for(M);
+  const unsigned col_tiles = blocks_for(C, kTileCols);
+  const dim3 block(kTileCols, kTileRows);
+  Tensor partial = workspace((chunking.chunks > 0 ? chunking.chunks : 1) * 2 * C, x.device());
+  double* pp = static_cast<double*>(partial.raw_data());
+  if (chunking.chunks > 0) {
+    moments_partials_kernel<T><<<dim3(col_tiles, static_cast<unsigned>(chunking.chunks)), block,
+                                 0, compute_stream()>>>(px, M, C, chunking.rows_per_chunk, pp);
+    EMBER_CUDA_CHECK_LAUNCH("moments_partials_kernel");
+  }
+  Tensor affine = empty({3 * C}, {x.dtype(), x.device()});  // mean, scale, shift in T
+  T* pa = static_cast<T*>(affine.raw_data());
+  const bool update = running.mean.defined();
+  MomentsEpilogue<T> epilogue{data_or_null<T>(mean),
+                              data_or_null<T>(invstd),
+                              pa,
+                              param_of<T>(weight, 1.0),
+                              param_of<T>(bias, 0.0),
+                              update ? data_or_null<T>(running.mean) : nullptr,
+                              update ? data_or_null<T>(running.var) : nullptr,
+                              update ? running.mean.strides()[0] : 0,
+                              update ? running.var.strides()[0] : 0,
+                              running.momentum,
+                              running.unbiased_var ? static_cast<double>(M) / (M - 1.0) : 1.0,
+                              eps,
+                              C};
+  moments_finish_kernel<T><<<col_tiles, block, 0, compute_stream()>>>(
+      pp, M, chunking.chunks, chunking.rows_per_chunk, C, epilogue);
+  EMBER_CUDA_CHECK_LAUNCH("moments_finish_kernel");
+  const int64_t n = M * C;
+  if (n == 0) return;
+  affine_act_kernel<T, kSwish><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                                 compute_stream()>>>(static_cast<T*>(y.raw_data()), px, pa, n, C);
+  EMBER_CUDA_CHECK_LAUNCH("affine_act_kernel");
+}
+
+template <typename T, bool kSwish>
+void act_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                  const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                  const Tensor& invstd) {
+  const int64_t C = x.shape().back();
+  if (C == 0) return;
+  const int64_t M = x.numel() / C;  // may be 0: the sums are then 0, as on the CPU
+  const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
+  const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
+  const Param<T> mu = param_of<T>(mean, 0.0), inv = param_of<T>(invstd, 1.0);
+  const Param<T> w = param_of<T>(weight, 1.0), b = param_of<T>(bias, 0.0);
+  const Chunking chunking = chunking_for(M);
+  const unsigned col_tiles = blocks_for(C, kTileCols);
+  const dim3 block(kTileCols, kTileRows);
+  Tensor partial = workspace((chunking.chunks > 0 ? chunking.chunks : 1) * 2 * C, x.device());
+  double* pp = static_cast<double*>(partial.raw_data());
+  if (chunking.chunks > 0) {
+    act_grad_partials_kernel<T, kSwish><<<dim3(col_tiles, static_cast<unsigned>(chunking.chunks)),
+                                          block, 0, compute_stream()>>>(
+        px, pdy, mu, inv, w, b, M, C, chunking.rows_per_chunk, pp);
+    EMBER_CUDA_CHECK_LAUNCH("act_grad_partials_kernel");
+  }
+  Tensor coef = empty({6 * C}, {x.dtype(), x.device()});
+  T* pc = static_cast<T*>(coef.raw_data());
+  column_finish_kernel<2><<<col_tiles, block, 0, compute_stream()>>>(
+      pp, chunking.chunks, C,
+      ActGradEpilogue<T>{data_or_null<T>(dbias), data_or_null<T>(dweight), pc, mu, inv, w, b, C,
+                         static_cast<double>(M)});
+  EMBER_CUDA_CHECK_LAUNCH("column_finish_kernel (batch_norm backward)");
+  const int64_t n = M * C;
+  if (!dx.defined() || n == 0) return;
+  act_dx_kernel<T, kSwish><<<::ember::cuda::grid_for(n, kThreads), kThreads, 0,
+                             compute_stream()>>>(static_cast<T*>(dx.raw_data()), pdy, px, pc, n,
+                                                 C);
+  EMBER_CUDA_CHECK_LAUNCH("act_dx_kernel");
 }
 
 // ---- Layer norm -------------------------------------------------------------------------------
@@ -413,13 +663,26 @@ void batch_norm_forward_training(const Tensor& y, const Tensor& mean, const Tens
                                     data_or_null<T>(invstd), pa, param_of<T>(weight, 1.0),
                                     param_of<T>(bias, 0.0), C, count, eps},
                    x.device());
-    launch_affine<T>(y, x, pa, C);
+    launch_affine<T, false>(y, x, pa, C);
   });
 }
 
-void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
-                                  const Tensor& bias, const Tensor& running_mean,
-                                  const Tensor& running_var, double eps) {
+void batch_norm_act_forward_training(const Tensor& y, const Tensor& mean, const Tensor& invstd,
+                                     const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const RunningStats& running, double eps,
+                                     NormActivation act) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (act == NormActivation::Swish)
+      act_forward_training<T, true>(y, mean, invstd, x, weight, bias, running, eps);
+    else
+      act_forward_training<T, false>(y, mean, invstd, x, weight, bias, running, eps);
+  });
+}
+
+void batch_norm_act_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                      const Tensor& bias, const Tensor& running_mean,
+                                      const Tensor& running_var, double eps, NormActivation act) {
   dispatch_float(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t C = x.shape().back();
@@ -431,34 +694,36 @@ void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor
         pa, param_of<T>(weight, 1.0), param_of<T>(bias, 0.0), param_of<T>(running_mean, 0.0),
         param_of<T>(running_var, 1.0), C, eps);
     EMBER_CUDA_CHECK_LAUNCH("inference_affine_kernel");
-    launch_affine<T>(y, x, pa, C);
+    if (act == NormActivation::Swish) launch_affine<T, true>(y, x, pa, C);
+    else launch_affine<T, false>(y, x, pa, C);
   });
+}
+
+void batch_norm_act_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                             const Tensor& dy, const Tensor& x, const Tensor& weight,
+                             const Tensor& bias, const Tensor& mean, const Tensor& invstd,
+                             NormActivation act) {
+  dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (act == NormActivation::Swish)
+      act_backward<T, true>(dx, dweight, dbias, dy, x, weight, bias, mean, invstd);
+    else
+      act_backward<T, false>(dx, dweight, dbias, dy, x, weight, bias, mean, invstd);
+  });
+}
+
+void batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& weight,
+                                  const Tensor& bias, const Tensor& running_mean,
+                                  const Tensor& running_var, double eps) {
+  cuda::batch_norm_act_forward_inference(y, x, weight, bias, running_mean, running_var, eps,
+                                         NormActivation::Identity);
 }
 
 void batch_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
                          const Tensor& dy, const Tensor& x, const Tensor& weight,
                          const Tensor& mean, const Tensor& invstd) {
-  dispatch_float(x.dtype(), "batch_norm backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const int64_t C = x.shape().back();
-    if (C == 0) return;
-    const int64_t M = x.numel() / C;  // may be 0: the sums are then 0, as on the CPU
-    const T* px = static_cast<const T*>(x.raw_data());    // [M, C]
-    const T* pdy = static_cast<const T*>(dy.raw_data());  // [M, C]
-    const Param<T> mu = param_of<T>(mean, 0.0), inv = param_of<T>(invstd, 1.0);
-    Tensor sums = workspace(2 * C, x.device());  // [2, C]: sum dy, sum dy * xhat
-    double* ps = static_cast<double*>(sums.raw_data());
-    column_sums<2>(M, C, BatchNormGradLoad<T>{px, pdy, mu, inv, C},
-                   BatchNormGradEpilogue<T>{data_or_null<T>(dbias), data_or_null<T>(dweight), ps, C},
-                   x.device());
-    const int64_t total = M * C;
-    if (!dx.defined() || total == 0) return;
-    batch_norm_dx_kernel<T><<<::ember::cuda::grid_for(total, kThreads), kThreads, 0,
-                              compute_stream()>>>(static_cast<T*>(dx.raw_data()), pdy, px, ps,
-                                                  param_of<T>(weight, 1.0), mu, inv, total, C,
-                                                  static_cast<double>(M));
-    EMBER_CUDA_CHECK_LAUNCH("batch_norm_dx_kernel");
-  });
+  cuda::batch_norm_act_backward(dx, dweight, dbias, dy, x, weight, Tensor(), mean, invstd,
+                                NormActivation::Identity);
 }
 
 void batch_norm_update_running_stats(const Tensor& running_mean, const Tensor& running_var,

@@ -2,7 +2,8 @@
 // inference, backward and running statistics; layer norm forward and backward. Shapes make the
 // two-pass column sums use several chunks and column tiles, and the warp-per-row kernels see
 // rows shorter and longer than a warp. Both sides sum in double in different orders, so float64
-// agrees to ~1e-13 and float32 to an ulp or two of the stored float.
+// agrees to ~1e-13 and float32 to an ulp or two of the stored float. The fused batch norm +
+// activation kernels (identity and swish) get the same treatment.
 #include "check.h"
 #include "kernels/norm.h"
 
@@ -86,6 +87,61 @@ void batch_norm_case(const Shape& shape, DType dt, bool affine, bool strided) {
   }
 }
 
+// The fused batch norm + activation (batch_norm_act_*): training forward with the running
+// update, inference, and the backward with every selection of outputs. Both devices compute z
+// and the swish in T on the same per-channel constants; the statistics are double sums in
+// different orders (256-row blocks vs chunks), so float32 may differ by an ulp of the stored
+// statistics and then of y.
+void batch_norm_act_case(const Shape& shape, DType dt, NormActivation act, bool affine,
+                         bool strided) {
+  const int64_t C = shape.back();
+  const std::string tag = shape_str(shape) + (act == NormActivation::Swish ? " swish" : " identity") +
+                          (affine ? "" : " no affine") + (strided ? " strided params" : "") + " " +
+                          dt_name(dt);
+  Tensor x = rnd(shape, 31, dt, -2, 3);
+  Tensor w = param(C, 32, dt, strided, affine, 0.5, 1.5), b = param(C, 33, dt, strided, affine);
+  const double eps = 1e-3;
+  Tensor y1 = empty(shape, {dt}), y2 = empty(shape, {dt});
+  Tensor m1 = empty({C}, {dt}), m2 = empty({C}, {dt}), i1 = empty({C}, {dt}), i2 = empty({C}, {dt});
+  for (bool unbiased : {false, true}) {
+    Tensor rm1 = param(C, 34, dt, strided, true), rv1 = param(C, 35, dt, strided, true, 0.5, 2);
+    Tensor rm2 = param(C, 34, dt, strided, true), rv2 = param(C, 35, dt, strided, true, 0.5, 2);
+    cpu::batch_norm_act_forward_training(y1, m1, i1, x, w, b, {rm1, rv1, 0.9, unbiased}, eps, act);
+    cuda::batch_norm_act_forward_training(y2, m2, i2, x, w, b, {rm2, rv2, 0.9, unbiased}, eps, act);
+    const std::string u = unbiased ? " unbiased " : " biased ";
+    cmp(y2, y1, rtol_of(dt), atol_of(dt), "bn+act train y" + u + tag);
+    cmp(m2, m1, rtol_of(dt), atol_of(dt), "bn+act train mean" + u + tag);
+    cmp(i2, i1, rtol_of(dt), atol_of(dt), "bn+act train invstd" + u + tag);
+    cmp(rm2, rm1, rtol_of(dt), atol_of(dt), "bn+act running mean" + u + tag);
+    cmp(rv2, rv1, rtol_of(dt), atol_of(dt), "bn+act running var" + u + tag);
+  }
+  // Without running statistics, and without mean/invstd outputs (nothing else changes).
+  cuda::batch_norm_act_forward_training(y2, Tensor(), Tensor(), x, w, b, {}, eps, act);
+  cmp(y2, y1, rtol_of(dt), atol_of(dt), "bn+act train y, no outputs but y " + tag);
+
+  Tensor rm = param(C, 36, dt, strided, true), rv = param(C, 37, dt, strided, true, 0.2, 2);
+  cpu::batch_norm_act_forward_inference(y1, x, w, b, rm, rv, eps, act);
+  cuda::batch_norm_act_forward_inference(y2, x, w, b, rm, rv, eps, act);
+  cmp(y2, y1, rtol_of(dt), atol_of(dt), "bn+act inference y " + tag);
+
+  // Backward with the CPU's statistics; strided mean/invstd views when asked.
+  Tensor dy = rnd(shape, 38, dt);
+  Tensor mean = strided ? spread(m1) : m1, invstd = strided ? spread(i1) : i1;
+  for (int which = 0; which < 4; ++which) {  // all, dx only, dweight+dbias only, dbias only
+    const bool want_dx = which <= 1, want_dw = which == 0 || which == 2, want_db = which != 1;
+    Tensor dx1 = want_dx ? empty(shape, {dt}) : Tensor(), dx2 = want_dx ? empty(shape, {dt}) : Tensor();
+    Tensor dw1 = want_dw ? empty({C}, {dt}) : Tensor(), dw2 = want_dw ? empty({C}, {dt}) : Tensor();
+    Tensor db1 = want_db ? empty({C}, {dt}) : Tensor(), db2 = want_db ? empty({C}, {dt}) : Tensor();
+    cpu::batch_norm_act_backward(dx1, dw1, db1, dy, x, w, b, mean, invstd, act);
+    cuda::batch_norm_act_backward(dx2, dw2, db2, dy, x, w, b, mean, invstd, act);
+    const std::string sel = std::string(" [") + (want_dx ? "dx " : "") + (want_dw ? "dw " : "") +
+                            (want_db ? "db" : "") + "]";
+    if (want_dx) cmp(dx2, dx1, rtol_of(dt), 50 * atol_of(dt), "bn+act backward dx " + tag + sel);
+    if (want_dw) cmp(dw2, dw1, rtol_of(dt), atol_of(dt) * 10, "bn+act backward dweight " + tag + sel);
+    if (want_db) cmp(db2, db1, rtol_of(dt), atol_of(dt) * 10, "bn+act backward dbias " + tag + sel);
+  }
+}
+
 void layer_norm_case(int64_t M, int64_t D, DType dt, bool affine) {
   const std::string tag = "[" + std::to_string(M) + ", " + std::to_string(D) + "]" +
                           (affine ? "" : " no affine") + " " + dt_name(dt);
@@ -129,6 +185,18 @@ void check_norm() {
   }
   // Over 64 * 1024 rows: chunks of more than kMinChunkRows rows (72 here, 973 chunks).
   batch_norm_case({70000, 2}, DType::Float32, true, false);
+  section("norm.cu: batch norm + activation, fused");
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    for (NormActivation act : {NormActivation::Identity, NormActivation::Swish}) {
+      // One chunk; 16 chunks and 3 column tiles with a partial one; NHWC 4-D; C = 1.
+      for (const Shape& s : std::vector<Shape>{{5, 3}, {1000, 70}, {4, 5, 7, 9}, {129, 1}})
+        batch_norm_act_case(s, dt, act, true, false);
+      batch_norm_act_case({300, 33}, dt, act, false, false);
+      batch_norm_act_case({300, 33}, dt, act, true, true);
+    }
+  }
+  // Over 64 * 1024 rows: chunks of 72 rows, 973 chunks merged.
+  batch_norm_act_case({70000, 2}, DType::Float32, NormActivation::Swish, true, false);
   section("norm.cu: layer norm");
   for (DType dt : {DType::Float32, DType::Float64}) {
     // D below, at and above a warp; M over one block of 8 warps and over several row chunks.
