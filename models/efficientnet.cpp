@@ -84,6 +84,8 @@ int64_t conv_out(int64_t n, int64_t kernel, int64_t stride, int64_t pad_before,
   return (n + pad_before + pad_after - kernel) / stride + 1;
 }
 
+constexpr BatchNormActivation kSwish = BatchNormActivation::Swish;
+
 int64_t numel_of_module(const nn::Module& m) {
   int64_t n = 0;
   for (const Tensor& t : m.parameters()) n += t.numel();
@@ -109,11 +111,13 @@ std::shared_ptr<nn::Conv2d> EfficientNet::make_conv(const std::string& name, int
   return register_module(name, std::make_shared<nn::Conv2d>(in, out, kernel, *gen_, o));
 }
 
-std::shared_ptr<nn::BatchNorm> EfficientNet::make_bn(const std::string& name, int64_t channels) {
+std::shared_ptr<nn::BatchNorm> EfficientNet::make_bn(const std::string& name, int64_t channels,
+                                                     BatchNormActivation activation) {
   const nn::BatchNormOptions o{.momentum = options_.bn_momentum,
                                .eps = options_.bn_eps,
                                .affine = true,
-                               .unbiased_running_var = options_.bn_unbiased_running_var};
+                               .unbiased_running_var = options_.bn_unbiased_running_var,
+                               .activation = activation};
   return register_module(name, std::make_shared<nn::BatchNorm>(channels, o));
 }
 
@@ -142,7 +146,7 @@ EfficientNet::EfficientNet(EfficientNetConfig config, int64_t num_classes, Rando
         "normalization", std::make_shared<Normalization>(imagenet_mean(), imagenet_variance()));
   }
   stem_conv_ = make_conv("stem_conv", 3, config_.stem_filters, 3, 2, 1, false);
-  stem_bn_ = make_bn("stem_bn", config_.stem_filters);
+  stem_bn_ = make_bn("stem_bn", config_.stem_filters, kSwish);
 
   specs_ = efficientnet_blocks(config_);
   const double total = static_cast<double>(specs_.size());
@@ -156,11 +160,11 @@ EfficientNet::EfficientNet(EfficientNetConfig config, int64_t num_classes, Rando
     b.drop_rate = drop_connect_rate_ * static_cast<double>(i) / total;
     if (s.has_expand()) {
       b.expand_conv = make_conv(s.name + "_expand_conv", s.filters_in, s.expanded, 1, 1, 1, false);
-      b.expand_bn = make_bn(s.name + "_expand_bn", s.expanded);
+      b.expand_bn = make_bn(s.name + "_expand_bn", s.expanded, kSwish);
     }
     b.dwconv = make_conv(s.name + "_dwconv", s.expanded, s.expanded, s.kernel, s.stride,
                          s.expanded, false);
-    b.bn = make_bn(s.name + "_bn", s.expanded);
+    b.bn = make_bn(s.name + "_bn", s.expanded, kSwish);
     b.se_reduce = make_conv(s.name + "_se_reduce", s.expanded, s.se_filters, 1, 1, 1, true);
     b.se_expand = make_conv(s.name + "_se_expand", s.se_filters, s.expanded, 1, 1, 1, true);
     b.project_conv =
@@ -170,7 +174,7 @@ EfficientNet::EfficientNet(EfficientNetConfig config, int64_t num_classes, Rando
     channels = s.filters_out;
   }
   top_conv_ = make_conv("top_conv", channels, config_.head_filters, 1, 1, 1, false);
-  top_bn_ = make_bn("top_bn", config_.head_filters);
+  top_bn_ = make_bn("top_bn", config_.head_filters, kSwish);
   nn::LinearOptions dense;
   dense.weight_init = options.dense_init;
   predictions_ = register_module(
@@ -192,8 +196,9 @@ double EfficientNet::drop_connect_rate(size_t block) const {
 
 Tensor EfficientNet::block_forward(const Block& b, const Tensor& x) {
   Tensor h = x;
-  if (b.expand_conv) h = silu((*b.expand_bn)((*b.expand_conv)(h)));
-  h = silu((*b.bn)((*b.dwconv)(h)));
+  // expand_bn and bn apply swish themselves (fused batch norm + swish).
+  if (b.expand_conv) h = (*b.expand_bn)((*b.expand_conv)(h));
+  h = (*b.bn)((*b.dwconv)(h));
   // Squeeze-and-excite: per-sample channel weights from the pooled map, broadcast back over
   // H and W ([N, 1, 1, C]).
   Tensor se = reshape(global_avg_pool(h), {h.size(0), 1, 1, h.size(3)});
@@ -227,9 +232,9 @@ Tensor EfficientNet::features(const Tensor& input) {
   } else if (is_integral(x.dtype())) {
     x = x.to(stem_conv_->weight().dtype());  // integer images: the model's float type
   }
-  x = silu((*stem_bn_)((*stem_conv_)(x)));
+  x = (*stem_bn_)((*stem_conv_)(x));  // BN + swish, fused
   for (const Block& b : blocks_) x = block_forward(b, x);
-  x = silu((*top_bn_)((*top_conv_)(x)));
+  x = (*top_bn_)((*top_conv_)(x));  // BN + swish, fused
   return global_avg_pool(x);
 }
 

@@ -166,7 +166,12 @@ class EfficientNet : public nn::Layer {
   std::shared_ptr<nn::Conv2d> make_conv(const std::string& name, int64_t in, int64_t out,
                                         int64_t kernel, int64_t stride, int64_t groups,
                                         bool bias);
-  std::shared_ptr<nn::BatchNorm> make_bn(const std::string& name, int64_t channels);
+  // A BatchNorm whose forward also applies `activation` (swish after every BN but the
+  // projections'), fused into the batch norm's kernels; its parameter and buffer names are
+  // those of a plain BatchNorm.
+  std::shared_ptr<nn::BatchNorm> make_bn(
+      const std::string& name, int64_t channels,
+      BatchNormActivation activation = BatchNormActivation::None);
 
   EfficientNetConfig config_;
   EfficientNetOptions options_;
