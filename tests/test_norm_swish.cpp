@@ -15,6 +15,7 @@
 #include "kernels/norm.h"
 #include "nn/layers.h"
 #include "tests/expect_error.h"
+#include "tensor/dispatch_count.h"
 #include "tests/gradcheck.h"
 
 namespace ember {
@@ -228,6 +229,36 @@ TEST(BatchNormSwish, InferenceGradcheckAndGradgradcheck) {
                          random_input({3}, 84, 0.5, 2.0)};
   EXPECT_GRADCHECK(f, in);
   EXPECT_GRADGRADCHECK(f, in);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatches (tensor/dispatch_count.h)
+
+using DispatchRows = std::vector<std::pair<std::string, uint64_t>>;
+
+// One training BN + swish costs one dispatch forward (statistics, y, running statistics) and one
+// backward (dx, dweight, dbias through swish); the unfused ops took 3 and 2.
+TEST(BatchNormSwish, OneDispatchForwardAndOneBackward) {
+  const Tensor x = values({2, 3, 3, 4}, 100).to(DType::Float32).set_requires_grad(true);
+  const Tensor w = ones({4}).set_requires_grad(true), b = zeros({4}).set_requires_grad(true);
+  Tensor rm = zeros({4}), rv = ones({4});
+  const Tensor dy = values({2, 3, 3, 4}, 101).to(DType::Float32);
+  for (bool swish : {true, false}) {
+    Tensor y;
+    {
+      DispatchTally tally;
+      y = batch_norm(x, w, b, rm, rv, swish ? swish_options() : plain_options());
+      EXPECT_EQ(tally.by_name(), (DispatchRows{{"batch_norm (fused training forward)", 1}}));
+    }
+    DispatchTally tally;
+    grad({y}, {x, w, b}, {dy});
+    EXPECT_EQ(tally.by_name(), (DispatchRows{{"batch_norm (fused backward)", 1}})) << swish;
+  }
+  // Inference with nothing to differentiate: one dispatch too.
+  NoGradGuard no_grad;
+  DispatchTally tally;
+  batch_norm(x, w, b, rm, rv, swish_options(false));
+  EXPECT_EQ(tally.by_name(), (DispatchRows{{"batch_norm (fused inference forward)", 1}}));
 }
 
 // ---------------------------------------------------------------------------------------------
