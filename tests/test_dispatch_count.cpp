@@ -100,7 +100,8 @@ TEST(DispatchCount, GradientsSetToNoneCostNoDispatchZeroesOneFillEach) {
 }
 
 // On the GPU one elementwise dispatch is one kernel launch, and the CPU path launches nothing.
-TEST(DispatchCount, GpuLaunchesAreCountedBesideDispatches) {
+// (Suite Cuda*: the GPU check, scripts/gpu-check.sh, runs the Cuda* tests.)
+TEST(CudaDispatchCount, LaunchesAreCountedBesideDispatches) {
   const Tensor a = vec({1, 2, 3});
   uint64_t before = launch_count();
   (void)(a + a);
