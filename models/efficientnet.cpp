@@ -199,11 +199,11 @@ Tensor EfficientNet::block_forward(const Block& b, const Tensor& x) {
   // expand_bn and bn apply swish themselves (fused batch norm + swish).
   if (b.expand_conv) h = (*b.expand_bn)((*b.expand_conv)(h));
   h = (*b.bn)((*b.dwconv)(h));
-  // Squeeze-and-excite: per-sample channel weights from the pooled map, broadcast back over
-  // H and W ([N, 1, 1, C]).
-  Tensor se = reshape(global_avg_pool(h), {h.size(0), 1, 1, h.size(3)});
-  se = sigmoid((*b.se_expand)(silu((*b.se_reduce)(se))));
-  h = h * se;
+  // Squeeze-and-excite: per-sample channel weights from the pooled map (its two 1x1 convs,
+  // swish and sigmoid), broadcast back over H and W; one fused op (ops/squeeze_excite.h) that
+  // reads the se_reduce and se_expand layers' weights.
+  h = squeeze_excite(h, b.se_reduce->weight(), b.se_reduce->bias(), b.se_expand->weight(),
+                     b.se_expand->bias());
   h = (*b.project_bn)((*b.project_conv)(h));
   if (b.spec.has_residual()) {
     // Drop-connect (stochastic depth): whole samples of the residual branch, as Keras's
