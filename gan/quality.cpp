@@ -191,7 +191,8 @@ FeatureMatrix efficientnet_features(models::EfficientNet& model, const datasets:
   try {
     NoGradGuard no_grad;
     datasets::Loader loader(
-        set, {.batch_size = batch_size, .shuffle = false, .prefetch = 1, .device = device});
+        set, {.batch_size = batch_size, .shuffle = false, .prefetch = 1, .device = device,
+              .pixel_dtype = DType::UInt8});  // EfficientNet converts them inside
     loader.start_epoch(0);
     while (std::optional<datasets::Batch> batch = loader.next()) {
       const Tensor f = model.features(batch->images);

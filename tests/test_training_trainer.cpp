@@ -25,7 +25,8 @@ using training::ClassifierTrainResult;
 
 constexpr int64_t kClasses = 3, kSize = 8;
 
-// conv 3->8 (3x3/2) -> BN -> silu -> dropout -> global pool -> linear 8->3; inputs 0..255.
+// conv 3->8 (3x3/2) -> BN -> silu -> dropout -> global pool -> linear 8->3; inputs 0..255,
+// uint8 (the trainer's batches) converted here as EfficientNet does.
 class TinyNet : public nn::Layer {
  public:
   explicit TinyNet(RandomGenerator& gen) : gen_(gen) {
@@ -36,7 +37,7 @@ class TinyNet : public nn::Layer {
     head_ = register_module("head", std::make_shared<nn::Linear>(8, kClasses, gen));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor h = silu(bn_->forward(conv_->forward(x * (1.0 / 255.0))));
+    Tensor h = silu(bn_->forward(conv_->forward(x.to(DType::Float32) * (1.0 / 255.0))));
     h = dropout(h, 0.1, is_training(), gen_);
     return head_->forward(global_avg_pool(h));
   }

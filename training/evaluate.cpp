@@ -26,7 +26,8 @@ EvalResult evaluate_classifier(nn::Layer& model, const datasets::ImageSet& set,
   datasets::Loader loader(set, {.batch_size = options.batch_size,
                                 .shuffle = false,
                                 .prefetch = 1,
-                                .device = options.device});
+                                .device = options.device,
+                                .pixel_dtype = options.pixel_dtype});
   loader.start_epoch(0);
   double loss_sum = 0;
   try {

@@ -17,6 +17,9 @@ namespace ember::training {
 struct EvalOptions {
   int64_t batch_size = 128;
   Device device = Device::cpu();  // where the model lives; batches are sent there
+  // How the batches hold their pixels (datasets::LoaderOptions::pixel_dtype): uint8, a quarter
+  // of the bytes to upload, for models that convert inside (EfficientNet); float32 for others.
+  DType pixel_dtype = DType::UInt8;
 };
 
 struct EvalResult {
@@ -29,8 +32,8 @@ struct EvalResult {
   double images_per_second = 0;
 };
 
-// `model` maps float32 [B, H, W, C] images (0..255) to logits [B, classes], classes ==
-// set.class_names.size().
+// `model` maps [B, H, W, C] images (0..255, options.pixel_dtype) to logits [B, classes],
+// classes == set.class_names.size().
 EvalResult evaluate_classifier(nn::Layer& model, const datasets::ImageSet& set,
                                const EvalOptions& options = {});
 
