@@ -196,7 +196,9 @@ struct GanRun {
                        // A tiny last batch would give BatchNorm noisy statistics.
                        .last_batch = datasets::LastBatch::Drop,
                        .balanced = o.balanced,
-                       .device = o.device}) {
+                       .device = o.device,
+                       // Uploaded as uint8; critic_step maps them to [-1, 1] on the device.
+                       .pixel_dtype = DType::UInt8}) {
     // TensorFlow's num_updates warm-up (decay_t = min(decay, (1 + n) / (10 + n))): without it a
     // decay of 0.999 keeps 70% of the random initial weights after 350 generator steps, and a
     // short run's samples are a flat colour (seen on the CPU machine).
@@ -303,7 +305,9 @@ void check_loss(const GanRun& run, double value, const char* what, int64_t epoch
 // One critic step on a batch: fresh fakes (no graph into the generator) with the batch's
 // labels, the WGAN-GP or BCE critic loss, one Adam step.
 void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
-  const Tensor real = batch.images * (1.0 / 127.5) - 1.0;
+  // x / 127.5 - 1 in one pass from the uint8 pixels: the bits the float32 batch gave.
+  const Tensor real = rescale_normalize(batch.images, {.scale = 1.0 / 127.5, .offset = -1.0,
+                                                       .mean = Tensor(), .variance = Tensor()});
   const Tensor& labels = batch.labels;
   const int64_t b = labels.numel();
   Tensor fake;
@@ -311,7 +315,7 @@ void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, Epoch
     NoGradGuard no_grad;
     fake = run.generator(run.noise(b), labels);
   }
-  run.d_opt.zero_grad();
+  run.d_opt.zero_grad(/*set_to_none=*/true);  // backward assigns: no fill, no add
   const CriticLossParts parts =
       run.wgan ? wgan_gp_critic_loss(run.d, real, fake, labels, run.nets.rng,
                                      {.penalty_weight = run.o.gp_weight})
@@ -334,7 +338,7 @@ void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, Epoch
 void generator_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
   const Tensor& labels = batch.labels;
   for (Tensor p : run.d_params) p.set_requires_grad(false);
-  run.g_opt.zero_grad();
+  run.g_opt.zero_grad(/*set_to_none=*/true);
   const Tensor g_fake = run.generator(run.noise(labels.numel()), labels);
   const Tensor g_loss = run.wgan ? wgan_generator_loss(run.d, g_fake, labels)
                                  : bce_generator_loss(run.d, g_fake, labels);

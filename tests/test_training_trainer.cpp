@@ -155,6 +155,32 @@ TEST(TrainingTrainer, ResumeEqualsUninterrupted) {
   EXPECT_EQ(resumed.best_epoch, full.best_epoch);
 }
 
+// uint8 batches (the default) train exactly as float32 batches of the same pixels: the model
+// converts them, and every value 0..255 converts exactly.
+TEST(TrainingTrainer, Uint8BatchesTrainAsFloat32) {
+  Dir a("uint8"), b("float32");
+  ClassifierTrainOptions o = base_options(a.path);
+  o.epochs = 2;
+  o.augment = true;
+  EXPECT_EQ(o.pixel_dtype, DType::UInt8);
+  RandomGenerator gen_a(0);
+  TinyNet model_a(gen_a);
+  const ClassifierTrainResult bytes = train(o, gen_a, model_a);
+  o.out_dir = b.path;
+  o.pixel_dtype = DType::Float32;
+  RandomGenerator gen_b(0);
+  TinyNet model_b(gen_b);
+  const ClassifierTrainResult floats = train(o, gen_b, model_b);
+  ASSERT_EQ(bytes.history.size(), floats.history.size());
+  for (size_t e = 0; e < bytes.history.size(); ++e) {
+    EXPECT_EQ(bytes.history[e].train_loss, floats.history[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(bytes.history[e].val_loss, floats.history[e].val_loss) << "epoch " << e + 1;
+  }
+  const auto pa = model_a.named_parameters(), pb = model_b.named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_EQ(pa[i].second.to_vector<float>(), pb[i].second.to_vector<float>()) << pa[i].first;
+}
+
 TEST(TrainingTrainer, EarlyStopping) {
   Dir dir("early");
   ClassifierTrainOptions o = base_options(dir.path);

@@ -174,7 +174,8 @@ struct ClassifierRun {
                        .last_batch = datasets::LastBatch::Drop,
                        .balanced = o.balanced,
                        .augment = {.flips_and_rotations = o.augment},
-                       .device = o.device}) {
+                       .device = o.device,
+                       .pixel_dtype = o.pixel_dtype}) {
     if (o.ema_decay > 0) ema.emplace(model, o.ema_decay);
     parts = {.model = &model,
              .optimizer = optimizer.get(),
@@ -244,11 +245,12 @@ struct TrainSums {
 // adding its loss and correct predictions to the sums.
 void train_step(ClassifierRun& run, const datasets::Batch& batch, TrainSums& sums) {
   const int64_t b = static_cast<int64_t>(batch.indices.size());
-  run.optimizer->zero_grad();
+  run.optimizer->zero_grad(/*set_to_none=*/true);  // backward assigns: no fill, no add
   const Tensor logits = run.model(batch.images);
   const Tensor loss = cross_entropy(logits, batch.labels, run.class_weight, run.o.label_smoothing);
   loss.backward();
-  if (run.o.clip_norm > 0) optim::clip_grad_norm(run.params, run.o.clip_norm);
+  // On the device, reading nothing back: the norm itself is not needed here.
+  if (run.o.clip_norm > 0) optim::clip_grad_norm_device(run.params, run.o.clip_norm);
   run.optimizer->step();
   if (run.ema) run.ema->update();
   {
@@ -313,7 +315,8 @@ bool validate_and_keep_best(ClassifierRun& run, EpochRecord& record) {
   LoopState& state = run.state;
   if (run.ema) run.ema->swap_in();
   const EvalResult v = evaluate_classifier(run.model, run.val, {.batch_size = run.o.eval_batch_size,
-                                                                .device = run.o.device});
+                                                                .device = run.o.device,
+                                                                .pixel_dtype = run.o.pixel_dtype});
   record.val_loss = v.loss;
   record.val_accuracy = v.confusion.accuracy();
   const bool better = record.val_accuracy > state.best_val_accuracy ||

@@ -59,6 +59,10 @@ struct ClassifierTrainOptions {
   bool balanced = false;               // class-balanced sampler (datasets/loader.h)
   std::vector<double> class_weights;   // per-class loss weights; empty: unweighted
   Device device = Device::cpu();
+  // The batches' pixels (training and validation; datasets::LoaderOptions::pixel_dtype): uint8
+  // uploads a quarter of the bytes and the model converts them (EfficientNet fuses that with its
+  // rescaling, bit for bit the float32 result); float32 for a model that takes floats.
+  DType pixel_dtype = DType::UInt8;
   uint64_t seed = 0;                   // the loader's shuffle and augmentation
   int64_t progress_every = 50;         // a stdout line every this many batches; 0: none
   std::filesystem::path out_dir;       // where the files above go (created); required
