@@ -67,6 +67,9 @@ struct GanTrainOptions {
   int64_t sample_cols = 8;   // samples per class in a grid
   uint64_t seed = 0;         // weights, noise, loader order
   Device device = Device::cpu();
+  // On CUDA, the critic and generator steps are each captured once per batch shape in a CUDA
+  // graph and replayed (training/graphed_step.h). Ignored on the CPU.
+  bool cuda_graphs = true;
   double explode_threshold = 1e6;  // |loss| above this stops the run
   int64_t progress_every = 20;     // a stdout line every this many critic steps; 0: none
   std::filesystem::path out_dir;   // required

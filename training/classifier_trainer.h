@@ -63,6 +63,10 @@ struct ClassifierTrainOptions {
   // uploads a quarter of the bytes and the model converts them (EfficientNet fuses that with its
   // rescaling, bit for bit the float32 result); float32 for a model that takes floats.
   DType pixel_dtype = DType::UInt8;
+  // On CUDA, each training step is captured once per batch shape in a CUDA graph and replayed
+  // (training/graphed_step.h): the numbers of eager steps, one launch instead of hundreds.
+  // Ignored on the CPU.
+  bool cuda_graphs = true;
   uint64_t seed = 0;                   // the loader's shuffle and augmentation
   int64_t progress_every = 50;         // a stdout line every this many batches; 0: none
   std::filesystem::path out_dir;       // where the files above go (created); required

@@ -44,6 +44,9 @@ training:
   --exact-fp32             exact fp32 math on CUDA (default there: TF32 tensor cores in
                            convolutions and matrix products, faster, inputs rounded to
                            10 mantissa bits; EMBER_ALLOW_TF32=0 does the same)
+  --cuda-graphs on|off     on CUDA: capture each training step once per batch shape in a
+                           CUDA graph and replay it (on, the default: one launch per step,
+                           the same numbers) or run every step eagerly (off)
 run:
   --out DIR                run folder (default runs/classifier-<variant>-seed<S>)
   --resume                 continue the run in --out from its last finished epoch
@@ -129,7 +132,8 @@ ClassifierFlags parse_classifier_flags(const std::vector<std::string>& args) {
     else if (r.is("--generated-per-class")) f.generated_per_class = r.int_value(0);
     else if (r.is_switch("--summary")) f.summary = true;
     else if (!read_data_flag(r, f) && !read_model_flag(r, f) && !read_optimizer_flag(r, t) &&
-             !read_training_flag(r, t) && !read_math_flag(r, f) && !read_run_flag(r, f))
+             !read_training_flag(r, t) && !read_math_flag(r, f) && !read_graph_flag(r, f) &&
+             !read_run_flag(r, f))
       r.unknown();
   }
   f.help = r.help_requested();

@@ -43,6 +43,9 @@ training:
   --exact-fp32             exact fp32 math on CUDA (default there: TF32 tensor cores in
                            convolutions and matrix products, faster, inputs rounded to
                            10 mantissa bits; EMBER_ALLOW_TF32=0 does the same)
+  --cuda-graphs on|off     on CUDA: capture each training step once per batch shape in a
+                           CUDA graph and replay it (on, the default: one launch per step,
+                           the same numbers) or run every step eagerly (off)
 run:
   --out DIR                run folder (default runs/gan-<variant>-<loss>-seed<S>)
   --resume                 continue the run in --out from its last finished epoch
@@ -145,7 +148,8 @@ GanFlags parse_gan_flags(const std::vector<std::string>& args) {
   while (r.next()) {
     if (r.is("--variant")) f.variant = r.choice_value({"full", "unbalanced", "balanced"});
     else if (!read_data_flag(r, f) && !read_loss_flag(r, t, loss) && !read_network_flag(r, t) &&
-             !read_training_flag(r, t) && !read_math_flag(r, f) && !read_run_flag(r, f))
+             !read_training_flag(r, t) && !read_math_flag(r, f) && !read_graph_flag(r, f) &&
+             !read_run_flag(r, f))
       r.unknown();
   }
   f.help = r.help_requested();

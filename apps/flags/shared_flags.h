@@ -1,6 +1,6 @@
 // The flags that train_classifier and train_gan read the same way: where the EuroSAT data
 // comes from (their usage texts' "data:" lines, --variant aside) and where the run goes
-// ("run:"), and the GPU math mode (--exact-fp32). Each reader takes the current flag of a
+// ("run:"), the GPU math mode (--exact-fp32) and --cuda-graphs. Each reader takes the current flag of a
 // FlagReader loop and says whether it was one of its own. Tested through both parsers in tests/test_training_app_flags.cpp.
 #pragma once
 
@@ -29,6 +29,15 @@ template <typename Flags>
 bool read_math_flag(FlagReader& r, Flags& f) {
   if (!r.is_switch("--exact-fp32")) return false;
   f.exact_fp32 = true;
+  return true;
+}
+
+// --cuda-graphs on|off: on CUDA, capture each training step in a CUDA graph and replay it (the
+// default) or run every step eagerly (training/graphed_step.h).
+template <typename Flags>
+bool read_graph_flag(FlagReader& r, Flags& f) {
+  if (!r.is("--cuda-graphs")) return false;
+  f.train.cuda_graphs = r.choice_value({"on", "off"}) == "on";
   return true;
 }
 
