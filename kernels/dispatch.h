@@ -7,7 +7,8 @@
 // with t's GPU made the current device for the call (EMBER_ON_DEVICE_OF). In a CPU-only build
 // the CUDA side is no_cuda_kernel(name), a clear error naming the op. It is one statement: code
 // after it runs for both devices (the optimizers bump versions there). Each dispatch is counted
-// under `name` (tensor/dispatch_count.h), on either device. A family whose CUDA kernel
+// under `name` (tensor/dispatch_count.h), on either device. A CPU kernel while this thread
+// captures a CUDA graph is an error naming the op (tensor/graph_capture.h). A family whose CUDA kernel
 // is not written yet uses EMBER_DISPATCH_CPU_ONLY(t, name, fn, args...), the same switch with
 // the error on the CUDA side in every build; it needs no cuda::fn declared.
 //
@@ -17,6 +18,7 @@
 #pragma once
 #include "tensor/dispatch_count.h"
 #include "tensor/error.h"
+#include "tensor/graph_capture.h"
 #include "tensor/tensor.h"
 
 #ifdef EMBER_WITH_CUDA
@@ -42,6 +44,7 @@ namespace ember::kernels {
   do {                                                            \
     ::ember::count_dispatch(name);                                \
     if ((t).is_cuda()) ::ember::kernels::no_cuda_kernel(name);    \
+    ::ember::graph::check_cpu_kernel(name);                       \
     ::ember::kernels::cpu::fn(__VA_ARGS__);                       \
   } while (0)
 
@@ -53,6 +56,7 @@ namespace ember::kernels {
       EMBER_ON_DEVICE_OF(t);                                      \
       ::ember::kernels::cuda::fn(__VA_ARGS__);                    \
     } else {                                                      \
+      ::ember::graph::check_cpu_kernel(name);                     \
       ::ember::kernels::cpu::fn(__VA_ARGS__);                     \
     }                                                             \
   } while (0)

@@ -10,6 +10,7 @@
 #include "kernels/optim.h"
 #include "ops/ops.h"
 #include "tensor/error.h"
+#include "tensor/graph_capture.h"
 
 namespace ember::optim {
 
@@ -90,6 +91,8 @@ void ExponentialMovingAverage::update() {
   }
   if (!one_device) count_ = Tensor();
   ++num_updates_;
+  // In a captured step the kernel counts on the device at every replay; the mirror follows.
+  if (graph::capturing()) graph::after_each_replay([this] { ++num_updates_; });
 }
 
 void ExponentialMovingAverage::swap_in() {

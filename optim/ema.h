@@ -6,6 +6,8 @@
 // update() is one multi-tensor kernel call per (device, dtype) group (kernels::ema_update_multi);
 // decay_t is computed on the device from a device-held float64 update count, incremented there,
 // so an update reads nothing from the host; num_updates() is its host mirror.
+// In a captured CUDA graph, update() registers the counting of that mirror for every replay, so
+// the average must outlive the graphs that captured it.
 // The shadow starts as a copy of the parameters at construction. For evaluation, swap_in()
 // copies the averages into the parameters (in place: the tensor handles an optimizer holds stay
 // valid) and restore() puts the trained values back.

@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "nn/module.h"
 #include "tensor/error.h"
+#include "tensor/graph_capture.h"
 
 namespace ember::optim {
 
@@ -34,6 +35,10 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::set_scalar(size_t slot, double value) {
+  graph::check_not_capturing("setting an optimizer's learning rate or counters");
+  // The device tensor always equals the mirror, so an unchanged value (a schedule applied every
+  // epoch at a constant rate) needs no host-to-device copy, which would wait for the host.
+  if (scalar_mirror_.at(slot) == value) return;
   scalar_mirror_.at(slot) = value;
   if (device_scalars_.defined()) {
     NoGradGuard no_grad;
@@ -80,6 +85,7 @@ void Optimizer::step() {
   bool one_device = true;
   for (const Group& group : groups)
     one_device = one_device && group.params[0].device() == groups[0].params[0].device();
+  const std::vector<double> mirror_before = scalar_mirror_;
   for (const Group& group : groups) {
     // Each device's scalars hold current counts only for that device's parameters, so with
     // several devices every group gets a fresh tensor made from the mirror.
@@ -87,6 +93,15 @@ void Optimizer::step() {
     update_group(group, scalars_on(group.params[0].device()));
   }
   ++step_count_;
+  if (graph::capturing()) {
+    // A replay runs the kernels, which count on the device; the host mirror counts with them.
+    std::vector<double> counted(scalar_mirror_.size());
+    for (size_t i = 0; i < counted.size(); ++i) counted[i] = scalar_mirror_[i] - mirror_before[i];
+    graph::after_each_replay([this, counted] {
+      for (size_t i = 0; i < counted.size(); ++i) scalar_mirror_[i] += counted[i];
+      ++step_count_;
+    });
+  }
 }
 
 double OptimizerState::scalar(const std::string& name, const std::string& owner) const {

@@ -10,8 +10,12 @@
 // kernels read and the step counts are incremented in; a step reads nothing back from the host
 // and passes no per-step host value to a kernel. The host keeps an exact mirror of every slot
 // (lr(), step counts for schedules and checkpoints). set_lr() and load_state() write the device
-// tensor in place (outside a capture). Parameters spread over several devices work, with the
-// device tensor rebuilt from the mirror on every such step.
+// tensor in place, outside a capture (an unchanged value writes nothing). Parameters spread over
+// several devices work, with the device tensor rebuilt from the mirror on every such step.
+//
+// In a captured CUDA graph (tensor/cuda_graph.h) step() runs once at capture; it registers the
+// counting of the mirror and of step_count() for every replay (tensor/graph_capture.h), so the
+// optimizer must outlive the graphs that captured its steps.
 //
 // Learning-rate schedules drive an optimizer through lr()/set_lr() and step_count().
 // state()/load_state() save and restore everything a resumed run needs (OptimizerState below).

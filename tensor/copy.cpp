@@ -7,6 +7,7 @@
 #include "tensor/cuda_hooks.h"
 #include "tensor/dispatch_count.h"
 #include "tensor/error.h"
+#include "tensor/graph_capture.h"
 #include "tensor/strided_loop.h"
 #include "tensor/tensor.h"
 
@@ -59,6 +60,7 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
   count_dispatch(dst.device() == src.device() ? "copy" : "copy between devices");
   if (dst.device() == src.device()) {
     if (dst.device().is_cpu()) {
+      graph::check_not_capturing("a copy in CPU memory");
       wait_for_host_access(dst);
       wait_for_host_access(src);
       copy_cpu(dst, src);
@@ -66,6 +68,8 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
       cuda_hooks::copy_same_device(dst, src);
     }
   } else {
+    // A replay would not repeat the host's side of it (nor could the host read the result).
+    graph::check_not_capturing("a copy between devices");
     // Across devices: make a contiguous source of the destination's dtype on the source device,
     // move the bytes, then place them (strided) on the destination device if needed.
     Tensor staged = (src.dtype() == dst.dtype() && src.is_contiguous())
@@ -90,6 +94,7 @@ void fill_(const Tensor& dst, double value) {
   check_defined(dst, "fill_", "dst");
   count_dispatch("fill");
   if (dst.device().is_cpu()) {
+    graph::check_not_capturing("a fill of CPU memory");
     wait_for_host_access(dst);
     fill_cpu(dst, value);
   } else {
