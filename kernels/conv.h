@@ -10,12 +10,15 @@
 // which the caller has already computed and validated, so the geometry below does not carry them.
 //
 // Every tensor passed here is contiguous, float32 or float64 (all the same dtype), on one device,
-// with exactly the shapes the geometry implies. Outputs are preallocated and fully overwritten
+// with exactly the shapes the geometry implies. `precision` (kernels/precision.h) applies to
+// float32 problems: BFloat16 rounds the two operands to bfloat16, sums in float32 and rounds the
+// result (before the bias is added) to bfloat16; float64 ignores it. Outputs are preallocated and fully overwritten
 // (dx and dw are not accumulated into). Results are deterministic: no reduction order depends on
 // the thread count.
 #pragma once
 #include <cstdint>
 
+#include "kernels/precision.h"
 #include "tensor/tensor.h"
 
 namespace ember::kernels {
@@ -33,31 +36,31 @@ struct Conv2dGeometry {
 
 // y = conv2d(x, w) (+ bias [K] broadcast over N, P, Q when bias is defined).
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dGeometry& geo);
+                    const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 // dx [N, H, W, C] = the adjoint of conv2d in x applied to dy [N, P, Q, K].
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
-                       const Conv2dGeometry& geo);
+                       const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 // dw [K, R, S, C / groups] = the adjoint of conv2d in w applied to dy, given x.
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
-                        const Conv2dGeometry& geo);
+                        const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 
 namespace cpu {
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dGeometry& geo);
+                    const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
-                       const Conv2dGeometry& geo);
+                       const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
-                        const Conv2dGeometry& geo);
+                        const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 }  // namespace cpu
 
 #ifdef EMBER_WITH_CUDA
 namespace cuda {  // kernels/cuda/conv.cpp
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dGeometry& geo);
+                    const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
-                       const Conv2dGeometry& geo);
+                       const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
-                        const Conv2dGeometry& geo);
+                        const Conv2dGeometry& geo, Precision precision = Precision::Float32);
 }  // namespace cuda
 #endif
 

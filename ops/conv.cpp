@@ -4,12 +4,16 @@
 // and every op here supports double backward (derivation: docs/conv_double_backward.md).
 // Matches PyTorch's conv2d / conv_transpose2d up to layout (NHWC, KRSC) and TensorFlow's 'same'
 // padding. Tests: tests/test_conv.cpp (ember_tests --gtest_filter='Conv*').
+// Inside a bf16 precision scope (ops/autocast.h) the float32 ones that are not depthwise run
+// with kernels' Precision::BFloat16, and each backward runs in the precision its forward ran in
+// (docs/mixed_precision.md; tests/test_mixed_precision.cpp).
 #include "ops/conv.h"
 
 #include <algorithm>
 
 #include "autograd/function.h"
 #include "kernels/conv.h"
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 
@@ -74,6 +78,15 @@ kernels::Conv2dGeometry make_geometry(const Shape& x_shape, const Shape& w_shape
   return g;
 }
 
+// The precision a convolution of this geometry runs in. Depthwise convolutions (K == C ==
+// groups) stay float32 in every scope: they do R*S multiply-adds per value read, so they are
+// bound by memory traffic, which a bf16 copy of float32 activations would add to rather than
+// save (docs/mixed_precision.md).
+Precision conv_precision(const kernels::Conv2dGeometry& g, DType dtype) {
+  const bool depthwise = g.groups > 1 && g.groups == g.C && g.K == g.C;
+  return depthwise ? Precision::Float32 : autocast_precision_for(dtype);
+}
+
 Shape output_shape(const kernels::Conv2dGeometry& g) { return {g.N, g.P, g.Q, g.K}; }
 
 // g must have exactly the conv2d output shape of the geometry.
@@ -127,12 +140,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   check_same_dtype(x, w, op);
   const kernels::Conv2dGeometry geo = make_geometry(x.shape(), w.shape(), params, op, "x", "w");
   check_bias(bias, x, geo.K, op);
+  const Precision precision = conv_precision(geo, x.dtype());
   Tensor y = empty(output_shape(geo), {x.dtype(), x.device()});
-  kernels::conv2d_forward(y, dense(x), dense(w), dense(bias), geo);
+  kernels::conv2d_forward(y, dense(x), dense(w), dense(bias), geo, precision);
   // dx needs w, dw needs x: save each only when the other one needs its gradient.
   record(op, {x, w, bias}, y,
          [sx = save(w.requires_grad() ? x : Tensor()), sw = save(x.requires_grad() ? w : Tensor()),
-          x_shape = x.shape(), w_shape = w.shape(), params](const BackwardContext& ctx) {
+          x_shape = x.shape(), w_shape = w.shape(), params,
+          precision](const BackwardContext& ctx) {
+           const PrecisionScope scope(precision);
            const Tensor& g = ctx.grad();
            return TensorList{
                ctx.needs(0) ? conv2d_input_grad(g, sw.get("conv2d"), x_shape, params) : Tensor(),
@@ -152,12 +168,14 @@ Tensor conv2d_input_grad(const Tensor& g, const Tensor& w, const Shape& input_sh
   const kernels::Conv2dGeometry geo =
       make_geometry(input_shape, w.shape(), params, op, "input_shape", "w");
   check_output_grad(g, geo, op);
+  const Precision precision = conv_precision(geo, g.dtype());
   Tensor dx = empty(input_shape, {g.dtype(), g.device()});
-  kernels::conv2d_input_grad(dx, dense(g), dense(w), geo);
+  kernels::conv2d_input_grad(dx, dense(g), dense(w), geo, precision);
   // z = dT/dx (g, w): <gz, z> = T(gz, w, g), so dg = conv2d(gz, w), dw = weight_grad(gz, g).
   record(op, {g, w}, dx,
          [sg = save(w.requires_grad() ? g : Tensor()), sw = save(g.requires_grad() ? w : Tensor()),
-          w_shape = w.shape(), params](const BackwardContext& ctx) {
+          w_shape = w.shape(), params, precision](const BackwardContext& ctx) {
+           const PrecisionScope scope(precision);
            const Tensor& gz = ctx.grad();
            return TensorList{
                ctx.needs(0) ? conv2d(gz, sw.get("conv2d_input_grad"), Tensor(), params) : Tensor(),
@@ -177,12 +195,14 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& g, const Shape& weight_
   const kernels::Conv2dGeometry geo =
       make_geometry(x.shape(), weight_shape, params, op, "x", "weight_shape");
   check_output_grad(g, geo, op);
+  const Precision precision = conv_precision(geo, x.dtype());
   Tensor dw = empty(weight_shape, {x.dtype(), x.device()});
-  kernels::conv2d_weight_grad(dw, dense(x), dense(g), geo);
+  kernels::conv2d_weight_grad(dw, dense(x), dense(g), geo, precision);
   // z = dT/dw (x, g): <gz, z> = T(x, gz, g), so dx = input_grad(g, gz), dg = conv2d(x, gz).
   record(op, {x, g}, dw,
          [sx = save(g.requires_grad() ? x : Tensor()), sg = save(x.requires_grad() ? g : Tensor()),
-          x_shape = x.shape(), params](const BackwardContext& ctx) {
+          x_shape = x.shape(), params, precision](const BackwardContext& ctx) {
+           const PrecisionScope scope(precision);
            const Tensor& gz = ctx.grad();
            return TensorList{
                ctx.needs(0) ? conv2d_input_grad(sg.get("conv2d_weight_grad"), gz, x_shape, params)

@@ -1,10 +1,14 @@
 // Matrix products. For C = A B: dA = G B^T, dB = A^T G (both matmuls, so double backward works).
 // linear(x, W, b) = x W^T + b is written with matmul on the flattened leading axes, so its
 // backward is too (dx = G W, dW = G^T x, db = sum of G over rows).
+// Inside a bf16 precision scope (ops/autocast.h) a float32 matmul runs with kernels'
+// Precision::BFloat16, and its backward in the precision its forward ran in
+// (docs/mixed_precision.md; tests/test_mixed_precision.cpp).
 #include "ops/linalg.h"
 
 #include "autograd/function.h"
 #include "kernels/linalg.h"
+#include "ops/autocast.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -42,11 +46,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     cb = as_operand(b, tb);
   }
   Shape shape = batched ? Shape{batch, M, N} : Shape{M, N};
+  const Precision precision = autocast_precision_for(a.dtype());
   Tensor out = empty(shape, {a.dtype(), a.device()});
-  kernels::gemm(out, ca, cb, ta, tb, batch, M, N, K);
+  kernels::gemm(out, ca, cb, ta, tb, batch, M, N, K, precision);
   record("matmul", {a, b}, out,
-         [sa = save(b.requires_grad() ? a : Tensor()), sb = save(a.requires_grad() ? b : Tensor())](
-             const BackwardContext& ctx) {
+         [sa = save(b.requires_grad() ? a : Tensor()), sb = save(a.requires_grad() ? b : Tensor()),
+          precision](const BackwardContext& ctx) {
+           const PrecisionScope scope(precision);
            const Tensor& g = ctx.grad();
            const int64_t r = g.dim();
            return TensorList{

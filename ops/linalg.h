@@ -1,4 +1,5 @@
-// Matrix products through the BLAS (CPU) / cuBLAS (GPU). Exact fp32 math.
+// Matrix products through the BLAS (CPU) / cuBLAS (GPU). Exact fp32 math, or bf16 operands
+// with float32 sums inside a bf16 precision scope (ops/autocast.h).
 #pragma once
 #include "tensor/tensor.h"
 

@@ -6,6 +6,7 @@
 #include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
+#include "ops/autocast.h"
 #include "ops/linalg.h"
 #include "ops/loss.h"
 #include "ops/norm.h"

@@ -18,12 +18,15 @@
 // GEMMs are OpenBLAS, single-threaded, split over OpenMP threads along M or N (kernels/cpu/blas.h),
 // never along the reduction dimension. OpenMP loops write disjoint outputs or reduce
 // in a fixed order, so every kernel here gives bit-identical results from run to run.
+// Precision::BFloat16 (kernels/precision.h) is the definition itself: the float32 kernel on
+// operands rounded to bfloat16 (kernels/cpu/bf16_round.h), its result rounded too.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/blas.h"
 
 namespace ember::kernels::cpu {
@@ -302,10 +305,30 @@ void weight_grad_typed(T* dw, const T* x, const T* dy, const Geo& g) {
   }
 }
 
+// A float32 problem asked to run in bfloat16 (kernels/precision.h); float64 ignores the request.
+bool bf16_problem(const Tensor& out, Precision precision) {
+  return precision == Precision::BFloat16 && out.dtype() == DType::Float32 && out.numel() > 0;
+}
+
+// y [rows, K] += bias [K], in float32 after the rounding (as the CUDA path adds it).
+void add_bias_rows(const Tensor& y, const Tensor& bias, int64_t K) {
+  float* py = y.data<float>();
+  const float* pb = bias.data<float>();
+  const int64_t rows = y.numel() / K;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < K; ++k) py[i * K + k] += pb[k];
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dGeometry& geo) {
+                    const Conv2dGeometry& geo, Precision precision) {
+  if (bf16_problem(y, precision)) {  // the definition: rounded operands, float32 sums, rounded y
+    cpu::conv2d_forward(y, rounded_to_bf16(x), rounded_to_bf16(w), Tensor(), geo);
+    round_to_bf16_(y);
+    if (bias.defined()) add_bias_rows(y, bias, geo.K);
+    return;
+  }
   dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (y.numel() == 0) return;
@@ -315,7 +338,12 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 }
 
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
-                       const Conv2dGeometry& geo) {
+                       const Conv2dGeometry& geo, Precision precision) {
+  if (bf16_problem(dx, precision)) {
+    cpu::conv2d_input_grad(dx, rounded_to_bf16(dy), rounded_to_bf16(w), geo);
+    round_to_bf16_(dx);
+    return;
+  }
   dispatch_float(dy.dtype(), "conv2d_input_grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (dx.numel() == 0) return;
@@ -324,7 +352,12 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
 }
 
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
-                        const Conv2dGeometry& geo) {
+                        const Conv2dGeometry& geo, Precision precision) {
+  if (bf16_problem(dw, precision)) {
+    cpu::conv2d_weight_grad(dw, rounded_to_bf16(x), rounded_to_bf16(dy), geo);
+    round_to_bf16_(dw);
+    return;
+  }
   dispatch_float(x.dtype(), "conv2d_weight_grad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (dw.numel() == 0) return;

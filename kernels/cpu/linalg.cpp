@@ -1,5 +1,7 @@
 // CPU matrix products through the CBLAS interface (OpenBLAS on Debian), threaded by OpenMP
-// (kernels/cpu/blas.h).
+// (kernels/cpu/blas.h). Precision::BFloat16 (kernels/precision.h) is the definition: the float32
+// product of a and b rounded to bfloat16 (kernels/cpu/bf16_round.h), the result in float32.
+#include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/blas.h"
 
 #include "kernels/linalg.h"
@@ -7,7 +9,12 @@
 namespace ember::kernels::cpu {
 
 void gemm(const Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
-          int64_t batch, int64_t M, int64_t N, int64_t K) {
+          int64_t batch, int64_t M, int64_t N, int64_t K, Precision precision) {
+  if (precision == Precision::BFloat16 && out.dtype() == DType::Float32 && M > 0 && N > 0 &&
+      K > 0) {
+    cpu::gemm(out, rounded_to_bf16(a), rounded_to_bf16(b), trans_a, trans_b, batch, M, N, K);
+    return;
+  }
   const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
   if (M == 0 || N == 0) return;
   if (K == 0) { fill_(out, 0.0); return; }

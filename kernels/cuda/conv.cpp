@@ -7,6 +7,13 @@
 // so does a float32 problem no algorithm runs in NHWC; an operand that is not 16-byte aligned
 // through an aligned copy. Policy and reasons:
 // docs/cudnn.md. Tested against the CPU in tests/test_cuda_conv.cpp.
+// Precision::BFloat16 (kernels/precision.h, docs/mixed_precision.md): the float32 operands are
+// rounded into bf16 copies (tensor/cuda/copy.cu, bit for bit the CPU's rounding), cuDNN runs its
+// bf16 configuration (bf16 tensors, float32 compute, tensor cores; NHWC only) into a bf16
+// result that is widened into the float32 output. Ember's depthwise kernels read float32: they
+// get rounded float32 copies and their result is rounded (the ops never ask for this, since
+// depthwise convolutions stay float32, but the contract holds for every geometry). Tested
+// against the CPU reference in tests/test_mixed_precision.cpp (CudaMixedPrecision.*).
 #include <cstdint>
 
 #include "kernels/backend_settings.h"
@@ -14,6 +21,7 @@
 #include "kernels/conv_plan.h"
 #include "kernels/cuda/conv_cuda.h"
 #include "kernels/cuda/cudnn_conv.h"
+#include "tensor/cuda/copy.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
 
@@ -88,14 +96,95 @@ void in_a_layout_that_runs(DType dtype, const Attempt& attempt) {
   attempt(CudnnLayout::Nchw, true);
 }
 
+// The bf16 precision applies to float32 problems only (float64 ignores it).
+bool bf16_problem(const Tensor& out, Precision precision) {
+  return precision == Precision::BFloat16 && out.dtype() == DType::Float32;
+}
+
+// A bf16 copy of a float32 tensor: round to nearest even (tensor/cuda/copy.cu).
+Tensor to_bf16(const Tensor& t) {
+  Tensor b = empty(t.shape(), {DType::BFloat16, t.device()});
+  ::ember::cuda::copy_tensor(b, t);
+  return b;
+}
+
+// A float32 copy of t with its values rounded to bf16.
+Tensor rounded(const Tensor& t) {
+  Tensor f = empty(t.shape(), {DType::Float32, t.device()});
+  ::ember::cuda::copy_tensor(f, to_bf16(t));
+  return f;
+}
+
+// cuDNN's bf16 configuration on bf16 operands (x, w, y as run_cudnn names them; the direction's
+// output is the one written), NHWC only: no other layout is tried.
+void run_cudnn_bf16(ConvDirection dir, const Conv2dGeometry& geo, const CudnnPadding& pad,
+                    const Tensor& x, const Tensor& w, const Tensor& y) {
+  run_cudnn(dir, geo, pad, DType::BFloat16, CudnnLayout::Nhwc, y.device().index, x.raw_data(),
+            w.raw_data(), y.raw_data(), /*last_resort=*/true);
+}
+
+void forward_bf16(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
+                  const Conv2dGeometry& geo) {
+  if (use_ember_depthwise(geo)) {
+    depthwise_forward(y, rounded(x), rounded(w), Tensor(), geo);
+    ::ember::cuda::copy_tensor(y, to_bf16(y));
+  } else {
+    const CudnnPadding pad = cudnn_padding(geo);
+    const Tensor xb = to_bf16(padded_input(x, geo, pad));  // padding is exact in float32
+    const Tensor yb = empty(y.shape(), {DType::BFloat16, y.device()});
+    run_cudnn_bf16(ConvDirection::Forward, geo, pad, xb, to_bf16(w), yb);
+    ::ember::cuda::copy_tensor(y, yb);
+  }
+  if (bias.defined()) add_channel_bias(y, bias);  // float32, after the rounding
+}
+
+void input_grad_bf16(const Tensor& dx, const Tensor& dy, const Tensor& w,
+                     const Conv2dGeometry& geo) {
+  if (use_ember_depthwise(geo)) {
+    depthwise_input_grad(dx, rounded(dy), rounded(w), geo);
+    ::ember::cuda::copy_tensor(dx, to_bf16(dx));
+    return;
+  }
+  const CudnnPadding pad = cudnn_padding(geo);
+  const Shape target_shape =
+      pad.needs_temporary() ? Shape{geo.N, pad.Hp, pad.Wp, geo.C} : dx.shape();
+  const Tensor target = empty(target_shape, {DType::BFloat16, dx.device()});
+  run_cudnn_bf16(ConvDirection::InputGrad, geo, pad, target, to_bf16(w), to_bf16(dy));
+  if (!pad.needs_temporary()) {
+    ::ember::cuda::copy_tensor(dx, target);
+    return;
+  }
+  const Tensor wide = empty(target_shape, {DType::Float32, dx.device()});
+  ::ember::cuda::copy_tensor(wide, target);
+  crop_nhwc(dx, wide, pad.off_h, pad.off_w);
+}
+
+void weight_grad_bf16(const Tensor& dw, const Tensor& x, const Tensor& dy,
+                      const Conv2dGeometry& geo) {
+  if (use_ember_depthwise(geo)) {
+    depthwise_weight_grad(dw, rounded(x), rounded(dy), geo);
+    ::ember::cuda::copy_tensor(dw, to_bf16(dw));
+    return;
+  }
+  const CudnnPadding pad = cudnn_padding(geo);
+  const Tensor xb = to_bf16(padded_input(x, geo, pad));
+  const Tensor dwb = empty(dw.shape(), {DType::BFloat16, dw.device()});
+  run_cudnn_bf16(ConvDirection::WeightGrad, geo, pad, xb, dwb, to_bf16(dy));
+  ::ember::cuda::copy_tensor(dw, dwb);
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    const Conv2dGeometry& geo) {
+                    const Conv2dGeometry& geo, Precision precision) {
   if (y.numel() == 0) return;
   if (x.numel() == 0 || w.numel() == 0) {  // an empty sum (e.g. C == 0, or H == 0 with padding)
     zero_fill(y);
     if (bias.defined()) add_channel_bias(y, bias);
+    return;
+  }
+  if (bf16_problem(y, precision)) {
+    forward_bf16(y, x, w, bias, geo);
     return;
   }
   if (use_ember_depthwise(geo)) {
@@ -118,10 +207,14 @@ void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 }
 
 void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
-                       const Conv2dGeometry& geo) {
+                       const Conv2dGeometry& geo, Precision precision) {
   if (dx.numel() == 0) return;
   if (dy.numel() == 0 || w.numel() == 0) {  // K == 0: nothing reads x
     zero_fill(dx);
+    return;
+  }
+  if (bf16_problem(dx, precision)) {
+    input_grad_bf16(dx, dy, w, geo);
     return;
   }
   if (use_ember_depthwise(geo)) {
@@ -147,10 +240,14 @@ void conv2d_input_grad(const Tensor& dx, const Tensor& dy, const Tensor& w,
 }
 
 void conv2d_weight_grad(const Tensor& dw, const Tensor& x, const Tensor& dy,
-                        const Conv2dGeometry& geo) {
+                        const Conv2dGeometry& geo, Precision precision) {
   if (dw.numel() == 0) return;
   if (x.numel() == 0 || dy.numel() == 0) {  // an empty sum over the batch or the pixels
     zero_fill(dw);
+    return;
+  }
+  if (bf16_problem(dw, precision)) {
+    weight_grad_bf16(dw, x, dy, geo);
     return;
   }
   if (use_ember_depthwise(geo)) {

@@ -19,7 +19,9 @@
 //   EMBER_CUDNN_WORKSPACE_MB (default 1 GiB); a choice over the cap falls back to the
 //   smallest-workspace algorithm that fits (select_conv_algo).
 // - float32 runs with CUDNN_FMA_MATH (exact fp32: CUDNN_DEFAULT_MATH would allow TF32 on
-//   Ampere and Hopper) unless allow_tf32; float64 always with CUDNN_FMA_MATH.
+//   Ampere and Hopper) unless allow_tf32; float64 always with CUDNN_FMA_MATH; bfloat16 (the
+//   bf16 precision, docs/mixed_precision.md) as cuDNN's PSEUDO_BFLOAT16_CONFIG, bf16 tensors
+//   with a float compute type, tensor cores allowed.
 //
 // Why the legacy API: cuDNN 9.19 still ships cudnnConvolutionForward / BackwardData /
 // BackwardFilter (deprecated in favour of the backend graph API). They are well-understood,
@@ -86,8 +88,22 @@ cudnnDataType_t data_type_of(DType dtype) {
   switch (dtype) {
     case DType::Float32: return CUDNN_DATA_FLOAT;
     case DType::Float64: return CUDNN_DATA_DOUBLE;
-    default: EMBER_FAIL("conv2d (cuDNN): expected float32 or float64, got ", dtype_name(dtype));
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    default:
+      EMBER_FAIL("conv2d (cuDNN): expected float32, float64 or bfloat16, got ", dtype_name(dtype));
   }
+}
+
+// The convolution descriptor's compute type: the data type itself, except bfloat16 data, which
+// cuDNN accumulates in float (its PSEUDO_BFLOAT16_CONFIG: bf16 x, w and y, float compute).
+cudnnDataType_t compute_type_of(DType dtype) {
+  return dtype == DType::BFloat16 ? CUDNN_DATA_FLOAT : data_type_of(dtype);
+}
+
+// Whether tensor cores may run the problem: float32 only when TF32 is allowed; bfloat16 always
+// (its products are exact in float32, and tensor cores are what bf16 is for).
+bool allows_tensor_ops(DType dtype, const BackendSettings& settings) {
+  return dtype == DType::BFloat16 || (dtype == DType::Float32 && settings.allow_tf32);
 }
 
 
@@ -138,7 +154,7 @@ struct Descriptors {
     EMBER_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
         conv, to_int(pad.pad_h, "pad_h"), to_int(pad.pad_w, "pad_w"),
         to_int(g.stride_h, "stride_h"), to_int(g.stride_w, "stride_w"), 1, 1,
-        CUDNN_CROSS_CORRELATION, dt));
+        CUDNN_CROSS_CORRELATION, compute_type_of(dtype)));
     EMBER_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, to_int(g.groups, "groups")));
     EMBER_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
     // The translation of the padding must reproduce the caller's output size exactly.
@@ -374,7 +390,7 @@ std::vector<ConvAlgoCandidate> ranked_candidates(cudnnHandle_t h, const Descript
                                                  const CudnnPadding& pad, DType dtype, int device,
                                                  const BackendSettings& settings, void* x,
                                                  void* w, void* y, std::string* notes) {
-  const bool tensor_ops = dtype == DType::Float32 && settings.allow_tf32;
+  const bool tensor_ops = allows_tensor_ops(dtype, settings);
   const size_t cap = cudnn_workspace_cap();
   if (fallback_only) {
     *notes += "; heuristics skipped by the test hook";
@@ -503,7 +519,7 @@ bool plan_and_run(const ConvPlanKey& key, cudnnHandle_t h, ConvDirection dir,
                   CudnnLayout layout, int device, const BackendSettings& settings, void* x,
                   void* w, void* y, bool last_resort) {
   auto entry = std::make_unique<PlanEntry>();
-  const bool tensor_ops = dtype == DType::Float32 && settings.allow_tf32;
+  const bool tensor_ops = allows_tensor_ops(dtype, settings);
   const cudnnMathType_t query_math = tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
   entry->desc.init(geo, pad, dtype, layout, query_math);
   std::string notes;
