@@ -37,6 +37,7 @@
 #include "tensor/atomic_file.h"
 #include "apps/data_root.h"
 #include "apps/math_mode.h"
+#include "ops/autocast.h"
 #include "apps/flags/classifier_flags.h"
 #include "training/classifier_trainer.h"
 #include "apps/flags/cli.h"
@@ -303,8 +304,10 @@ int train(const ClassifierFlags& f, const fs::path& out, RunLog& log) {
       f.weights.empty() ? "trained from scratch: no pretrained weights given (--weights)"
                         : "fine-tuned from " + f.weights;
   log.line(pretrained_note);
-  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32);
+  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32, f.precision);
   log.line(apps::math_mode_note(math));
+  // This thread's convolutions and matrix products, training and evaluation alike.
+  const PrecisionScope precision_scope(apps::precision_of(math));
 
   const datasets::EuroSat data = load_data(f, log);
   const datasets::ImageSet train = training_set(f, data.train, log);

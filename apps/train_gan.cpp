@@ -30,6 +30,7 @@
 #include "tensor/atomic_file.h"
 #include "apps/data_root.h"
 #include "apps/math_mode.h"
+#include "ops/autocast.h"
 #include "apps/flags/cli.h"
 #include "apps/flags/gan_flags.h"
 #include "gan/trainer.h"
@@ -103,8 +104,10 @@ int train(const GanFlags& f, const fs::path& out, RunLog& log) {
                   f.variant.c_str(), f.train.loss.c_str(),
                   static_cast<unsigned long long>(f.train.seed), f.train.device.str().c_str(),
                   out.c_str()));
-  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32);
+  const std::string math = apps::use_math_mode(f.train.device, f.exact_fp32, f.precision);
   log.line(apps::math_mode_note(math));
+  // This thread's convolutions and matrix products, training and evaluation alike.
+  const PrecisionScope precision_scope(apps::precision_of(math));
   const fs::path root = apps::find_data_root(f.data);
   const datasets::ImageSet train = load_training_set(f, root, log);
   const GanTrainOptions options = trainer_options(f, out, train);

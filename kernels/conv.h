@@ -12,9 +12,9 @@
 // Every tensor passed here is contiguous, float32 or float64 (all the same dtype), on one device,
 // with exactly the shapes the geometry implies. `precision` (kernels/precision.h) applies to
 // float32 problems: BFloat16 rounds the two operands to bfloat16, sums in float32 and rounds the
-// result (before the bias is added) to bfloat16; float64 ignores it. Outputs are preallocated and fully overwritten
-// (dx and dw are not accumulated into). Results are deterministic: no reduction order depends on
-// the thread count.
+// result (before the bias is added) to bfloat16; float64 ignores it. Outputs are preallocated
+// and fully overwritten (dx and dw are not accumulated into). Results are deterministic: no
+// reduction order depends on the thread count.
 #pragma once
 #include <cstdint>
 

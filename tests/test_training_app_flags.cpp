@@ -13,6 +13,7 @@
 #include "apps/flags/gan_flags.h"
 #include "apps/flags/generate_flags.h"
 #include "apps/flags/quality_flags.h"
+#include "apps/math_mode.h"
 
 namespace ember {
 namespace {
@@ -111,6 +112,32 @@ TEST(TrainingAppFlags, ExactFp32) {
   }
   EXPECT_TRUE(mentions(error(parse_classifier_flags, {"--exact-fp32=1"}), "--exact-fp32"));
   EXPECT_TRUE(mentions(error(parse_gan_flags, {"--exact-fp32=yes"}), "--exact-fp32"));
+}
+
+// --precision fp32|tf32|bf16 (apps/math_mode.h): fp32 is --exact-fp32's meaning, both apps read
+// it, and a contradiction with --exact-fp32 is an error naming both, in either order.
+TEST(TrainingAppFlags, Precision) {
+  EXPECT_EQ(parse_classifier_flags({}).precision, "");
+  EXPECT_EQ(parse_classifier_flags({"--precision", "bf16"}).precision, "bf16");
+  EXPECT_FALSE(parse_classifier_flags({"--precision", "bf16"}).exact_fp32);
+  EXPECT_TRUE(parse_gan_flags({"--precision", "fp32"}).exact_fp32);
+  EXPECT_EQ(parse_gan_flags({"--precision", "tf32"}).precision, "tf32");
+  EXPECT_TRUE(parse_classifier_flags({"--exact-fp32", "--precision", "fp32"}).exact_fp32);
+  for (const auto& args : {std::vector<std::string>{"--exact-fp32", "--precision", "bf16"},
+                           std::vector<std::string>{"--precision", "tf32", "--exact-fp32"}}) {
+    for (const std::string& e : {error(parse_classifier_flags, args), error(parse_gan_flags, args)}) {
+      EXPECT_TRUE(mentions(e, "--exact-fp32")) << e;
+      EXPECT_TRUE(mentions(e, "--precision")) << e;
+    }
+  }
+  EXPECT_TRUE(mentions(error(parse_gan_flags, {"--precision", "fp16"}), "bf16"));
+  for (const char* usage : {kClassifierUsage, kGanUsage})
+    EXPECT_TRUE(mentions(usage, "--precision fp32|tf32|bf16")) << usage;
+  EXPECT_EQ(apps::use_math_mode(Device::cpu(), false, "bf16"), "bf16");
+  EXPECT_EQ(apps::use_math_mode(Device::cpu(), false, "tf32"), "fp32");
+  EXPECT_EQ(apps::precision_of("bf16"), Precision::BFloat16);
+  EXPECT_EQ(apps::precision_of("tf32"), Precision::Float32);
+  EXPECT_TRUE(mentions(apps::math_mode_note("bf16"), "bf16"));
 }
 
 TEST(TrainingAppFlags, GenerateAugmentQuality) {

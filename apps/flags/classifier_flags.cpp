@@ -44,6 +44,10 @@ training:
   --exact-fp32             exact fp32 math on CUDA (default there: TF32 tensor cores in
                            convolutions and matrix products, faster, inputs rounded to
                            10 mantissa bits; EMBER_ALLOW_TF32=0 does the same)
+  --precision fp32|tf32|bf16  fp32: as --exact-fp32; tf32: the CUDA default; bf16:
+                           convolutions and matrix products from bf16 operands with
+                           float32 sums, float32 weights and batch norm, on either device
+                           (docs/mixed_precision.md)
   --cuda-graphs on|off     on CUDA: capture each training step once per batch shape in a
                            CUDA graph and replay it (on, the default: one launch per step,
                            the same numbers) or run every step eagerly (off)

@@ -23,7 +23,8 @@ struct ClassifierFlags {
   double fraction = 1.0;
   double bn_momentum = 0.99;
   bool no_cache = false, summary = false;
-  bool exact_fp32 = false;  // --exact-fp32: no TF32 on CUDA (apps/math_mode.h)
+  bool exact_fp32 = false;  // --exact-fp32 or --precision fp32: no TF32 on CUDA (apps/math_mode.h)
+  std::string precision;    // --precision fp32|tf32|bf16 as given ("" when not given)
   bool help = false;  // --help: print kClassifierUsage, nothing else was checked
   ClassifierTrainOptions train;
 };

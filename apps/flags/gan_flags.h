@@ -20,7 +20,8 @@ struct GanFlags {
   double fraction = 1.0;
   int64_t threads = 0;
   bool no_cache = false;
-  bool exact_fp32 = false;  // --exact-fp32: no TF32 on CUDA (apps/math_mode.h)
+  bool exact_fp32 = false;  // --exact-fp32 or --precision fp32: no TF32 on CUDA (apps/math_mode.h)
+  std::string precision;    // --precision fp32|tf32|bf16 as given ("" when not given)
   bool help = false;  // --help: print kGanUsage, nothing else was checked
   GanTrainOptions train;
 };

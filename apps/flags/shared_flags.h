@@ -1,6 +1,6 @@
 // The flags that train_classifier and train_gan read the same way: where the EuroSAT data
 // comes from (their usage texts' "data:" lines, --variant aside) and where the run goes
-// ("run:"), the GPU math mode (--exact-fp32) and --cuda-graphs. Each reader takes the current flag of a
+// ("run:"), the math mode (--exact-fp32, --precision) and --cuda-graphs. Each reader takes the current flag of a
 // FlagReader loop and says whether it was one of its own. Tested through both parsers in tests/test_training_app_flags.cpp.
 #pragma once
 
@@ -23,12 +23,23 @@ bool read_data_flag(FlagReader& r, Flags& f) {
   return true;
 }
 
-// --exact-fp32: on CUDA the apps use TF32 tensor cores in convolutions and matrix products
-// unless this asks for exact fp32 (apps/math_mode.h).
+// --exact-fp32 and --precision fp32|tf32|bf16 (apps/math_mode.h): on CUDA the apps use TF32
+// tensor cores in convolutions and matrix products unless --exact-fp32 (the alias of
+// --precision fp32) asks for exact fp32; --precision bf16 runs them from bf16 operands
+// (docs/mixed_precision.md). Contradicting each other is an error naming both.
 template <typename Flags>
 bool read_math_flag(FlagReader& r, Flags& f) {
-  if (!r.is_switch("--exact-fp32")) return false;
-  f.exact_fp32 = true;
+  if (r.is_switch("--exact-fp32")) {
+    require_flag(f.precision.empty() || f.precision == "fp32", "--exact-fp32 contradicts --precision ",
+                 f.precision, " (--exact-fp32 means --precision fp32)");
+    f.exact_fp32 = true;
+    return true;
+  }
+  if (!r.is("--precision")) return false;
+  f.precision = r.choice_value({"fp32", "tf32", "bf16"});
+  require_flag(!f.exact_fp32 || f.precision == "fp32", "--precision ", f.precision,
+               " contradicts --exact-fp32 (--exact-fp32 means --precision fp32)");
+  if (f.precision == "fp32") f.exact_fp32 = true;
   return true;
 }
 

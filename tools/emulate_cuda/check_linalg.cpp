@@ -4,7 +4,8 @@
 // rejects short leading dimensions), against the CPU reference kernels::cpu::gemm: every
 // trans_a / trans_b pair, non-square shapes (a swapped m / n or a wrong leading dimension shows
 // up), batches, M or N of 1, the K == 0 memset path, and the compute type chosen (exact fp32
-// unless allow_tf32; 64F for float64).
+// unless allow_tf32; 64F for float64), and the bf16 precision (bf16 copies of A and B made by
+// tensor/cuda/copy.cu, CUDA_R_16BF operands, float32 output) against cpu::gemm's definition.
 #include "check.h"
 #include "kernels/backend_settings.h"
 #include "kernels/cuda/cublas_context.h"  // the shim's: emu::last_gemm_compute
@@ -44,6 +45,32 @@ void check_linalg() {
           cmp(got, want, tol, tol, what);
         }
   }
+  // The bf16 precision: the same shapes, against the CPU's definition (rounded operands, float32
+  // sums). Only the summation order may differ, as in float32.
+  for (const Size& z : sizes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const DType dt = DType::Float32;
+        const Shape as = ta ? Shape{z.batch, z.K, z.M} : Shape{z.batch, z.M, z.K};
+        const Shape bs = tb ? Shape{z.batch, z.N, z.K} : Shape{z.batch, z.K, z.N};
+        const Tensor a = rnd(as, 81, dt), b = rnd(bs, 82, dt);
+        Tensor want = empty({z.batch, z.M, z.N}, {dt});
+        Tensor got = rnd({z.batch, z.M, z.N}, 83, dt);
+        cpu::gemm(want, a, b, ta, tb, z.batch, z.M, z.N, z.K, Precision::BFloat16);
+        const std::string what = "gemm bf16 batch " + std::to_string(z.batch) + " M" +
+                                 std::to_string(z.M) + " N" + std::to_string(z.N) + " K" +
+                                 std::to_string(z.K) + (ta ? " A^T" : " A") +
+                                 (tb ? " B^T" : " B");
+        const std::string error = message_of([&] {
+          kernels::cuda::gemm(got, a, b, ta, tb, z.batch, z.M, z.N, z.K, Precision::BFloat16);
+        });
+        if (!error.empty()) {
+          ++cases, ++failures;
+          std::printf("FAIL %-58s %s\n", what.c_str(), error.c_str());
+          continue;
+        }
+        cmp(got, want, 1e-6, 1e-6, what);
+      }
   // The compute type: exact fp32 by default, TF32 only when allowed, 64F for float64.
   auto compute_of = [](DType dt, bool tf32) {
     BackendSettingsGuard restore;

@@ -6,10 +6,15 @@
 // type (CUBLAS_STATUS_INVALID_VALUE / NOT_SUPPORTED, thrown by EMBER_CUBLAS_CHECK as the real
 // macro does), so linalg.cpp's row-major-to-column-major argument mapping is what gets checked.
 // TF32 is not emulated: the compute type of the last call is recorded for the checks instead.
+// The one mixed combination ember uses, bf16 A and B with float32 C and CUBLAS_COMPUTE_32F (a
+// documented cublasGemmEx combination), is run by widening A and B to float (exact) first.
 #pragma once
 #include <cblas.h>
 
 #include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
 
 #include "tensor/error.h"
 
@@ -26,7 +31,7 @@ enum cublasComputeType_t {
   CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
   CUBLAS_COMPUTE_64F = 70
 };
-enum cudaDataType { CUDA_R_32F = 0, CUDA_R_64F = 1 };
+enum cudaDataType { CUDA_R_32F = 0, CUDA_R_64F = 1, CUDA_R_16BF = 14 };
 enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
 
 namespace emu {
@@ -64,6 +69,23 @@ inline cublasStatus_t cublasGemmStridedBatchedEx(
   if (m < 0 || n < 0 || k < 0 || batchCount < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
       ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1))
     return CUBLAS_STATUS_INVALID_VALUE;
+  if (Atype == CUDA_R_16BF && Btype == CUDA_R_16BF && Ctype == CUDA_R_32F) {
+    if (computeType != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    // Widen every batch entry's stored extent (its columns times the leading dimension).
+    const long long a_len = strideA * (batchCount - 1) + static_cast<long long>(lda) *
+                                                             (transa == CUBLAS_OP_N ? k : m);
+    const long long b_len = strideB * (batchCount - 1) + static_cast<long long>(ldb) *
+                                                             (transb == CUBLAS_OP_N ? n : k);
+    std::vector<float> a32(batchCount > 0 ? a_len : 0), b32(batchCount > 0 ? b_len : 0);
+    const auto* a16 = static_cast<const ember::bfloat16*>(A);
+    const auto* b16 = static_cast<const ember::bfloat16*>(B);
+    for (size_t i = 0; i < a32.size(); ++i) a32[i] = static_cast<float>(a16[i]);
+    for (size_t i = 0; i < b32.size(); ++i) b32[i] = static_cast<float>(b16[i]);
+    return cublasGemmStridedBatchedEx(nullptr, transa, transb, m, n, k, alpha, a32.data(),
+                                      CUDA_R_32F, lda, strideA, b32.data(), CUDA_R_32F, ldb,
+                                      strideB, beta, C, CUDA_R_32F, ldc, strideC, batchCount,
+                                      computeType, CUBLAS_GEMM_DEFAULT);
+  }
   if (Atype != Btype || Atype != Ctype) return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool f32 = Atype == CUDA_R_32F;
   if (f32 != (computeType == CUBLAS_COMPUTE_32F || computeType == CUBLAS_COMPUTE_32F_FAST_TF32) ||
