@@ -172,6 +172,10 @@ BlockPool::Block* BlockPool::find_free_block(size_t size, bool small) {
 
 BlockPool::Block* BlockPool::new_segment(size_t nbytes, size_t segment_size, bool small) {
   void* ptr = backend_.raw_alloc(segment_size);
+  if (!ptr && hold_segments_) {
+    ++stats_.num_ooms;
+    throw_out_of_memory(nbytes, segment_size);
+  }
   if (!ptr) {
     // Out of device memory: cached segments may be what fills it. Give them back, try again.
     ++stats_.num_oom_retries;
@@ -216,6 +220,14 @@ void BlockPool::throw_out_of_memory(size_t nbytes, size_t asked) {
       total_bytes ? detail::concat(format_bytes(free_bytes), " (", free_bytes, " bytes) free of ",
                                    format_bytes(total_bytes), " (", total_bytes, " bytes)")
                   : std::string("unknown free/total memory");
+  if (hold_segments_)
+    EMBER_FAIL("CUDA out of memory while capturing a CUDA graph on ", backend_.device_name(),
+               ": tried to allocate ", nbytes, " bytes (", format_bytes(nbytes), "; ", asked,
+               " bytes asked of the device: ", backend_.last_failure(), ") for the graph's ",
+               "private pool, which holds ", stats_.reserved_bytes, " bytes (",
+               format_bytes(stats_.reserved_bytes), "); cached memory cannot be given back ",
+               "during a capture (cudaFree is not allowed then); the device has ", device_memory,
+               ". Free memory before capturing (cuda_empty_cache) or use smaller batches.");
   EMBER_FAIL("CUDA out of memory on ", backend_.device_name(), ": tried to allocate ", nbytes,
              " bytes (", format_bytes(nbytes), "; ", asked, " bytes asked of the device: ",
              backend_.last_failure(), "); ember ",
@@ -333,7 +345,13 @@ void BlockPool::empty_cache() {
   release_free_segments();
 }
 
+void BlockPool::set_hold_segments(bool hold) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  hold_segments_ = hold;
+}
+
 void BlockPool::release_free_segments() {
+  if (hold_segments_) return;  // a capture allocates from this pool: no cudaFree, no sync
   // Deferred mode: blocks whose free is pending count as free once their work is done, and a
   // segment must not go back to the driver under queued work anyway. Wait for them all.
   if (!pending_.empty()) release_finished_frees();

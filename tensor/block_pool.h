@@ -28,6 +28,10 @@
 //   first, before growing the pool, and for all of them before giving cached segments back
 //   (out of memory, empty_cache). A debug mode: run the GPU tests under it and compare with the
 //   default to check that nothing relies on immediate reuse being safe beyond the one stream.
+// - Held segments (set_hold_segments, for a CUDA graph's private pool while a capture allocates
+//   from it; tensor/pool_set.h): nothing is given back, neither by empty_cache nor to retry an
+//   out-of-memory request, which then fails at once naming the capture (cudaFree and the
+//   stream synchronisation before it are not allowed while capturing).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -124,6 +128,8 @@ class BlockPool {
   // Gives every cached segment that is entirely free back to the device (deferred mode: after
   // waiting for the pending frees, which then count as free).
   void empty_cache();
+  // While held, no segment is given back (see the top of this file).
+  void set_hold_segments(bool hold);
   void reset_peak_stats();
   MemoryStats stats() const;
   const PoolConfig& config() const { return config_; }
@@ -184,6 +190,7 @@ class BlockPool {
   std::deque<Block*> pending_;       // deferred mode: freed blocks with their events, oldest first
   std::vector<void*> spare_events_;  // deferred mode: events of finished frees, for reuse
   MemoryStats stats_;
+  bool hold_segments_ = false;
 };
 
 }  // namespace ember::memory

@@ -47,6 +47,17 @@ MemoryStats cuda_memory_stats(int device = 0);
 void cuda_empty_cache();
 // Sets the peaks of cuda:<device> to the current values.
 void cuda_reset_peak_stats(int device = 0);
+// Private memory pools for CUDA graphs (tensor/pool_set.h; docs/memory.md "Private pools for
+// CUDA graphs"); tensor/cuda_graph.cpp is their user. open: a new pool on cuda:<device> (its id,
+// never 0); throws unless the allocator is in its caching mode. route: this thread's device
+// allocations on cuda:<device> come from pool `id` from now on (0 = the main pool again).
+// release: the graph is gone; the pool's memory goes back to the device once its last block is
+// freed. reserved_bytes: what the pool holds from the device (0 once it is gone). All throw in a
+// CPU-only build.
+uint64_t cuda_graph_pool_open(int device);
+void cuda_graph_pool_route(int device, uint64_t id);
+void cuda_graph_pool_release(int device, uint64_t id);
+size_t cuda_graph_pool_reserved_bytes(int device, uint64_t id);
 // Stats of the pinned host cache (allocated/reserved/peaks/counts; cache_hits are reuses).
 MemoryStats pinned_memory_stats();
 // Waits until all work queued on the compute stream is done: needed before the host reads a

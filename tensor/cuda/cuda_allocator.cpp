@@ -1,6 +1,7 @@
 // The CUDA side of ember's memory: the raw backends (cudaMalloc/cudaFree, cudaHostAlloc and
-// events on the compute stream) under the pool logic of tensor/block_pool.h and
-// tensor/pinned_pool.h, the Allocator objects Storage uses, and the tensor/memory.h API.
+// events on the compute stream) under the pool logic of tensor/pool_set.h (the main pool and
+// the CUDA graphs' private pools, each a tensor/block_pool.h) and tensor/pinned_pool.h, the
+// Allocator objects Storage uses, and the tensor/memory.h API.
 // Design: docs/memory.md. Tested by tests/test_cuda_memory.cpp (GPU) and, for the pool logic,
 // tests/test_caching_allocator.cpp (CPU).
 #include <cstdlib>
@@ -11,8 +12,10 @@
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_context.h"
 #include "tensor/cuda_hooks.h"
+#include "tensor/graph_capture.h"
 #include "tensor/memory.h"
 #include "tensor/pinned_pool.h"
+#include "tensor/pool_set.h"
 #include "tensor/storage.h"
 
 namespace ember {
@@ -57,7 +60,7 @@ class CudaRawBackend final : public memory::RawBackend {
   void* raw_alloc(size_t nbytes) override {
     cuda::DeviceGuard guard(index_);  // the caller's current device is restored on return
     void* ptr = nullptr;
-    const cudaError_t status = cudaMalloc(&ptr, nbytes);
+    const cudaError_t status = capturing_malloc(&ptr, nbytes);
     if (status == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // clear it, or the next launch check would report it
       last_failure_ = describe_failure("cudaMalloc(&ptr, ", nbytes, status);
@@ -65,6 +68,20 @@ class CudaRawBackend final : public memory::RawBackend {
     }
     if (status != cudaSuccess) cuda::throw_cuda_error(status, "cudaMalloc(&ptr, nbytes)", __FILE__, __LINE__);
     return ptr;
+  }
+
+  // cudaMalloc, which is a prohibited call while this thread captures in the thread-local mode
+  // (it may synchronise the device): a capture's private pool grows in the relaxed mode, where it
+  // is allowed, and the thread's mode is restored at once. (cudaFree and the stream
+  // synchronisation before it never run during a capture: tensor/pool_set.h holds a routed
+  // pool's segments, and the main pool refuses a capturing thread.)
+  static cudaError_t capturing_malloc(void** ptr, size_t nbytes) {
+    if (!graph::capturing()) return cudaMalloc(ptr, nbytes);
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    EMBER_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    const cudaError_t status = cudaMalloc(ptr, nbytes);
+    EMBER_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));  // back to the thread's mode
+    return status;
   }
 
   // Runs in Storage destructors, possibly while an earlier CUDA error unwinds the stack: a
@@ -126,15 +143,15 @@ class CudaDeviceAllocator final : public Allocator {
  public:
   explicit CudaDeviceAllocator(int index)
       : backend_(index),
-        pool_(backend_, {memory::parse_allocator_mode(std::getenv("EMBER_CUDA_ALLOCATOR")),
-                         memory::parse_max_split_size(std::getenv("EMBER_CUDA_MAX_SPLIT_MB"))}) {}
-  void* allocate(size_t nbytes) override { return pool_.allocate(nbytes); }
-  void deallocate(void* ptr, size_t) override { pool_.deallocate(ptr); }
-  memory::BlockPool& pool() { return pool_; }
+        pools_(backend_, {memory::parse_allocator_mode(std::getenv("EMBER_CUDA_ALLOCATOR")),
+                          memory::parse_max_split_size(std::getenv("EMBER_CUDA_MAX_SPLIT_MB"))}) {}
+  void* allocate(size_t nbytes) override { return pools_.allocate(nbytes); }
+  void deallocate(void* ptr, size_t) override { pools_.deallocate(ptr); }
+  memory::PoolSet& pools() { return pools_; }
 
  private:
   CudaRawBackend backend_;
-  memory::BlockPool pool_;
+  memory::PoolSet pools_;
 };
 
 // The allocators are created on first use and never destroyed: tensors held in statics may be
@@ -254,18 +271,38 @@ void wait_for_pinned(const void* ptr) {
 
 MemoryStats cuda_memory_stats(int device) {
   check_device_index(device, "cuda_memory_stats");
-  return device_allocator(device).pool().stats();
+  return device_allocator(device).pools().stats();
 }
 
 void cuda_reset_peak_stats(int device) {
   check_device_index(device, "cuda_reset_peak_stats");
-  device_allocator(device).pool().reset_peak_stats();
+  device_allocator(device).pools().reset_peak_stats();
 }
 
 void cuda_empty_cache() {
   for (int index = 0; index < kMaxDevices; ++index)
-    if (CudaDeviceAllocator* allocator = existing_device_allocator(index)) allocator->pool().empty_cache();
+    if (CudaDeviceAllocator* allocator = existing_device_allocator(index)) allocator->pools().empty_cache();
   if (CudaPinnedAllocator* allocator = existing_pinned_allocator()) allocator->pool().empty_cache();
+}
+
+uint64_t cuda_graph_pool_open(int device) {
+  check_device_index(device, "cuda_graph_pool_open");
+  return device_allocator(device).pools().open_private_pool();
+}
+
+void cuda_graph_pool_route(int device, uint64_t id) {
+  check_device_index(device, "cuda_graph_pool_route");
+  device_allocator(device).pools().route_this_thread(id);
+}
+
+void cuda_graph_pool_release(int device, uint64_t id) {
+  check_device_index(device, "cuda_graph_pool_release");
+  device_allocator(device).pools().release_private_pool(id);
+}
+
+size_t cuda_graph_pool_reserved_bytes(int device, uint64_t id) {
+  check_device_index(device, "cuda_graph_pool_reserved_bytes");
+  return device_allocator(device).pools().private_pool_reserved_bytes(id);
 }
 
 MemoryStats pinned_memory_stats() {
