@@ -24,28 +24,28 @@ void check_out(const Tensor& out, const char* op, bool allow_uint8, bool int64_o
 
 }  // namespace
 
-void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high) {
+void fill_uniform(const Tensor& out, const PhiloxDraw& draw, double low, double high) {
   check_out(out, "fill_uniform", false);
   if (out.numel() == 0) return;
-  EMBER_DISPATCH_DEVICE(out, "fill_uniform", fill_uniform, out, seed, first_counter, low, high);
+  EMBER_DISPATCH_DEVICE(out, "fill_uniform", fill_uniform, out, draw, low, high);
 }
 
-void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std) {
+void fill_normal(const Tensor& out, const PhiloxDraw& draw, double mean, double std) {
   check_out(out, "fill_normal", false);
   if (out.numel() == 0) return;
-  EMBER_DISPATCH_DEVICE(out, "fill_normal", fill_normal, out, seed, first_counter, mean, std);
+  EMBER_DISPATCH_DEVICE(out, "fill_normal", fill_normal, out, draw, mean, std);
 }
 
-void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p) {
+void fill_bernoulli(const Tensor& out, const PhiloxDraw& draw, double p) {
   check_out(out, "fill_bernoulli", true);
   if (out.numel() == 0) return;
-  EMBER_DISPATCH_DEVICE(out, "fill_bernoulli", fill_bernoulli, out, seed, first_counter, p);
+  EMBER_DISPATCH_DEVICE(out, "fill_bernoulli", fill_bernoulli, out, draw, p);
 }
 
-void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
+void random_keys(const Tensor& out, const PhiloxDraw& draw) {
   check_out(out, "random_keys", false, true);
   if (out.numel() == 0) return;
-  EMBER_DISPATCH_DEVICE(out, "random_keys", random_keys, out, seed, first_counter);
+  EMBER_DISPATCH_DEVICE(out, "random_keys", random_keys, out, draw);
 }
 
 void permutation_from_keys(const Tensor& perm, const Tensor& keys) {

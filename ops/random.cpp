@@ -1,6 +1,7 @@
 // Random tensors and the stochastic layers built on them (ops/random.h). Each draw first checks
 // its arguments, then reserves exactly numel counters from the RandomGenerator (so a failed call does
-// not move the stream), then runs one kernel (kernels/random.h). dropout and drop_path multiply
+// not move the stream; inside a CUDA graph capture, a PhiloxDraw that reads the replay's state
+// from device memory), then runs one kernel (kernels/random.h). dropout and drop_path multiply
 // by a constant random mask with ops::mul, so their backward (grad * mask) and double backward
 // come from mul. Tested in tests/test_random.cpp; the counter scheme is in docs/rng.md.
 #include "ops/random.h"
@@ -28,8 +29,7 @@ Tensor draw(const Shape& shape, RandomGenerator& gen, TensorOptions options, Fil
   const bool requires_grad = options.requires_grad;
   options.requires_grad = false;
   Tensor out = empty(shape, options);
-  const uint64_t first = gen.reserve(static_cast<uint64_t>(out.numel()));
-  fill(out, gen.seed(), first);
+  fill(out, gen.reserve_draw(static_cast<uint64_t>(out.numel()), out.device()));
   if (requires_grad) out.set_requires_grad(true);
   return out;
 }
@@ -40,7 +40,7 @@ Tensor draw(const Shape& shape, RandomGenerator& gen, TensorOptions options, Fil
 Tensor keep_mask(const Shape& shape, double p, const Tensor& x, RandomGenerator& gen) {
   const TensorOptions options{x.dtype(), x.device()};
   if (p >= 1.0) {
-    gen.reserve(static_cast<uint64_t>(numel_of(shape)));
+    gen.reserve_draw(static_cast<uint64_t>(numel_of(shape)), x.device());
     return zeros(shape, options);
   }
   Tensor mask = bernoulli(shape, 1.0 - p, gen, options);
@@ -62,8 +62,8 @@ Tensor rand_uniform(const Shape& shape, RandomGenerator& gen, TensorOptions opti
   check_float_options(options, "rand_uniform");
   EMBER_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high,
               "rand_uniform: need finite low <= high, got low = ", low, ", high = ", high);
-  return draw(shape, gen, options, [&](const Tensor& out, uint64_t seed, uint64_t first) {
-    kernels::fill_uniform(out, seed, first, low, high);
+  return draw(shape, gen, options, [&](const Tensor& out, const PhiloxDraw& source) {
+    kernels::fill_uniform(out, source, low, high);
   });
 }
 
@@ -73,8 +73,8 @@ Tensor rand_normal(const Shape& shape, RandomGenerator& gen, TensorOptions optio
   EMBER_CHECK(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0.0,
               "rand_normal: need a finite mean and a finite stddev >= 0, got mean = ", mean,
               ", stddev = ", stddev);
-  return draw(shape, gen, options, [&](const Tensor& out, uint64_t seed, uint64_t first) {
-    kernels::fill_normal(out, seed, first, mean, stddev);
+  return draw(shape, gen, options, [&](const Tensor& out, const PhiloxDraw& source) {
+    kernels::fill_normal(out, source, mean, stddev);
   });
 }
 
@@ -85,8 +85,8 @@ Tensor bernoulli(const Shape& shape, double p, RandomGenerator& gen, TensorOptio
   EMBER_CHECK(p >= 0.0 && p <= 1.0, "bernoulli: probability p must be in [0, 1], got ", p);
   EMBER_CHECK(!options.requires_grad || options.dtype != DType::UInt8,
               "bernoulli: a uint8 tensor cannot require gradients");
-  return draw(shape, gen, options, [&](const Tensor& out, uint64_t seed, uint64_t first) {
-    kernels::fill_bernoulli(out, seed, first, p);
+  return draw(shape, gen, options, [&](const Tensor& out, const PhiloxDraw& source) {
+    kernels::fill_bernoulli(out, source, p);
   });
 }
 
@@ -96,8 +96,8 @@ Tensor bernoulli(const Shape& shape, double p, RandomGenerator& gen, TensorOptio
 Tensor randperm(int64_t n, RandomGenerator& gen, Device device) {
   EMBER_CHECK(n >= 0, "randperm: n must be >= 0, got ", n);
   Tensor keys = draw({n}, gen, {DType::Int64, device},
-                     [&](const Tensor& out, uint64_t seed, uint64_t first) {
-                       kernels::random_keys(out, seed, first);
+                     [&](const Tensor& out, const PhiloxDraw& source) {
+                       kernels::random_keys(out, source);
                      });
   Tensor perm = empty({n}, {DType::Int64, device});
   kernels::permutation_from_keys(perm, keys);

@@ -1,5 +1,5 @@
 // CPU reference for random-number kernels: one loop per kernel, element i filled from the
-// Philox block at counter (first_counter + i) by the recipes in tensor/philox.h, the same
+// Philox block at counter (draw.first_counter + i) by the recipes in tensor/philox.h, the same
 // functions kernels/cuda/random.cu calls, so both devices produce the same numbers. Each
 // element depends only on its own counter, so the OpenMP split cannot change the result.
 // Tested in tests/test_random.cpp (known answers, moments, CPU vs CUDA).
@@ -23,9 +23,19 @@ inline double uniform_of(const philox::Block& b, double) {
 inline float normal_of(const philox::Block& b, float) { return philox::normal_float(b); }
 inline double normal_of(const philox::Block& b, double) { return philox::normal_double(b); }
 
+// A draw whose state sits in device memory belongs to a captured CUDA graph; the CPU never runs
+// one (and could not read the state).
+void check_host_draw(const PhiloxDraw& draw, const char* op) {
+  EMBER_CHECK(draw.device_state == nullptr, op, " on the CPU: the draw reads its Philox state "
+              "from device memory (a draw captured into a CUDA graph); CPU kernels take the seed "
+              "and first counter as values");
+}
+
 }  // namespace
 
-void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, double low, double high) {
+void fill_uniform(const Tensor& out, const PhiloxDraw& draw, double low, double high) {
+  check_host_draw(draw, "fill_uniform");
+  const uint64_t seed = draw.seed, first_counter = draw.first_counter;
   dispatch_float(out.dtype(), "fill_uniform", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* o = static_cast<T*>(out.raw_data());  // [numel], contiguous
@@ -39,7 +49,9 @@ void fill_uniform(const Tensor& out, uint64_t seed, uint64_t first_counter, doub
   });
 }
 
-void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, double mean, double std) {
+void fill_normal(const Tensor& out, const PhiloxDraw& draw, double mean, double std) {
+  check_host_draw(draw, "fill_normal");
+  const uint64_t seed = draw.seed, first_counter = draw.first_counter;
   dispatch_float(out.dtype(), "fill_normal", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* o = static_cast<T*>(out.raw_data());  // [numel], contiguous
@@ -53,7 +65,9 @@ void fill_normal(const Tensor& out, uint64_t seed, uint64_t first_counter, doubl
   });
 }
 
-void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, double p) {
+void fill_bernoulli(const Tensor& out, const PhiloxDraw& draw, double p) {
+  check_host_draw(draw, "fill_bernoulli");
+  const uint64_t seed = draw.seed, first_counter = draw.first_counter;
   const uint64_t threshold = philox::bernoulli_threshold(p);
   auto fill = [&](auto* o) {  // [numel], contiguous
     using T = std::remove_pointer_t<decltype(o)>;
@@ -72,7 +86,9 @@ void fill_bernoulli(const Tensor& out, uint64_t seed, uint64_t first_counter, do
   }
 }
 
-void random_keys(const Tensor& out, uint64_t seed, uint64_t first_counter) {
+void random_keys(const Tensor& out, const PhiloxDraw& draw) {
+  check_host_draw(draw, "random_keys");
+  const uint64_t seed = draw.seed, first_counter = draw.first_counter;
   int64_t* o = out.data<int64_t>();  // [n]
   const int64_t n = out.numel();
 #pragma omp parallel for if (n > 32768)
