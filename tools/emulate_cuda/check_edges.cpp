@@ -209,10 +209,11 @@ void empty_resample_optim_random_cases(DType dt) {
   });
   both("random n=0" + t, [&](bool gpu) {
     Tensor o = filled({0}, dt), k = full({0}, 0, {DType::Int64}), p = full({0}, 0, {DType::Int64});
-    gpu ? cuda::fill_uniform(o, 1, 2, 0, 1) : cpu::fill_uniform(o, 1, 2, 0, 1);
-    gpu ? cuda::fill_normal(o, 1, 2, 0, 1) : cpu::fill_normal(o, 1, 2, 0, 1);
-    gpu ? cuda::fill_bernoulli(o, 1, 2, 0.5) : cpu::fill_bernoulli(o, 1, 2, 0.5);
-    gpu ? cuda::random_keys(k, 1, 2) : cpu::random_keys(k, 1, 2);
+    const PhiloxDraw d{1, 2, nullptr};
+    gpu ? cuda::fill_uniform(o, d, 0, 1) : cpu::fill_uniform(o, d, 0, 1);
+    gpu ? cuda::fill_normal(o, d, 0, 1) : cpu::fill_normal(o, d, 0, 1);
+    gpu ? cuda::fill_bernoulli(o, d, 0.5) : cpu::fill_bernoulli(o, d, 0.5);
+    gpu ? cuda::random_keys(k, d) : cpu::random_keys(k, d);
     gpu ? cuda::permutation_from_keys(p, k) : cpu::permutation_from_keys(p, k);
     return std::vector<Tensor>{o, p};
   });

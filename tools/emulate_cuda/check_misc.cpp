@@ -223,27 +223,65 @@ void optim_multi_long_list() {
   same_list(h2, h1, "scale_by_clip_coefficient_multi over two launch tables float32");
 }
 
+// A draw captured into a CUDA graph: the kernel reads (seed, base) from device memory (here the
+// emulator's host memory) and adds its relative counter; it must equal the eager CPU draw at
+// (seed, base + relative), bit for bit. The seed passed by value is a decoy the kernel must
+// ignore; one base makes base + relative wrap past 2^64, as the host's uint64 sum does.
+void random_device_state_cases() {
+  struct Case { uint64_t seed, base, relative; };
+  for (const Case c : {Case{1234, 77, 0}, Case{99, (1ULL << 32) - 5, 4100},
+                       Case{7, ~0ULL - 2, 10}}) {
+    const uint64_t state[2] = {c.seed, c.base};
+    const PhiloxDraw captured{c.seed ^ 0xdeadbeef, c.relative, state};
+    const PhiloxDraw eager{c.seed, c.base + c.relative, nullptr};
+    const std::string tag = " device_state base=" + std::to_string(c.base) +
+                            " rel=" + std::to_string(c.relative);
+    for (int64_t n : {1, 4099}) {
+      const std::string ntag = tag + " n=" + std::to_string(n);
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        Tensor a = empty({n}, {dt}), b = empty({n}, {dt});
+        cpu::fill_uniform(a, eager, -2, 3);
+        cuda::fill_uniform(b, captured, -2, 3);
+        same(b, a, "fill_uniform" + ntag + " " + dt_name(dt));
+        cpu::fill_normal(a, eager, 0.5, 2);
+        cuda::fill_normal(b, captured, 0.5, 2);
+        same(b, a, "fill_normal" + ntag + " " + dt_name(dt));
+      }
+      for (DType dt : {DType::Float32, DType::Float64, DType::UInt8}) {
+        Tensor a = empty({n}, {dt}), b = empty({n}, {dt});
+        cpu::fill_bernoulli(a, eager, 0.3);
+        cuda::fill_bernoulli(b, captured, 0.3);
+        same(b, a, "fill_bernoulli" + ntag + " " + dt_name(dt));
+      }
+      Tensor k1 = empty({n}, {DType::Int64}), k2 = empty({n}, {DType::Int64});
+      cpu::random_keys(k1, eager);
+      cuda::random_keys(k2, captured);
+      same(k2, k1, "random_keys" + ntag);
+    }
+  }
+}
+
 void random_cases() {
   for (int64_t n : {1, 1000, 4099}) {
     const std::string tag = " n=" + std::to_string(n);
     for (DType dt : {DType::Float32, DType::Float64}) {
       Tensor a = empty({n}, {dt}), b = empty({n}, {dt});
-      cpu::fill_uniform(a, 1234, 77, -2, 3);
-      cuda::fill_uniform(b, 1234, 77, -2, 3);
+      cpu::fill_uniform(a, {1234, 77}, -2, 3);
+      cuda::fill_uniform(b, {1234, 77}, -2, 3);
       same(b, a, "fill_uniform" + tag + " " + dt_name(dt));
-      cpu::fill_normal(a, 99, (1ULL << 32) - 5, 0.5, 2);  // counter crosses 2^32
-      cuda::fill_normal(b, 99, (1ULL << 32) - 5, 0.5, 2);
+      cpu::fill_normal(a, {99, (1ULL << 32) - 5}, 0.5, 2);  // counter crosses 2^32
+      cuda::fill_normal(b, {99, (1ULL << 32) - 5}, 0.5, 2);
       same(b, a, "fill_normal" + tag + " " + dt_name(dt));
     }
     for (DType dt : {DType::Float32, DType::Float64, DType::UInt8}) {
       Tensor a = empty({n}, {dt}), b = empty({n}, {dt});
-      cpu::fill_bernoulli(a, 5, 3, 0.3);
-      cuda::fill_bernoulli(b, 5, 3, 0.3);
+      cpu::fill_bernoulli(a, {5, 3}, 0.3);
+      cuda::fill_bernoulli(b, {5, 3}, 0.3);
       same(b, a, "fill_bernoulli" + tag + " " + dt_name(dt));
     }
     Tensor k1 = empty({n}, {DType::Int64}), k2 = empty({n}, {DType::Int64});
-    cpu::random_keys(k1, 8, 12);
-    cuda::random_keys(k2, 8, 12);
+    cpu::random_keys(k1, {8, 12});
+    cuda::random_keys(k2, {8, 12});
     same(k2, k1, "random_keys" + tag);
     // CUB is replaced by a host stable sort (shim/cub): this checks the wrapper's arguments.
     Tensor keys = from_vector(std::vector<int64_t>(n, 0), {n}, {.dtype = DType::Int64});
@@ -267,4 +305,5 @@ void check_pool_optim_random() {
   optim_multi_long_list();
   section("random.cu");
   random_cases();
+  random_device_state_cases();
 }
