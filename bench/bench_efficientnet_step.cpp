@@ -8,9 +8,12 @@
 //   cpu_step/32       the full step at batch 32 on the CPU;
 //   cpu_forward/32    forward + loss only (graph recorded as in training, no backward);
 //   cpu_fwd_bwd/32    forward + loss + backward, no optimiser step;
-//   cuda_step/64, /256 the full step on the GPU. Each iteration ends with cuda_synchronize(), so
-//                      the time covers the queued kernels, not just their launches. Without the
-//                      CUDA backend or a visible GPU they are skipped with a message.
+//   cuda_step/64, /256 the full step on the GPU, eager. Each iteration ends with
+//                      cuda_synchronize(), so the time covers the queued kernels, not just their
+//                      launches. Without the CUDA backend or a visible GPU they are skipped with a
+//                      message.
+//   cuda_step_graphed/64, /256  the same step replayed from a CUDA graph, as the trainer runs it
+//                      by default (counter "graph_nodes": the kernels and copies in the graph).
 // Two untimed steps run first (allocator caches, OpenBLAS buffers, first-touch page faults).
 // A finite loss is checked once before timing; a NaN aborts the case.
 // GPU math: TF32 by default, exact fp32 with --exact-fp32; the context line "math" says which.
@@ -30,6 +33,7 @@
 #include "optim/adam.h"
 #include "tensor/device.h"
 #include "tensor/memory.h"
+#include "training/graphed_step.h"
 
 namespace {
 
@@ -56,12 +60,13 @@ struct StepSetup {
   }
 
   // One forward (+ backward (+ Adam step)); returns the loss (not yet read on the host).
-  Tensor run(Part part) {
+  Tensor run(Part part) { return run(part, images, labels); }
+  Tensor run(Part part, const Tensor& x, const Tensor& y) {
     adam->zero_grad(/*set_to_none=*/true);  // as the trainer does
-    Tensor loss = cross_entropy((*model)(images), labels);
+    Tensor loss = cross_entropy((*model)(x), y);
     if (part != Part::Forward) loss.backward();
     if (part == Part::Step) adam->step();
-    return loss;
+    return loss.detach();
   }
 };
 
@@ -101,10 +106,52 @@ void run_case(benchmark::State& state, Part part, Device device) {
   state.counters["batch"] = static_cast<double>(batch);
 }
 
+// The full step as the trainer runs it on CUDA by default (--cuda-graphs on): through a
+// GraphedStep (training/graphed_step.h), which runs 2 eager steps, captures the third and then
+// replays, so a timed step is the batch's copy into the graph's input buffers and one launch.
+void run_graphed_case(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  if (!cuda_available()) {
+    state.SkipWithError(built_with_cuda() ? "no CUDA device visible"
+                                          : "built without the CUDA backend (-DEMBER_CUDA=ON)");
+    for (auto _ : state) {}
+    return;
+  }
+  const Device device = Device::cuda();
+  StepSetup setup(batch, device);
+  training::GraphedStep graphed({.enabled = true, .device = device});
+  const auto step = [&] {
+    return graphed.run({setup.images, setup.labels}, [&](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{setup.run(Part::Step, in[0], in[1])};
+    })[0];
+  };
+  for (int i = 0; i < 3; ++i) {  // 2 eager warm-up steps, then the capture and its first replay
+    const float loss = step().item<float>();
+    if (!std::isfinite(loss)) {
+      state.SkipWithError(("non-finite loss " + std::to_string(loss)).c_str());
+      for (auto _ : state) {}
+      return;
+    }
+  }
+  bench::report_step_dispatches(state, "cuda_step_graphed/" + std::to_string(batch),
+                                [&] { step(); });
+  state.counters["graph_nodes"] = static_cast<double>(graphed.graph_nodes());
+  sync(device);
+  for (auto _ : state) {
+    Tensor loss = step();
+    sync(device);
+    benchmark::DoNotOptimize(loss.raw_data());
+  }
+  state.counters["img/s"] = benchmark::Counter(static_cast<double>(batch),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["batch"] = static_cast<double>(batch);
+}
+
 void BM_cpu_step(benchmark::State& s) { run_case(s, Part::Step, Device::cpu()); }
 void BM_cpu_forward(benchmark::State& s) { run_case(s, Part::Forward, Device::cpu()); }
 void BM_cpu_fwd_bwd(benchmark::State& s) { run_case(s, Part::ForwardBackward, Device::cpu()); }
 void BM_cuda_step(benchmark::State& s) { run_case(s, Part::Step, Device::cuda()); }
+void BM_cuda_step_graphed(benchmark::State& s) { run_graphed_case(s); }
 
 // Wall-clock time (the kernels are multi-threaded, so process CPU time would overstate it).
 // MinTime 3 s: a CPU step takes about a second, so this averages a few steps.
@@ -112,6 +159,7 @@ BENCHMARK(BM_cpu_step)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kM
 BENCHMARK(BM_cpu_forward)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cpu_fwd_bwd)->Arg(32)->UseRealTime()->MinTime(3.0)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_step)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cuda_step_graphed)->Arg(64)->Arg(256)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

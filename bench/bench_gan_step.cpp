@@ -20,6 +20,10 @@
 //   cuda_critic_step/64, cuda_generator_step/64   on the GPU, each iteration ending with
 //                                                 cuda_synchronize(); skipped with the reason
 //                                                 without the CUDA backend or a visible GPU.
+//   cuda_critic_step_graphed/64, cuda_generator_step_graphed/64
+//                                                 the same steps replayed from CUDA graphs, as
+//                                                 the trainer runs them by default (counter
+//                                                 "graph_nodes": kernels and copies per graph).
 // Two untimed steps first; a non-finite loss skips the case.
 // GPU math: TF32 by default, exact fp32 with --exact-fp32; the context line "math" says which.
 // Run: ./build/bench/bench_gan_step --benchmark_counters_tabular=true [--benchmark_filter=cpu_]
@@ -61,6 +65,7 @@
 #include "tensor/device.h"
 #include "tensor/error.h"
 #include "tensor/memory.h"
+#include "training/graphed_step.h"
 #include "gan/losses.h"
 
 namespace {
@@ -149,7 +154,10 @@ void skip(benchmark::State& state, const std::string& why) {
   for (auto _ : state) {}
 }
 
-void run_case(benchmark::State& state, Which which, Device device) {
+// graphed: the step replayed from a CUDA graph as the trainer runs it by default
+// (training/graphed_step.h: 2 eager steps, then the capture). The batch is fixed here, so a
+// replay is one launch; the trainer adds one copy per input (images, labels).
+void run_case(benchmark::State& state, Which which, Device device, bool graphed) {
   const int64_t batch = state.range(0);
   if (device.is_cuda() && !cuda_available()) {
     skip(state, built_with_cuda() ? "no CUDA device visible"
@@ -157,19 +165,28 @@ void run_case(benchmark::State& state, Which which, Device device) {
     return;
   }
   GanSetup setup(batch, device, DType::Float32, 0);
-  auto step = [&] {
+  auto eager_step = [&] {
     return which == Which::Critic ? setup.critic_step(setup.draw_z()).loss
                                   : setup.generator_step(setup.draw_z());
   };
-  for (int i = 0; i < 2; ++i) {  // warm-up, and a sanity check of the loss
+  training::GraphedStep graphed_steps({.enabled = graphed, .device = device});
+  auto step = [&] {
+    if (!graphed) return eager_step();
+    return graphed_steps.run({}, [&](const std::vector<Tensor>&) {
+      return std::vector<Tensor>{eager_step().detach()};
+    })[0];
+  };
+  // Warm-up (and, graphed, the capture), and a sanity check of the loss.
+  for (int i = 0; i < (graphed ? 3 : 2); ++i) {
     const float loss = step().item<float>();
     if (!std::isfinite(loss)) return skip(state, "non-finite loss " + std::to_string(loss));
   }
   bench::report_step_dispatches(state,
                                 std::string(device.is_cuda() ? "cuda_" : "cpu_") +
-                                    (which == Which::Critic ? "critic_step/" : "generator_step/") +
-                                    std::to_string(batch),
+                                    (which == Which::Critic ? "critic_step" : "generator_step") +
+                                    (graphed ? "_graphed/" : "/") + std::to_string(batch),
                                 step);
+  if (graphed) state.counters["graph_nodes"] = static_cast<double>(graphed_steps.graph_nodes());
   sync(device);
   for (auto _ : state) {
     Tensor loss = step();
@@ -188,15 +205,19 @@ void register_cases() {
     Which which;
     bool cuda;
     int64_t batch;
+    bool graphed = false;
   };
   for (const Case& c : {Case{"cpu_critic_step", Which::Critic, false, 16},
                         Case{"cpu_generator_step", Which::Generator, false, 16},
                         Case{"cuda_critic_step", Which::Critic, true, 64},
-                        Case{"cuda_generator_step", Which::Generator, true, 64}}) {
+                        Case{"cuda_generator_step", Which::Generator, true, 64},
+                        Case{"cuda_critic_step_graphed", Which::Critic, true, 64, true},
+                        Case{"cuda_generator_step_graphed", Which::Generator, true, 64, true}}) {
     const Which which = c.which;
     const Device device = c.cuda ? Device::cuda() : Device::cpu();
-    benchmark::RegisterBenchmark(c.name, [which, device](benchmark::State& s) {
-      run_case(s, which, device);
+    const bool graphed = c.graphed;
+    benchmark::RegisterBenchmark(c.name, [which, device, graphed](benchmark::State& s) {
+      run_case(s, which, device, graphed);
     })
         ->Arg(c.batch)
         ->UseRealTime()

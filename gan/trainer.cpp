@@ -20,6 +20,7 @@
 #include "optim/checkpoint.h"
 #include "optim/ema.h"
 #include "tensor/atomic_file.h"
+#include "training/graphed_step.h"
 #include "training/image_grid.h"
 
 namespace ember::training {
@@ -177,6 +178,8 @@ struct GanRun {
   GanTrainResult result;
   Clock::time_point start;   // of this process's first epoch (for the progress lines' rate)
   int64_t images_this_session = 0;
+  // Eager, or on CUDA captured once and replayed (o.cuda_graphs): each kind of step its graph.
+  training::GraphedStep critic_steps, generator_steps;
 
   GanRun(const datasets::ImageSet& train, const GanTrainOptions& options)
       : o(options),
@@ -197,8 +200,10 @@ struct GanRun {
                        .last_batch = datasets::LastBatch::Drop,
                        .balanced = o.balanced,
                        .device = o.device,
-                       // Uploaded as uint8; critic_step maps them to [-1, 1] on the device.
-                       .pixel_dtype = DType::UInt8}) {
+                       // Uploaded as uint8; critic_update maps them to [-1, 1] on the device.
+                       .pixel_dtype = DType::UInt8}),
+        critic_steps({.enabled = o.cuda_graphs, .device = o.device}),
+        generator_steps({.enabled = o.cuda_graphs, .device = o.device}) {
     // TensorFlow's num_updates warm-up (decay_t = min(decay, (1 + n) / (10 + n))): without it a
     // decay of 0.999 keeps 70% of the random initial weights after 350 generator steps, and a
     // short run's samples are a flat colour (seen on the CPU machine).
@@ -244,6 +249,10 @@ void log_plan(const GanRun& run, RunLog& log) {
       static_cast<long long>(o.n_critic),
       run.wgan ? format(", gp weight %g", o.gp_weight).c_str() : "",
       run.ema ? format(", EMA %g", o.ema_decay).c_str() : "", o.device.str().c_str()));
+  if (run.critic_steps.replaying())
+    log.line(format("CUDA graphs: the critic and generator steps are each captured after %lld "
+                    "eager warm-up steps and then replayed (--cuda-graphs off: every step eager)",
+                    static_cast<long long>(run.critic_steps.warmup_steps())));
 }
 
 // Reads and checks the manifest (format, configuration, data) before anything is loaded.
@@ -302,18 +311,17 @@ void check_loss(const GanRun& run, double value, const char* what, int64_t epoch
       run.last_good(), " (untouched); try lower learning rates");
 }
 
-// One critic step on a batch: fresh fakes (no graph into the generator) with the batch's
-// labels, the WGAN-GP or BCE critic loss, one Adam step.
-void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
+// One critic update on a batch: fresh fakes (no graph into the generator) with the batch's
+// labels, the WGAN-GP or BCE critic loss, one Adam step. Returns the loss and its parts
+// (detached scalars on the device) and reads nothing back, so it can be captured in a CUDA graph.
+std::vector<Tensor> critic_update(GanRun& run, const Tensor& images, const Tensor& labels) {
   // x / 127.5 - 1 in one pass from the uint8 pixels: the bits the float32 batch gave.
-  const Tensor real = rescale_normalize(batch.images, {.scale = 1.0 / 127.5, .offset = -1.0,
-                                                       .mean = Tensor(), .variance = Tensor()});
-  const Tensor& labels = batch.labels;
-  const int64_t b = labels.numel();
+  const Tensor real = rescale_normalize(images, {.scale = 1.0 / 127.5, .offset = -1.0,
+                                                 .mean = Tensor(), .variance = Tensor()});
   Tensor fake;
   {
     NoGradGuard no_grad;
-    fake = run.generator(run.noise(b), labels);
+    fake = run.generator(run.noise(labels.numel()), labels);
   }
   run.d_opt.zero_grad(/*set_to_none=*/true);  // backward assigns: no fill, no add
   const CriticLossParts parts =
@@ -321,22 +329,34 @@ void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, Epoch
                                      {.penalty_weight = run.o.gp_weight})
                : bce_discriminator_loss(run.d, real, fake, labels);
   parts.loss.backward();
-  const double d_loss = parts.loss.item<double>();
-  check_loss(run, d_loss, "critic", epoch, batch.number);
   run.d_opt.step();
+  return {parts.loss.detach(), parts.penalty.detach(), parts.wasserstein.detach(),
+          parts.real_score.detach(), parts.fake_score.detach()};
+}
+
+// One critic step, eager or replayed from its CUDA graph (run.critic_steps). A diverged loss
+// ends the run: the checkpoint on disk is the last good state, whatever the step changed here.
+void critic_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
+  const int64_t b = batch.labels.numel();
+  const std::vector<Tensor> out =
+      run.critic_steps.run({batch.images, batch.labels}, [&run](const std::vector<Tensor>& in) {
+        return critic_update(run, in[0], in[1]);
+      });
+  const double d_loss = out[0].item<double>();
+  check_loss(run, d_loss, "critic", epoch, batch.number);
   s.d_loss += d_loss;
-  s.penalty += parts.penalty.item<double>();
-  s.wasserstein += parts.wasserstein.item<double>();
-  s.d_real += parts.real_score.item<double>();
-  s.d_fake += parts.fake_score.item<double>();
+  s.penalty += out[1].item<double>();
+  s.wasserstein += out[2].item<double>();
+  s.d_real += out[3].item<double>();
+  s.d_fake += out[4].item<double>();
   ++s.d_steps;
   s.images += b;
 }
 
-// One generator step: fresh fakes through the critic, one Adam step, the EMA. The critic's
-// weights need no gradient here: only its input gradient flows back to the generator.
-void generator_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
-  const Tensor& labels = batch.labels;
+// One generator update: fresh fakes through the critic, one Adam step, the EMA. The critic's
+// weights need no gradient here: only its input gradient flows back to the generator. Returns
+// the loss, detached; reads nothing back.
+Tensor generator_update(GanRun& run, const Tensor& labels) {
   for (Tensor p : run.d_params) p.set_requires_grad(false);
   run.g_opt.zero_grad(/*set_to_none=*/true);
   const Tensor g_fake = run.generator(run.noise(labels.numel()), labels);
@@ -344,10 +364,19 @@ void generator_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, Ep
                                  : bce_generator_loss(run.d, g_fake, labels);
   g_loss.backward();
   for (Tensor p : run.d_params) p.set_requires_grad(true);
-  const double g_value = g_loss.item<double>();
-  check_loss(run, g_value, "generator", epoch, batch.number);
   run.g_opt.step();
   if (run.ema) run.ema->update();
+  return g_loss.detach();
+}
+
+// One generator step, eager or replayed from its CUDA graph (run.generator_steps).
+void generator_step(GanRun& run, const datasets::Batch& batch, int64_t epoch, EpochSums& s) {
+  const std::vector<Tensor> out =
+      run.generator_steps.run({batch.labels}, [&run](const std::vector<Tensor>& in) {
+        return std::vector<Tensor>{generator_update(run, in[0])};
+      });
+  const double g_value = out[0].item<double>();
+  check_loss(run, g_value, "generator", epoch, batch.number);
   s.g_loss += g_value;
   ++s.g_steps;
 }

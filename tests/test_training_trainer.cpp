@@ -2,6 +2,8 @@
 // colour: it learns; a run stopped after 2 epochs and resumed gives the history and weights of
 // an uninterrupted 4-epoch run bit for bit (EMA, plateau schedule and dropout included);
 // early stopping; a resume with another configuration is refused; divergence is reported.
+// On a GPU (CudaClassifierTrainer): steps replayed from a CUDA graph, and a graphed run stopped
+// and resumed, give the eager run's history and weights bit for bit.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -9,9 +11,11 @@
 #include <filesystem>
 #include <memory>
 
+#include "kernels/backend_settings.h"
 #include "nn/layers.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
+#include "tests/device_compare.h"
 #include "tests/expect_error.h"
 #include "tensor/atomic_file.h"
 #include "training/classifier_trainer.h"
@@ -250,6 +254,57 @@ TEST(TrainingTrainer, DivergenceIsReported) {
   RandomGenerator gen(0);
   TinyNet model(gen);
   EXPECT_ERROR_MENTIONS(train(o, gen, model), "training diverged");
+}
+
+// On a GPU, with deterministic algorithms: the same 4 epochs eagerly, with every step after
+// the warm-ups replayed from a CUDA graph, and graphed in two sessions (2 epochs, then a resume
+// to 4), clipping, dropout, the plateau schedule and the weight average included. Replays must
+// redo the same GPU work and keep the host's counts (Adam's steps, the EMA's updates, the
+// dropout generator's offset) where eager steps leave them, or the checkpoint would differ.
+TEST(CudaClassifierTrainer, GraphedStepsMatchEagerStepsBitForBit) {
+  EMBER_REQUIRE_CUDA();
+  kernels::BackendSettingsGuard settings;
+  kernels::set_deterministic(true);
+  Dir eager_dir("cuda_eager"), graphed_dir("cuda_graphed"), split_dir("cuda_graphed_split");
+  ClassifierTrainOptions o = base_options(eager_dir.path);
+  o.device = Device::cuda(0);
+  o.schedule = "plateau";
+  o.plateau_patience = 0;
+  o.ema_decay = 0.9;
+  o.clip_norm = 0.5;
+  o.augment = true;
+  const auto run = [&](const ClassifierTrainOptions& options, uint64_t init_seed) {
+    RandomGenerator gen(init_seed);
+    TinyNet model(gen);
+    model.to(options.device);
+    const ClassifierTrainResult result = train(options, gen, model);
+    std::vector<std::vector<float>> weights;
+    for (const auto& [name, p] : model.named_parameters()) weights.push_back(p.to_vector<float>());
+    return std::make_pair(result, weights);
+  };
+  o.cuda_graphs = false;
+  const auto [eager, eager_weights] = run(o, 0);
+  o.cuda_graphs = true;
+  o.out_dir = graphed_dir.path;
+  const auto [graphed, graphed_weights] = run(o, 0);
+  o.out_dir = split_dir.path;
+  o.epochs = 2;
+  run(o, 0);
+  o.epochs = 4;
+  o.resume = true;
+  const auto [resumed, resumed_weights] = run(o, 99);
+  ASSERT_EQ(graphed.history.size(), eager.history.size());
+  ASSERT_EQ(resumed.history.size(), eager.history.size());
+  for (size_t e = 0; e < eager.history.size(); ++e) {
+    for (const ClassifierTrainResult* r : {&graphed, &resumed}) {
+      EXPECT_EQ(r->history[e].train_loss, eager.history[e].train_loss) << "epoch " << e + 1;
+      EXPECT_EQ(r->history[e].train_accuracy, eager.history[e].train_accuracy) << "epoch " << e + 1;
+      EXPECT_EQ(r->history[e].val_loss, eager.history[e].val_loss) << "epoch " << e + 1;
+      EXPECT_EQ(r->history[e].lr, eager.history[e].lr) << "epoch " << e + 1;
+    }
+  }
+  EXPECT_EQ(graphed_weights, eager_weights);
+  EXPECT_EQ(resumed_weights, eager_weights);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "tensor/atomic_file.h"
 #include "training/config_difference.h"
 #include "training/evaluate.h"
+#include "training/graphed_step.h"
 
 namespace ember::training {
 namespace {
@@ -151,6 +152,7 @@ struct ClassifierRun {
   LoopState state;
   int64_t first_epoch = 0;  // 0-based index of the first epoch this process runs
   ClassifierTrainResult result;
+  GraphedStep steps;  // eager, or on CUDA captured once and replayed (o.cuda_graphs)
 
   ClassifierRun(nn::Layer& model_, const std::vector<Tensor>& params_,
                 RandomGenerator& model_generator, const datasets::ImageSet& train,
@@ -175,7 +177,8 @@ struct ClassifierRun {
                        .balanced = o.balanced,
                        .augment = {.flips_and_rotations = o.augment},
                        .device = o.device,
-                       .pixel_dtype = o.pixel_dtype}) {
+                       .pixel_dtype = o.pixel_dtype}),
+        steps({.enabled = o.cuda_graphs, .device = o.device}) {
     if (o.ema_decay > 0) ema.emplace(model, o.ema_decay);
     parts = {.model = &model,
              .optimizer = optimizer.get(),
@@ -229,6 +232,10 @@ void log_plan(const ClassifierRun& run, RunLog& log) {
                   static_cast<long long>(run.loader.batches_per_epoch()),
                   static_cast<long long>(o.batch_size), static_cast<long long>(o.epochs),
                   o.optimizer.c_str(), o.lr, o.schedule.c_str(), o.device.str().c_str()));
+  if (run.steps.replaying())
+    log.line(format("CUDA graphs: the training step is captured after %lld eager warm-up steps "
+                    "and then replayed, one launch per step (--cuda-graphs off: every step eager)",
+                    static_cast<long long>(run.steps.warmup_steps())));
 }
 
 // Running sums of an epoch. They stay on the device so a step does not wait for the host;
@@ -241,25 +248,37 @@ struct TrainSums {
         correct(zeros({}, {.dtype = DType::Float64, .device = device})) {}
 };
 
-// One optimizer step on a batch (forward, loss, backward, clipping, step, weight average),
-// adding its loss and correct predictions to the sums.
-void train_step(ClassifierRun& run, const datasets::Batch& batch, TrainSums& sums) {
-  const int64_t b = static_cast<int64_t>(batch.indices.size());
+// One optimizer step on a batch of images and labels (forward, loss, backward, clipping, step,
+// weight average). Returns the batch's mean loss and its number of correct predictions (float64
+// scalars on the device), detached. Reads nothing back, so it can be captured in a CUDA graph.
+std::vector<Tensor> optimizer_step(ClassifierRun& run, const Tensor& images, const Tensor& labels) {
   run.optimizer->zero_grad(/*set_to_none=*/true);  // backward assigns: no fill, no add
-  const Tensor logits = run.model(batch.images);
-  const Tensor loss = cross_entropy(logits, batch.labels, run.class_weight, run.o.label_smoothing);
+  const Tensor logits = run.model(images);
+  const Tensor loss = cross_entropy(logits, labels, run.class_weight, run.o.label_smoothing);
   loss.backward();
   // On the device, reading nothing back: the norm itself is not needed here.
   if (run.o.clip_norm > 0) optim::clip_grad_norm_device(run.params, run.o.clip_norm);
   run.optimizer->step();
   if (run.ema) run.ema->update();
-  {
-    NoGradGuard no_grad;
-    add_(sums.loss_sum, loss.detach().to(DType::Float64), static_cast<double>(b));
-    // equal() compares floating-point tensors; class indices are exact in float32.
-    const Tensor predicted = argmax(logits.detach(), 1).to(DType::Float32);
-    add_(sums.correct, sum(equal(predicted, batch.labels.to(DType::Float32)).to(DType::Float64)));
-  }
+  NoGradGuard no_grad;
+  // equal() compares floating-point tensors; class indices are exact in float32.
+  const Tensor predicted = argmax(logits.detach(), 1).to(DType::Float32);
+  return {loss.detach().to(DType::Float64),
+          sum(equal(predicted, labels.to(DType::Float32)).to(DType::Float64))};
+}
+
+// One step on a batch, eager or replayed from its CUDA graph (run.steps), adding its loss and
+// correct predictions to the sums. The sums stay outside the graph: they are made afresh every
+// epoch, and a graph may only touch tensors that live as long as it does.
+void train_step(ClassifierRun& run, const datasets::Batch& batch, TrainSums& sums) {
+  const int64_t b = static_cast<int64_t>(batch.indices.size());
+  const std::vector<Tensor> out =
+      run.steps.run({batch.images, batch.labels}, [&run](const std::vector<Tensor>& in) {
+        return optimizer_step(run, in[0], in[1]);
+      });
+  NoGradGuard no_grad;
+  add_(sums.loss_sum, out[0], static_cast<double>(b));
+  add_(sums.correct, out[1]);
   sums.seen += b;
 }
 
