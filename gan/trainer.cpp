@@ -253,6 +253,8 @@ void log_plan(const GanRun& run, RunLog& log) {
     log.line(format("CUDA graphs: the critic and generator steps are each captured after %lld "
                     "eager warm-up steps and then replayed (--cuda-graphs off: every step eager)",
                     static_cast<long long>(run.critic_steps.warmup_steps())));
+  else if (o.cuda_graphs && o.device.is_cuda())
+    log.line("CUDA graphs: off, every step eager: " + run.critic_steps.unavailable_reason());
 }
 
 // Reads and checks the manifest (format, configuration, data) before anything is loaded.

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "autograd/grad_mode.h"
@@ -23,6 +25,7 @@
 #include "tensor/graph_capture.h"
 #include "tensor/memory.h"
 #include "tests/device_compare.h"
+#include "tests/require_cuda_graphs.h"
 #include "tests/expect_error.h"
 #include "tests/tiny_efficientnet.h"
 #include "training/graphed_step.h"
@@ -123,6 +126,17 @@ TEST(GraphCapture, GraphedStepRunsTheBodyEagerlyOnTheCpu) {
                         {"warmup_steps", ">= 1"});
 }
 
+TEST(GraphCapture, GraphedStepsRunEagerlyWhereGraphsCannotNamingWhy) {
+  EXPECT_NE(training::cuda_graphs_unavailable_reason(Device::cpu()), "");
+  if (cuda_graphs_available()) GTEST_SKIP() << "checks a machine without a CUDA device";
+  training::GraphedStep step({.enabled = true, .device = kGpu});
+  EXPECT_FALSE(step.replaying());
+  EXPECT_NE(step.unavailable_reason().find("no CUDA device"), std::string::npos)
+      << step.unavailable_reason();
+  training::GraphedStep off({.enabled = false, .device = kGpu});
+  EXPECT_EQ(off.unavailable_reason(), "");  // not asked for: nothing to explain
+}
+
 TEST(GraphCapture, CaptureWithoutADeviceIsAClearError) {
   if (cuda_graphs_available()) GTEST_SKIP() << "checks a machine without a CUDA device";
   CudaGraph g;
@@ -134,7 +148,7 @@ TEST(GraphCapture, CaptureWithoutADeviceIsAClearError) {
 // ---- On a GPU ---------------------------------------------------------------------------
 
 TEST(CudaGraph, ReplayRedoesTheWorkOnCurrentContents) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   Tensor x = full({1000}, 1.0f, {.device = kGpu});
   Tensor y;
   CudaGraph g;
@@ -150,7 +164,7 @@ TEST(CudaGraph, ReplayRedoesTheWorkOnCurrentContents) {
 }
 
 TEST(CudaGraph, CaptureAllocationsStayTheGraphs) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   const Tensor x = full({1 << 16}, 1.0f, {.device = kGpu});
   Tensor y;
   const size_t reserved_before = cuda_memory_stats(0).reserved_bytes;
@@ -172,7 +186,7 @@ TEST(CudaGraph, CaptureAllocationsStayTheGraphs) {
 }
 
 TEST(CudaGraph, HostWorkInACaptureFailsAndLeavesNothingOpen) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   const Tensor x = ones({4}, {.device = kGpu});
   CudaGraph g;
   testing::expect_error([&] { g.capture(0, [&] { (void)sum(x).item<float>(); }); },
@@ -189,7 +203,7 @@ TEST(CudaGraph, HostWorkInACaptureFailsAndLeavesNothingOpen) {
 }
 
 TEST(CudaGraph, ALoaderThreadMayUsePinnedMemoryDuringACapture) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   // Pinned blocks with pending copies, so the loader's allocations query their events.
   for (int i = 0; i < 4; ++i) (void)empty_pinned({1024}).to(kGpu, /*non_blocking=*/true);
   std::atomic<bool> stop{false};
@@ -265,7 +279,7 @@ TrainedNet train_tiny_efficientnet(bool graphs, int steps) {
 }
 
 TEST(CudaGraphedStep, ReplayedTrainingStepsEqualEagerOnesBitForBit) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   const int steps = 6;
   const TrainedNet eager = train_tiny_efficientnet(false, steps);
   const TrainedNet graphed = train_tiny_efficientnet(true, steps);
@@ -280,8 +294,26 @@ TEST(CudaGraphedStep, ReplayedTrainingStepsEqualEagerOnesBitForBit) {
   EXPECT_EQ(graphed.rng_offset, eager.rng_offset);
 }
 
+// The debug modes a capture cannot work under make GraphedStep run eagerly, naming the mode.
+TEST(CudaGraphedStep, DebugModesRunEagerlyNamingTheReason) {
+  EMBER_REQUIRE_CUDA_GRAPHS();
+  const auto reason_with = [](const char* name, const char* value) {
+    ::setenv(name, value, 1);
+    const std::string reason = training::GraphedStep({.enabled = true, .device = kGpu})
+                                   .unavailable_reason();
+    ::unsetenv(name);
+    return reason;
+  };
+  EXPECT_NE(reason_with("EMBER_CUDA_ALLOCATOR", "direct").find("EMBER_CUDA_ALLOCATOR=direct"),
+            std::string::npos);
+  EXPECT_NE(reason_with("EMBER_CUDA_ALLOCATOR", "deferred").find("EMBER_CUDA_ALLOCATOR=deferred"),
+            std::string::npos);
+  EXPECT_NE(reason_with("EMBER_CUDA_SYNC", "1").find("EMBER_CUDA_SYNC"), std::string::npos);
+  EXPECT_EQ(reason_with("EMBER_CUDA_SYNC", "0"), "");
+}
+
 TEST(CudaGraphedStep, AReplayIsOneLaunch) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   const Tensor w = ones({8}, {.device = kGpu});
   training::GraphedStep step({.enabled = true, .device = kGpu, .warmup_steps = 1});
   const auto body = [&](const std::vector<Tensor>& in) {

@@ -19,6 +19,7 @@
 #include "ops/random.h"
 #include "tensor/atomic_file.h"
 #include "tests/device_compare.h"
+#include "tests/require_cuda_graphs.h"
 #include "tests/expect_error.h"
 #include "gan/trainer.h"
 
@@ -278,7 +279,7 @@ TEST(GanTrainer, RejectsMismatchedImages) {
 // penalty's double backward, Adam) and the generator steps (Adam, the EMA) replayed from their
 // CUDA graphs give the eager run's losses, generator and critic bit for bit.
 TEST(CudaGanTrainer, GraphedStepsMatchEagerStepsBitForBit) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   kernels::BackendSettingsGuard settings;
   kernels::set_deterministic(true);
   const datasets::ImageSet set = synthetic_set();

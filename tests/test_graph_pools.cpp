@@ -16,6 +16,7 @@
 #include "tensor/memory.h"
 #include "tensor/pool_set.h"
 #include "tensor/tensor.h"
+#include "tests/require_cuda_graphs.h"
 
 namespace ember {
 namespace {
@@ -278,10 +279,7 @@ TEST(GraphPools, UnknownIdsAreErrors) {
 // --- On a GPU --------------------------------------------------------------------------------
 
 TEST(CudaGraphPool, ATensorAllocatedWhileRoutedLivesInThePoolUntilFreedAfterRelease) {
-  if (!cuda_available())
-    GTEST_SKIP() << (built_with_cuda() ? "no CUDA device visible"
-                                       : "this build has no CUDA backend (EMBER_CUDA=OFF)")
-                 << ": the private pool on cuda:0 is not exercised";
+  EMBER_REQUIRE_CUDA_GRAPHS();  // private pools need the caching allocator
   const MemoryStats before = cuda_memory_stats(0);
   const uint64_t id = cuda_graph_pool_open(0);
   EXPECT_NE(id, 0u);

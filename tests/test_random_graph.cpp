@@ -15,6 +15,7 @@
 #include "tensor/graph_capture.h"
 #include "tensor/memory.h"
 #include "tensor/random.h"
+#include "tests/require_cuda_graphs.h"
 
 namespace ember {
 namespace {
@@ -292,7 +293,7 @@ TEST(CudaRandomGraph, KernelsReadingDeviceStateEqualTheEagerDrawAtBasePlusRelati
 // copy from pinned memory). The capture state is opened by hand, so the draw's kernel is run
 // after the actions, as a replay would run it.
 TEST(CudaRandomGraph, ReplayActionsWriteTheDeviceStateTheKernelsRead) {
-  EMBER_SKIP_WITHOUT_GPU();
+  EMBER_REQUIRE_CUDA_GRAPHS();  // a private pool: the caching allocator
   RandomGenerator gen(77);
   gen.reserve(1000);
   PhiloxDraw a, b;

@@ -16,6 +16,7 @@
 #include "nn/safetensors.h"
 #include "ops/ops.h"
 #include "tests/device_compare.h"
+#include "tests/require_cuda_graphs.h"
 #include "tests/expect_error.h"
 #include "tensor/atomic_file.h"
 #include "training/classifier_trainer.h"
@@ -262,7 +263,7 @@ TEST(TrainingTrainer, DivergenceIsReported) {
 // redo the same GPU work and keep the host's counts (Adam's steps, the EMA's updates, the
 // dropout generator's offset) where eager steps leave them, or the checkpoint would differ.
 TEST(CudaClassifierTrainer, GraphedStepsMatchEagerStepsBitForBit) {
-  EMBER_REQUIRE_CUDA();
+  EMBER_REQUIRE_CUDA_GRAPHS();
   kernels::BackendSettingsGuard settings;
   kernels::set_deterministic(true);
   Dir eager_dir("cuda_eager"), graphed_dir("cuda_graphed"), split_dir("cuda_graphed_split");

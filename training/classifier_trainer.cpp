@@ -236,6 +236,8 @@ void log_plan(const ClassifierRun& run, RunLog& log) {
     log.line(format("CUDA graphs: the training step is captured after %lld eager warm-up steps "
                     "and then replayed, one launch per step (--cuda-graphs off: every step eager)",
                     static_cast<long long>(run.steps.warmup_steps())));
+  else if (o.cuda_graphs && o.device.is_cuda())
+    log.line("CUDA graphs: off, every step eager: " + run.steps.unavailable_reason());
 }
 
 // Running sums of an epoch. They stay on the device so a step does not wait for the host;

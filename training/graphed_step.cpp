@@ -1,18 +1,33 @@
 // GraphedStep (training/graphed_step.h): eager warm-up, capture per input shape, replay.
 #include "training/graphed_step.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "autograd/grad_mode.h"
+#include "tensor/block_pool.h"
 #include "tensor/error.h"
 
 namespace ember::training {
 
+std::string cuda_graphs_unavailable_reason(const Device& device) {
+  if (!device.is_cuda()) return "steps on " + device.str() + " run eagerly (graphs are for CUDA)";
+  if (!cuda_graphs_available()) return "this build or machine has no CUDA device";
+  const char* mode = std::getenv("EMBER_CUDA_ALLOCATOR");
+  if (memory::parse_allocator_mode(mode) != memory::AllocatorMode::Caching)
+    return std::string("EMBER_CUDA_ALLOCATOR=") + mode +
+           " (a graph's private memory pool needs the caching allocator)";
+  const char* sync = std::getenv("EMBER_CUDA_SYNC");
+  if (sync && *sync && std::strcmp(sync, "0") != 0)
+    return "EMBER_CUDA_SYNC is set (a capture cannot synchronise after every launch)";
+  return "";
+}
+
 GraphedStep::GraphedStep(GraphedStepOptions options) : options_(std::move(options)) {
   EMBER_CHECK(options_.warmup_steps >= 1, "GraphedStep: warmup_steps must be >= 1 (the first "
               "step creates state lazily, which a capture cannot), got ", options_.warmup_steps);
-  EMBER_CHECK(!replaying() || cuda_graphs_available(), "GraphedStep: CUDA graphs were asked for "
-              "on ", options_.device.str(), ", but this build or machine has no CUDA device");
+  if (options_.enabled) unavailable_reason_ = cuda_graphs_unavailable_reason(options_.device);
 }
 
 // The key: every input's dtype and shape, each shape preceded by its rank.

@@ -22,19 +22,27 @@
 // replays where the library knows it (optimizer counts, weight averages, random generators);
 // anything else the body changes on the host happens once, at capture.
 //
-// With enabled = false (or on the CPU) run() just calls the body on the batch.
+// With enabled = false (or on the CPU) run() just calls the body on the batch. So it does, with
+// the reason in unavailable_reason(), when the process runs a debug mode a capture cannot work
+// under: the allocator's direct or deferred mode (EMBER_CUDA_ALLOCATOR, for compute-sanitizer
+// and the reuse check) or EMBER_CUDA_SYNC. The trainers log that reason.
 // Tested by tests/test_graphed_step.cpp (the eager path on the CPU, the replays on a GPU).
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tensor/cuda_graph.h"
 #include "tensor/tensor.h"
 
 namespace ember::training {
+
+// Why CUDA graphs cannot be used for steps on `device` in this process ("" when they can): the
+// CPU, no CUDA device, or a debug mode (EMBER_CUDA_ALLOCATOR=direct|deferred, EMBER_CUDA_SYNC).
+std::string cuda_graphs_unavailable_reason(const Device& device);
 
 struct GraphedStepOptions {
   bool enabled = false;  // capture and replay (CUDA devices only; ignored on the CPU)
@@ -52,7 +60,10 @@ class GraphedStep {
 
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const Body& body);
 
-  bool replaying() const { return options_.enabled && options_.device.is_cuda(); }
+  // Whether steps are captured and replayed: asked for, and possible (unavailable_reason()).
+  bool replaying() const { return options_.enabled && unavailable_reason_.empty(); }
+  // Why graphs are not used although asked for ("" when they are, or were not asked for).
+  const std::string& unavailable_reason() const { return unavailable_reason_; }
   int64_t warmup_steps() const { return options_.warmup_steps; }
   int64_t captures() const { return captures_; }  // graphs captured so far (one per shape)
   int64_t replays() const { return replays_; }
@@ -69,6 +80,7 @@ class GraphedStep {
   static std::vector<int64_t> key_of(const std::vector<Tensor>& inputs);
 
   GraphedStepOptions options_;
+  std::string unavailable_reason_;
   std::map<std::vector<int64_t>, Shape> shapes_;
   int64_t captures_ = 0, replays_ = 0;
 };
