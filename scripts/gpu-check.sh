@@ -114,8 +114,13 @@ bench() {  # bench NAME BINARY FILTER [ENV...]: one Google Benchmark run, JSON k
   step "$name" 60 gpu env "$@" "$binary" --benchmark_filter="$filter" \
     --benchmark_out="$out/$name.json" --benchmark_out_format=json --benchmark_counters_tabular=true
 }
+# 'cuda_step' takes both the eager step (cuda_step) and the one replayed from a CUDA graph
+# (cuda_step_graphed), the way the trainer runs it by default.
 bench speed_ember_b2_fp32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=0
 bench speed_ember_b2_tf32 "$build/bench/bench_efficientnet_step" 'cuda_step' EMBER_ALLOW_TF32=1
+step speed_ember_b2_bf16 60 gpu "$build/bench/bench_efficientnet_step" --precision bf16 \
+  --benchmark_filter='cuda_step' --benchmark_out="$out/speed_ember_b2_bf16.json" \
+  --benchmark_out_format=json --benchmark_counters_tabular=true
 step speed_torch_b2 150 gpu python3 bench/torch_efficientnet_step.py --device cuda \
   --configs fp32,tf32,bf16,compile --batches 64,256 --deadline 140 --json "$out/speed_torch_b2.json"
 bench speed_ember_gan "$build/bench/bench_gan_step" 'cuda_' EMBER_ALLOW_TF32=0

@@ -63,7 +63,9 @@ def bench_img_per_s(report):
     for b in (report or {}).get("benchmarks", []):
         if b.get("error_occurred") or "img/s" not in b:
             continue
-        name = re.sub(r"^BM_", "", b["name"]).replace("/real_time", "").replace("/manual_time", "")
+        # "BM_cuda_step/64/min_time:2.000/real_time" -> "cuda_step/64"
+        name = re.sub(r"^BM_", "", b["name"])
+        name = re.sub(r"/(min_time:[0-9.]+s?|real_time|manual_time)", "", name)
         result[name] = b["img/s"]
     return result
 
@@ -103,18 +105,20 @@ def main():
                                   if part in s} | {"passed": s["passed"]}
                       for s in equivalence.get("steps", [])}}
 
-    # EfficientNetB2 step: ember (exact fp32, TF32) against PyTorch (fp32, TF32, bf16 AMP with
-    # channels_last, torch.compile), same card, same batch; ratio > 1: ember faster.
-    ember = {"fp32": bench_img_per_s(load(os.path.join(out, "speed_ember_b2_fp32.json"))),
-             "tf32": bench_img_per_s(load(os.path.join(out, "speed_ember_b2_tf32.json")))}
+    # EfficientNetB2 step: ember (exact fp32, TF32, bf16; each eager and replayed from a CUDA
+    # graph) against PyTorch (fp32, TF32, bf16 AMP with channels_last, torch.compile), same
+    # card, same batch; ratio > 1: ember faster.
+    ember = {mode: bench_img_per_s(load(os.path.join(out, f"speed_ember_b2_{mode}.json")))
+             for mode in ("fp32", "tf32", "bf16")}
     torch = torch_cases(load(os.path.join(out, "speed_torch_b2.json")))
     b2 = {}
     for batch in (64, 256):
         row = {}
-        for mode in ("fp32", "tf32"):
-            value = ember[mode].get(f"cuda_step/{batch}")
-            if value:
-                row[f"ember_{mode}_img_per_s"] = round(value, 1)
+        for mode in ("fp32", "tf32", "bf16"):
+            for case, suffix in ((f"cuda_step/{batch}", ""), (f"cuda_step_graphed/{batch}", "_graphed")):
+                value = ember[mode].get(case)
+                if value:
+                    row[f"ember_{mode}{suffix}_img_per_s"] = round(value, 1)
         for config in ("fp32", "tf32", "bf16", "compile"):
             if (config, batch) in torch:
                 row[f"torch_{config}_img_per_s"] = round(torch[(config, batch)], 1)
@@ -126,6 +130,12 @@ def main():
                                                      row.get("torch_bf16_img_per_s"))
         row["ratio_ember_tf32_vs_torch_compile"] = ratio(row.get("ember_tf32_img_per_s"),
                                                         row.get("torch_compile_img_per_s"))
+        # The goals: the graphed step (the trainer's default) against PyTorch's eager AMP and
+        # torch.compile.
+        for mode in ("tf32", "bf16"):
+            for config in ("bf16", "compile"):
+                row[f"ratio_ember_{mode}_graphed_vs_torch_{config}"] = ratio(
+                    row.get(f"ember_{mode}_graphed_img_per_s"), row.get(f"torch_{config}_img_per_s"))
         b2[f"batch_{batch}"] = {k: v for k, v in row.items() if v is not None}
     if any(b2.values()):
         figures["speed_efficientnet_b2"] = b2
@@ -138,6 +148,9 @@ def main():
         value = gan_ember.get(f"cuda_{which}_step/64")
         if value:
             row["ember_fp32_img_per_s"] = round(value, 1)
+        value = gan_ember.get(f"cuda_{which}_step_graphed/64")
+        if value:
+            row["ember_fp32_graphed_img_per_s"] = round(value, 1)
         torch_gan = load(os.path.join(out, f"speed_torch_gan_{which}.json")) or {}
         if torch_gan.get("img_per_s") == torch_gan.get("img_per_s") and torch_gan.get("img_per_s"):
             row["torch_fp32_img_per_s"] = round(torch_gan["img_per_s"], 1)
@@ -145,6 +158,8 @@ def main():
             row["torch_skipped"] = torch_gan["skipped"]
         row["ratio_ember_vs_torch"] = ratio(row.get("ember_fp32_img_per_s"),
                                             row.get("torch_fp32_img_per_s"))
+        row["ratio_ember_graphed_vs_torch"] = ratio(row.get("ember_fp32_graphed_img_per_s"),
+                                                    row.get("torch_fp32_img_per_s"))
         gan[which] = {k: v for k, v in row.items() if v is not None}
     if any(gan.values()):
         figures["speed_gan_batch_64"] = gan
