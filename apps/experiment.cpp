@@ -45,7 +45,14 @@ const char* kUsage = R"(usage: experiment [flags]
   --gpus N                with cuda: spread independent units over N GPUs (default: all visible)
   --exact-fp32            the training units (train_classifier, train_gan) keep exact fp32
                           math on CUDA; by default they use TF32 tensor cores there
-                          (the setting exact_fp32)
+                          (the setting exact_fp32; the same as --precision fp32)
+  --precision fp32|tf32|bf16  the training units' math: fp32 exact, tf32 their default on
+                          CUDA, bf16 operands with float32 sums on either device
+                          (docs/mixed_precision.md; the setting precision; --exact-fp32 with
+                          tf32 or bf16 is an error)
+  --cuda-graphs on|off    on CUDA the training units capture their steps in CUDA graphs (on, the
+                          default) or run them eagerly (docs/cuda_graphs.md; the setting
+                          cuda_graphs; a stopped experiment may resume with the other value)
   --resume DIR            continue the experiment in DIR with its saved config.json
   --stages A,B            run only these stages (prepare, classifiers, gan, generation,
                           augmented, evaluation, report); earlier ones must be done
@@ -69,7 +76,8 @@ struct Flags {
 Flags parse_flags(int argc, char** argv) {
   Flags f;
   FlagReader r(argc, argv);
-  std::vector<std::string> late;  // --data/--out/--device/--gpus/--exact-fp32: after --set
+  // --data/--out/--device/--gpus/--exact-fp32/--precision/--cuda-graphs: after --set
+  std::vector<std::string> late;
   while (r.next()) {
     if (r.is("--preset")) f.preset = r.choice_value({"quick", "full"});
     else if (r.is("--config")) f.config_file = r.value();
@@ -79,6 +87,10 @@ Flags parse_flags(int argc, char** argv) {
     else if (r.is("--device")) late.push_back("device=" + nlohmann::json(r.choice_value({"cpu", "cuda"})).dump());
     else if (r.is("--gpus")) late.push_back("gpus=" + std::to_string(r.int_value(0)));
     else if (r.is_switch("--exact-fp32")) late.push_back("exact_fp32=true");
+    else if (r.is("--precision"))
+      late.push_back("precision=" + nlohmann::json(r.choice_value({"fp32", "tf32", "bf16"})).dump());
+    else if (r.is("--cuda-graphs"))
+      late.push_back(r.choice_value({"on", "off"}) == "on" ? "cuda_graphs=true" : "cuda_graphs=false");
     else if (r.is("--resume")) f.resume = r.value();
     else if (r.is("--stages")) {
       // An empty list would select nothing, which the runner reads as every stage.

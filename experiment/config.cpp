@@ -25,6 +25,8 @@ json full_preset() {
       {"device", "cuda"},
       {"gpus", 0},
       {"exact_fp32", false},
+      {"precision", ""},
+      {"cuda_graphs", true},
       {"seeds", {0, 1, 2}},
       {"subset_seed", 0},
       {"fraction", 1.0},
@@ -190,6 +192,16 @@ void parse_top_level(const json& j, ExperimentConfig& c) {
   c.gpus = get<int64_t>(j, "", "gpus");
   EMBER_CHECK(c.gpus >= 0, "config: 'gpus' must be >= 0 (0: all visible), got ", c.gpus);
   c.exact_fp32 = get<bool>(j, "", "exact_fp32");
+  c.precision = get<std::string>(j, "", "precision");
+  EMBER_CHECK(c.precision.empty() || c.precision == "fp32" || c.precision == "tf32" ||
+                  c.precision == "bf16",
+              "config: 'precision' must be fp32, tf32, bf16 or \"\" (the apps' default), got '",
+              c.precision, "'");
+  // exact_fp32 is the older spelling of precision fp32, as --exact-fp32 is the apps' alias.
+  EMBER_CHECK(!c.exact_fp32 || c.precision.empty() || c.precision == "fp32",
+              "config: 'exact_fp32' (true) contradicts 'precision' (", c.precision,
+              "): exact_fp32 means precision fp32; set one of them only");
+  c.cuda_graphs = get<bool>(j, "", "cuda_graphs");
   c.seeds = get<std::vector<int64_t>>(j, "", "seeds");
   EMBER_CHECK(!c.seeds.empty(), "config: 'seeds' must list at least one seed");
   EMBER_CHECK(std::set<int64_t>(c.seeds.begin(), c.seeds.end()).size() == c.seeds.size(),

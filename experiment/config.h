@@ -9,6 +9,11 @@
 //          images per class, augmented100/300/500.
 //
 // Unknown keys are errors that name the key (a typo must not silently fall back to a default).
+// The training units' math and CUDA graphs: exact_fp32, precision and cuda_graphs add their app
+// flags only when set (false, "", true add nothing). exact_fp32 is precision fp32 by its older
+// name, so with precision tf32 or bf16 it is refused. The math changes results and is part of
+// the experiment's identity (a rerun with another is refused, experiment/runner.h); cuda_graphs
+// is not (replays equal eager steps bit for bit), so a stopped run may continue with graphs off.
 // Tested in tests/test_experiment_config.cpp.
 #pragma once
 
@@ -67,6 +72,9 @@ struct ExperimentConfig {
   std::string device = "cpu";          // cpu | cuda
   int64_t gpus = 0;                    // cuda: how many GPUs to spread runs over; 0: all visible
   bool exact_fp32 = false;             // cuda: the training units without TF32 (--exact-fp32)
+  std::string precision;               // the training units' --precision fp32|tf32|bf16; empty:
+                                       // theirs (tf32 on cuda). With exact_fp32 only fp32 agrees
+  bool cuda_graphs = true;             // false: the training units get --cuda-graphs off
   std::vector<int64_t> seeds = {0, 1, 2};
   int64_t subset_seed = 0;             // which Highway/River images the unbalanced set keeps
   double fraction = 1.0;               // stratified fraction of train/val/test for classifiers

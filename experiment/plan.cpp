@@ -119,6 +119,8 @@ Unit classifier_unit(const ExperimentConfig& c, const std::string& group, int64_
   if (c.fraction < 1) add(u, "fraction", "--fraction", number(c.fraction));
   if (!c.data.empty()) add(u, "data", "--data", c.data);
   if (c.exact_fp32) add(u, "exact_fp32", "--exact-fp32");
+  if (!c.precision.empty()) add(u, "precision", "--precision", c.precision);
+  if (!c.cuda_graphs) add(u, "cuda_graphs", "--cuda-graphs", "off");
   add_extra(u, "classifier.extra_args", s.extra_args);
   const double train = (group == "original" ? kTrainImages : kUnbalancedTrain) * c.fraction;
   u.cost = static_cast<double>(s.epochs) * (train / 100.0 + kValTestImages * c.fraction / 3 / 400.0) +
@@ -162,6 +164,8 @@ Unit gan_unit(const ExperimentConfig& c, const GanSpec& g) {
   if (s.ema != 0) add(gan, "gan.ema", "--ema", number(s.ema));
   if (!c.data.empty()) add(gan, "data", "--data", c.data);
   if (c.exact_fp32) add(gan, "exact_fp32", "--exact-fp32");
+  if (!c.precision.empty()) add(gan, "precision", "--precision", c.precision);
+  if (!c.cuda_graphs) add(gan, "cuda_graphs", "--cuda-graphs", "off");
   add_extra(gan, "gan.extra_args", s.extra_args);
   const double images = (g.variant == "full" ? kTrainImages : kUnbalancedTrain) * s.fraction;
   gan.cost = static_cast<double>(s.epochs) * images / 25.0 + 5.0;

@@ -33,13 +33,26 @@ double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// `saved` with the settings it lacks taken from its preset: a config.json written before a
+// setting existed (precision, cuda_graphs) is read that way by --resume too, so it must not
+// count as another configuration.
+json with_preset_defaults(const json& saved) {
+  const json preset = saved.is_object() ? saved.value("preset", json()) : json();
+  if (!preset.is_string() || (preset != "quick" && preset != "full")) return saved;
+  json filled = preset_json(preset.get<std::string>());
+  filled.merge_patch(saved);
+  return filled;
+}
+
 // The fields of two resolved configurations that differ and matter for results, as JSON
 // pointers ("/classifier/epochs, /seeds/-"; "" if none): where the data, report and output
-// go and which devices run it may change between runs.
+// go, which devices run it and whether CUDA graphs replay the training steps (a replay equals
+// the eager step bit for bit, docs/cuda_graphs.md) may change between runs. The math
+// (exact_fp32, precision) changes results, so it may not.
 std::string changed_settings(const json& saved, const json& now) {
-  json a = saved, b = now;
+  json a = with_preset_defaults(saved), b = now;
   for (json* j : {&a, &b})
-    for (const char* key : {"device", "gpus", "data", "out", "report"}) j->erase(key);
+    for (const char* key : {"device", "gpus", "data", "out", "report", "cuda_graphs"}) j->erase(key);
   std::string keys;
   for (const training::ConfigChange& c : training::config_changes(a, b))
     keys += (keys.empty() ? "" : ", ") + c.path;

@@ -2,7 +2,8 @@
 // unit, skipping what the ledger records as done, and ends with the report.
 //
 //   <out>/config.json    the resolved configuration (a rerun must resolve to the same one,
-//                        apart from device, gpus, data and report settings)
+//                        apart from device, gpus, data, report and cuda_graphs settings;
+//                        settings a saved one lacks are its preset's)
 //   <out>/ledger.json    finished units (experiment/ledger.h)
 //   <out>/units/<id>/    each unit's folder: log.txt plus the app's own outputs
 //   <out>/report/        results.csv, summary.json, figures/, report.html, screenshot.png

@@ -188,6 +188,96 @@ TEST(ExperimentPlan, ExactFp32ReachesTheTrainingUnits) {
   EXPECT_ERROR_MENTIONS(parse_config(c), "'exact_fp32' has the wrong type");
 }
 
+// Whether each unit of `c`'s plan has `seq` in its arguments exactly when it trains (and the
+// flag's key is `key` there); counts the training units.
+int expect_on_training_units_only(const json& c, const std::vector<std::string>& seq,
+                                  const std::string& key) {
+  int training_units = 0;
+  for (const Unit& u : build_plan(parse_config(c))) {
+    const bool trains = u.program == "train_classifier" || u.program == "train_gan";
+    training_units += trains;
+    EXPECT_EQ(has_args(u, seq), trains) << u.id << " " << seq.front();
+    if (trains) {
+      EXPECT_EQ(u.flag_keys.at(seq.front()), key) << u.id;
+    }
+  }
+  return training_units;
+}
+
+// precision (the experiment's --precision) reaches the training units as --precision, and only
+// them; empty by default, which adds nothing (the apps' own default, tf32 on CUDA).
+TEST(ExperimentPlan, PrecisionReachesTheTrainingUnits) {
+  json c = preset_json("full");
+  EXPECT_EQ(parse_config(c).precision, "");
+  EXPECT_EQ(parse_config(preset_json("quick")).precision, "");
+  for (const Unit& u : build_plan(parse_config(c))) {
+    EXPECT_EQ(std::count(u.args.begin(), u.args.end(), "--precision"), 0) << u.id;
+  }
+  for (const char* mode : {"fp32", "tf32", "bf16"}) {
+    apply_override(c, std::string("precision=") + mode);
+    EXPECT_EQ(parse_config(c).precision, mode);
+    EXPECT_GT(expect_on_training_units_only(c, {"--precision", mode}, "precision"), 10) << mode;
+    for (const Unit& u : build_plan(parse_config(c))) {
+      EXPECT_FALSE(has_args(u, {"--exact-fp32"})) << u.id;  // precision alone, no alias
+    }
+  }
+  for (const char* bad : {"fp16", "BF16", "tf32 "}) {
+    apply_override(c, std::string("precision=\"") + bad + "\"");
+    EXPECT_ERROR_MENTIONS(parse_config(c), "'precision' must be fp32, tf32, bf16 or \"\"");
+  }
+  apply_override(c, "precision=16");
+  EXPECT_ERROR_MENTIONS(parse_config(c), "'precision' has the wrong type");
+  apply_override(c, "precision=true");
+  EXPECT_ERROR_MENTIONS(parse_config(c), "'precision' has the wrong type");
+}
+
+// exact_fp32 is precision fp32 by its older name: with precision fp32 (or none) it stands, with
+// tf32 or bf16 the contradiction is refused naming both keys, whatever their order of setting.
+TEST(ExperimentConfig, ExactFp32AndPrecisionMustAgree) {
+  json c = preset_json("full");
+  apply_override(c, "exact_fp32=true");
+  const std::vector<Unit> alone = build_plan(parse_config(c));
+  for (const Unit& u : alone) {
+    EXPECT_EQ(std::count(u.args.begin(), u.args.end(), "--precision"), 0) << u.id;
+  }
+  apply_override(c, "precision=fp32");
+  EXPECT_GT(expect_on_training_units_only(c, {"--exact-fp32"}, "exact_fp32"), 10);
+  EXPECT_GT(expect_on_training_units_only(c, {"--precision", "fp32"}, "precision"), 10);
+  for (const char* mode : {"tf32", "bf16"}) {
+    apply_override(c, std::string("precision=") + mode);
+    EXPECT_ERROR_MENTIONS(parse_config(c), "'exact_fp32' (true) contradicts 'precision' (" +
+                                               std::string(mode) + ")");
+  }
+  apply_override(c, "exact_fp32=false");
+  EXPECT_EQ(parse_config(c).precision, "bf16");
+  // The experiment's flags are late overrides: --exact-fp32 --precision bf16 ends the same way.
+  EXPECT_ERROR_MENTIONS(resolve_config("quick", "", {"exact_fp32=true", "precision=\"bf16\""}),
+                        "'exact_fp32' (true) contradicts 'precision' (bf16)");
+}
+
+// cuda_graphs (the experiment's --cuda-graphs) is on by default, which adds nothing; off reaches
+// the training units, and only them, as --cuda-graphs off.
+TEST(ExperimentPlan, CudaGraphsOffReachesTheTrainingUnits) {
+  for (const char* preset : {"quick", "full"}) {
+    json c = preset_json(preset);
+    EXPECT_TRUE(parse_config(c).cuda_graphs) << preset;
+    for (const Unit& u : build_plan(parse_config(c))) {
+      EXPECT_EQ(std::count(u.args.begin(), u.args.end(), "--cuda-graphs"), 0) << u.id;
+    }
+    apply_override(c, "cuda_graphs=false");
+    EXPECT_FALSE(parse_config(c).cuda_graphs);
+    EXPECT_GT(expect_on_training_units_only(c, {"--cuda-graphs", "off"}, "cuda_graphs"), 5) << preset;
+    apply_override(c, "cuda_graphs=true");
+    for (const Unit& u : build_plan(parse_config(c))) {
+      EXPECT_EQ(std::count(u.args.begin(), u.args.end(), "--cuda-graphs"), 0) << u.id;
+    }
+    for (const char* bad : {"cuda_graphs=0", "cuda_graphs=off", "cuda_graphs=\"false\""}) {
+      apply_override(c, bad);
+      EXPECT_ERROR_MENTIONS(parse_config(c), "'cuda_graphs' has the wrong type");
+    }
+  }
+}
+
 TEST(ExperimentPlan, QuickPresetPassesTheSubsetAndShortFlags) {
   const std::vector<Unit> plan = build_plan(parse_config(preset_json("quick")));
   EXPECT_TRUE(has_args(unit(plan, "classifier-original-seed0"), {"--fraction", "0.04"}));

@@ -2,7 +2,8 @@
 // under each app's name that logs its call, writes the file that marks its unit done, and fails
 // or sleeps when told to. Checks: every unit runs once, a rerun skips done units, a failure
 // keeps finished units and a rerun continues, an interrupted training resumes, a changed
-// configuration is refused, a bad setting (or device cuda without a GPU) is refused before
+// configuration is refused (another precision too; cuda_graphs and the settings an older
+// config.json lacks are not changes), a bad setting (or device cuda without a GPU) is refused before
 // anything is written, a failure's note carries the app's error line, a damaged ledger is named,
 // missing earlier stages are named, and with several GPUs units run at once, one per GPU. The
 // real apps end to end: tests/apps/experiment_smoke.sh.
@@ -203,6 +204,39 @@ TEST_F(ExperimentRunner, AChangedConfigurationIsRefused) {
   config_["classifier"]["epochs"] = preset_json("quick")["classifier"]["epochs"];
   config_["report"]["browser_check"] = false;
   EXPECT_EQ(run(), 0);
+}
+
+// The math changes results, so a rerun with another precision is refused; CUDA graphs replay
+// the eager steps bit for bit, so a stopped experiment may continue with them off (or on).
+TEST_F(ExperimentRunner, APrecisionChangeIsRefusedACudaGraphsChangeIsNot) {
+  ASSERT_EQ(run(), 0);
+  const size_t started = calls().size();
+  config_["precision"] = "bf16";
+  EXPECT_ERROR_MENTIONS(run(), "/precision");
+  config_["precision"] = "";
+  config_["exact_fp32"] = true;
+  EXPECT_ERROR_MENTIONS(run(), "/exact_fp32");
+  config_["exact_fp32"] = false;
+  config_["cuda_graphs"] = false;
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(calls().size(), started);  // every unit was done: nothing ran again
+}
+
+// An experiment saved before precision and cuda_graphs existed has neither in its config.json;
+// its rerun (and --resume, which reads it over the preset) takes the defaults, not a change.
+TEST_F(ExperimentRunner, ASavedConfigurationWithoutTheNewerSettingsStillMatches) {
+  ::setenv("FAKE_FAIL", "classifier-weighted-seed1", 1);
+  EXPECT_EQ(run(), 1);
+  ::unsetenv("FAKE_FAIL");
+  json saved = json::parse(std::ifstream(dir_.path / "out/config.json"));
+  ASSERT_TRUE(saved.contains("precision") && saved.contains("cuda_graphs"));
+  saved.erase("precision");
+  saved.erase("cuda_graphs");
+  std::ofstream(dir_.path / "out/config.json") << saved.dump(2);
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(calls_for("classifier-weighted-seed1"), 2u);
+  config_["precision"] = "fp32";
+  EXPECT_ERROR_MENTIONS(run(), "/precision");
 }
 
 TEST_F(ExperimentRunner, ABadSettingIsRefusedBeforeAnythingIsWritten) {

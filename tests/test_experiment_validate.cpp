@@ -35,6 +35,19 @@ TEST(ExperimentValidate, ThePresetsPass) {
   EXPECT_EQ(refusal("", "full"), "");  // device cuda parses without a GPU; the runner asks
 }
 
+// The math and graph settings reach the apps as flags their own parsers accept.
+TEST(ExperimentValidate, TheMathAndGraphSettingsPass) {
+  for (const char* preset : {"quick", "full"}) {
+    for (const char* assignment : {"precision=fp32", "precision=tf32", "precision=bf16",
+                                   "cuda_graphs=false", "exact_fp32=true"})
+      EXPECT_EQ(refusal(assignment, preset), "") << preset << " " << assignment;
+  }
+  json config = preset_json("full");
+  for (const char* assignment : {"exact_fp32=true", "precision=fp32", "cuda_graphs=false"})
+    apply_override(config, assignment);
+  EXPECT_NO_THROW(validate_plan(build_plan(parse_config(config)), "/tmp/experiment", "cuda"));
+}
+
 TEST(ExperimentValidate, WhatAnAppWouldRefuseLaterIsRefusedNowNamingTheKey) {
   EXPECT_EQ(refusal("classifier.optimizer=adamx"),
             "config 'classifier.optimizer' (train_classifier in unit classifier-original-seed0): "
