@@ -4,7 +4,8 @@
 // runs the two small matrix-vector products (a warp per reduced channel, lanes over channels,
 // combined by a fixed-order butterfly) and writes the gated output, with __syncthreads() between
 // the steps; the per-sample vectors pass through global memory (pooled, z1, gate, dz2, dz1), and
-// the R silu values through shared memory. The weight gradients are one thread per weight, each
+// the R silu values through shared memory. The weight gradients are a block per reduced channel
+// j (a thread per channel k, the silu values of column j computed once per sample), each weight
 // summing over the batch in sample order. Every sum is in double; the order depends only on the
 // shapes, so results are bit-identical from run to run (equal to the CPU's up to the order of
 // the double sums). Untuned: a thread per channel walks the positions, so narrow layers (C well
@@ -124,37 +125,62 @@ __global__ void backward_input_kernel(Dims d, const T* dy, const T* h, const T* 
   }
 }
 
-// Thread i < R*C: dw1[j, c] and dw2[c, j] for (j, c) = (i / C, i % C); then R threads for db1
-// and C for db2.
+// Blocks 0..R-1: block j computes dw1[j, :], dw2[:, j] (a thread per channel k) and db1[j];
+// the silu values a1[n, j] = z * sigmoid(z) it needs are computed once per sample into shared
+// memory, a tile of samples at a time, instead of once per (k, n). Blocks R.. compute db2, a
+// thread per channel. Every sum runs over the samples in order, as the CPU's does.
+constexpr int64_t kSampleTile = 1024;  // doubles of a1 in shared memory per block
+
 template <typename T>
 __global__ void backward_weights_kernel(int64_t samples, int64_t r, int64_t c, const T* dz1,
                                         const T* dz2, const T* pooled, const T* z1, T* dw1,
                                         T* db1, T* dw2, T* db2) {
-  const int64_t total = r * c + r + c;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    if (i < r * c) {
-      const int64_t j = i / c, k = i % c;
-      double s1 = 0.0, s2 = 0.0;
-      for (int64_t n = 0; n < samples; ++n) {
-        const double z = static_cast<double>(z1[n * r + j]);
-        s1 += static_cast<double>(dz1[n * r + j]) * static_cast<double>(pooled[n * c + k]);
-        s2 += static_cast<double>(dz2[n * c + k]) * (z * sigmoid_d(z));
+  if (blockIdx.x >= r) {
+    const int64_t k = (blockIdx.x - r) * (int64_t)blockDim.x + threadIdx.x;
+    if (k >= c) return;
+    double s = 0.0;
+    for (int64_t n = 0; n < samples; ++n) s += static_cast<double>(dz2[n * c + k]);
+    db2[k] = static_cast<T>(s);
+    return;
+  }
+  __shared__ double a1[kSampleTile];
+  const int64_t j = blockIdx.x;
+  // A thread keeps the sums of kPerThread channels in registers; wider layers take several
+  // passes over the samples (recomputing a1, which is cheap next to the sums).
+  constexpr int kPerThread = 16;
+  const int64_t chunk = kPerThread * (int64_t)blockDim.x;
+  double b = 0.0;
+  for (int64_t k0 = 0; k0 < c; k0 += chunk) {
+    double s1[kPerThread], s2[kPerThread];
+    for (int q = 0; q < kPerThread; ++q) s1[q] = s2[q] = 0.0;
+    for (int64_t n0 = 0; n0 < samples; n0 += kSampleTile) {
+      const int64_t tile = samples - n0 < kSampleTile ? samples - n0 : kSampleTile;
+      __syncthreads();  // the previous tile has been read
+      for (int64_t t = threadIdx.x; t < tile; t += blockDim.x) {
+        const double z = static_cast<double>(z1[(n0 + t) * r + j]);
+        a1[t] = z * sigmoid_d(z);
       }
-      dw1[j * c + k] = static_cast<T>(s1);
-      dw2[k * r + j] = static_cast<T>(s2);
-    } else if (i < r * c + r) {
-      const int64_t j = i - r * c;
-      double s = 0.0;
-      for (int64_t n = 0; n < samples; ++n) s += static_cast<double>(dz1[n * r + j]);
-      db1[j] = static_cast<T>(s);
-    } else {
-      const int64_t k = i - r * c - r;
-      double s = 0.0;
-      for (int64_t n = 0; n < samples; ++n) s += static_cast<double>(dz2[n * c + k]);
-      db2[k] = static_cast<T>(s);
+      __syncthreads();
+      for (int q = 0; q < kPerThread; ++q) {
+        const int64_t k = k0 + threadIdx.x + q * (int64_t)blockDim.x;
+        if (k >= c) break;
+        for (int64_t t = 0; t < tile; ++t) {
+          const int64_t n = n0 + t;
+          s1[q] += static_cast<double>(dz1[n * r + j]) * static_cast<double>(pooled[n * c + k]);
+          s2[q] += static_cast<double>(dz2[n * c + k]) * a1[t];
+        }
+      }
+      if (k0 == 0 && threadIdx.x == 0)
+        for (int64_t t = 0; t < tile; ++t) b += static_cast<double>(dz1[(n0 + t) * r + j]);
+    }
+    for (int q = 0; q < kPerThread; ++q) {
+      const int64_t k = k0 + threadIdx.x + q * (int64_t)blockDim.x;
+      if (k >= c) break;
+      dw1[j * c + k] = static_cast<T>(s1[q]);
+      dw2[k * r + j] = static_cast<T>(s2[q]);
     }
   }
+  if (threadIdx.x == 0) db1[j] = static_cast<T>(b);
 }
 
 Dims dims_of(const Tensor& h, const Tensor& w1) {
@@ -207,10 +233,12 @@ void squeeze_excite_backward_weights(const Tensor& dw1, const Tensor& db1, const
                                      const Tensor& db2, const Tensor& dz1, const Tensor& dz2,
                                      const Tensor& pooled, const Tensor& z1) {
   const int64_t samples = dz1.size(0), r = dz1.size(1), c = dz2.size(1);
-  const int64_t total = r * c + r + c;
+  // With no samples the sums are empty: the blocks still write the zeros.
+  const unsigned blocks = static_cast<unsigned>(r + (c + kThreads - 1) / kThreads);
+  if (blocks == 0) return;
   dispatch_float(dz1.dtype(), "squeeze_excite (weight gradient)", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    backward_weights_kernel<T><<<::ember::cuda::grid_for(total, kThreads), kThreads, 0,
+    backward_weights_kernel<T><<<blocks, kThreads, 0,
                                  compute_stream()>>>(samples, r, c, in<T>(dz1), in<T>(dz2),
                                                      in<T>(pooled), in<T>(z1), out<T>(dw1),
                                                      out<T>(db1), out<T>(dw2), out<T>(db2));

@@ -1,7 +1,8 @@
 // Emulated kernels/cuda/squeeze_excite.cu against kernels/cpu/squeeze_excite.cpp: forward (y,
 // pooled, z1, gate), input gradient (dh, dz2, dz1) and weight gradients. Shapes give channel
 // counts below a warp, between a warp and the block, and above the block (threads loop), reduced
-// counts below and above the block's 8 warps, one sample and several. Both sides sum the same
+// counts below and above the block's 8 warps, one sample and several, and for the weight
+// gradients more samples than a tile and more channels than a pass. Both sides sum the same
 // stored values in double in different orders, so float64 agrees to ~1e-13 and float32 to an
 // ulp or two of the stored floats.
 #include "check.h"
@@ -73,5 +74,9 @@ void check_squeeze_excite() {
     se_case(3, 16, 20, 5, dt);    // C below a warp
     se_case(2, 9, 40, 11, dt);    // R above the block's 8 warps
     se_case(1, 4, 300, 12, dt);   // C above the block: threads loop over channels
+    // The weight gradients' tiles: more samples than one shared-memory tile of silu values
+    // (1024), and more channels than one pass of registers (16 per thread of 256).
+    se_case(1030, 1, 9, 2, dt);
+    se_case(2, 1, 4100, 2, dt);
   }
 }
