@@ -26,6 +26,7 @@
 
 #include "autograd/grad_mode.h"
 #include "ops/elementwise.h"
+#include "tensor/profiler.h"
 
 namespace ember {
 
@@ -309,6 +310,7 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs, const Tenso
 
 void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph,
               bool create_graph) {
+  const profiler::Range range("backward");
   const auto roots = root_edges(outputs, "backward");
   const auto root_grads = root_gradients(outputs, grad_outputs, "backward");
   GraphTask task(retain_graph || create_graph, create_graph, /*accumulate=*/true);

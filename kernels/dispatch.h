@@ -7,7 +7,8 @@
 // with t's GPU made the current device for the call (EMBER_ON_DEVICE_OF). In a CPU-only build
 // the CUDA side is no_cuda_kernel(name), a clear error naming the op. It is one statement: code
 // after it runs for both devices (the optimizers bump versions there). Each dispatch is counted
-// under `name` (tensor/dispatch_count.h), on either device. A CPU kernel while this thread
+// under `name` (tensor/dispatch_count.h), on either device, and
+// recorded while a profiler session is on (tensor/profiler.h). A CPU kernel while this thread
 // captures a CUDA graph is an error naming the op (tensor/graph_capture.h). A family whose CUDA kernel
 // is not written yet uses EMBER_DISPATCH_CPU_ONLY(t, name, fn, args...), the same switch with
 // the error on the CUDA side in every build; it needs no cuda::fn declared.
@@ -19,6 +20,7 @@
 #include "tensor/dispatch_count.h"
 #include "tensor/error.h"
 #include "tensor/graph_capture.h"
+#include "tensor/profiler.h"
 #include "tensor/tensor.h"
 
 #ifdef EMBER_WITH_CUDA
@@ -43,6 +45,7 @@ namespace ember::kernels {
 #define EMBER_DISPATCH_CPU_ONLY(t, name, fn, ...)                 \
   do {                                                            \
     ::ember::count_dispatch(name);                                \
+    const ::ember::profiler::OpScope ember_op_scope(name, t);     \
     if ((t).is_cuda()) ::ember::kernels::no_cuda_kernel(name);    \
     ::ember::graph::check_cpu_kernel(name);                       \
     ::ember::kernels::cpu::fn(__VA_ARGS__);                       \
@@ -52,6 +55,7 @@ namespace ember::kernels {
 #define EMBER_DISPATCH_DEVICE(t, name, fn, ...)                   \
   do {                                                            \
     ::ember::count_dispatch(name);                                \
+    const ::ember::profiler::OpScope ember_op_scope(name, t);     \
     if ((t).is_cuda()) {                                          \
       EMBER_ON_DEVICE_OF(t);                                      \
       ::ember::kernels::cuda::fn(__VA_ARGS__);                    \

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/profiler.h"
 #include "tensor/tensor.h"
 
 namespace ember::nn {
@@ -86,7 +87,10 @@ class Module {
 class Layer : public Module {
  public:
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  Tensor operator()(const Tensor& x) {
+    const profiler::Range range("forward");  // the outermost module's (tensor/profiler.h)
+    return forward(x);
+  }
 };
 
 // Drops (the default) or zeroes in place the .grad of each tensor; shared by Module and the

@@ -11,6 +11,7 @@
 #include "nn/module.h"
 #include "tensor/error.h"
 #include "tensor/graph_capture.h"
+#include "tensor/profiler.h"
 
 namespace ember::optim {
 
@@ -64,6 +65,7 @@ const Tensor& Optimizer::scalars_on(Device device) {
 }
 
 void Optimizer::step() {
+  const profiler::Range range("optimizer step");
   NoGradGuard no_grad;
   std::vector<Group> groups;  // by (device, dtype), in order of first appearance
   for (size_t i = 0; i < params_.size(); ++i) {

@@ -8,6 +8,7 @@
 #include "tensor/dispatch_count.h"
 #include "tensor/error.h"
 #include "tensor/graph_capture.h"
+#include "tensor/profiler.h"
 #include "tensor/strided_loop.h"
 #include "tensor/tensor.h"
 
@@ -57,7 +58,9 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
   check_defined(dst, "copy_", "dst");
   check_defined(src, "copy_", "src");
   check_same_shape(dst, src, "copy_");
-  count_dispatch(dst.device() == src.device() ? "copy" : "copy between devices");
+  const char* op = dst.device() == src.device() ? "copy" : "copy between devices";
+  count_dispatch(op);
+  const profiler::OpScope op_scope(op, dst);
   if (dst.device() == src.device()) {
     if (dst.device().is_cpu()) {
       graph::check_not_capturing("a copy in CPU memory");
@@ -93,6 +96,7 @@ void copy_(const Tensor& dst, const Tensor& src, bool non_blocking) {
 void fill_(const Tensor& dst, double value) {
   check_defined(dst, "fill_", "dst");
   count_dispatch("fill");
+  const profiler::OpScope op_scope("fill", dst);
   if (dst.device().is_cpu()) {
     graph::check_not_capturing("a fill of CPU memory");
     wait_for_host_access(dst);

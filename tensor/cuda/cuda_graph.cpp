@@ -12,6 +12,7 @@
 #include "tensor/dispatch_count.h"
 #include "tensor/graph_capture.h"
 #include "tensor/memory.h"
+#include "tensor/profiler.h"
 
 namespace ember {
 
@@ -126,6 +127,8 @@ void CudaGraph::replay() {
   EMBER_CHECK(captured(), "CudaGraph::replay: nothing was captured");
   graph::check_not_capturing("replaying a CUDA graph");
   cuda::DeviceGuard guard(state_->device);
+  // One op in a profile (tensor/profiler.h): the graph's kernels are not seen one by one.
+  const profiler::OpScope op_scope("graph replay", Device::cuda(state_->device));
   for (const auto& action : state_->actions.before) action();
   EMBER_CUDA_CHECK(cudaGraphLaunch(state_->exec, cuda::compute_stream(state_->device)));
   count_kernel_launch();  // the whole graph is one launch
