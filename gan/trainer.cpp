@@ -21,6 +21,7 @@
 #include "optim/ema.h"
 #include "tensor/atomic_file.h"
 #include "training/graphed_step.h"
+#include "training/profiled_steps.h"
 #include "training/image_grid.h"
 
 namespace ember::training {
@@ -180,6 +181,8 @@ struct GanRun {
   int64_t images_this_session = 0;
   // Eager, or on CUDA captured once and replayed (o.cuda_graphs): each kind of step its graph.
   training::GraphedStep critic_steps, generator_steps;
+  // EMBER_PROFILE (off when unset): a step is a critic step and the generator step after it.
+  training::ProfiledSteps profile{profiler::settings_from_env()};
 
   GanRun(const datasets::ImageSet& train, const GanTrainOptions& options)
       : o(options),
@@ -410,8 +413,10 @@ EpochSums train_one_epoch(GanRun& run, int64_t epoch, RunLog& log) {
   EpochSums s;
   run.loader.start_epoch(epoch);
   while (std::optional<datasets::Batch> batch = run.loader.next()) {
+    run.profile.begin_step();
     critic_step(run, *batch, epoch, s);
     if (run.d_opt.step_count() % run.o.n_critic == 0) generator_step(run, *batch, epoch, s);
+    if (const std::string wrote = run.profile.end_step(); !wrote.empty()) log.line(wrote);
     log_progress(run, epoch, batch->number, s, log);
   }
   run.images_this_session += s.images;
@@ -564,6 +569,7 @@ GanTrainResult train_gan(const datasets::ImageSet& train, const GanTrainOptions&
     const EpochSums sums = train_one_epoch(run, epoch, log);
     end_of_epoch(run, epoch, sums, epoch_start, log);
   }
+  if (const std::string wrote = run.profile.finish(); !wrote.empty()) log.line(wrote);
   save_generator(run, log);
   run.result.history = run.history;
   return run.result;

@@ -24,6 +24,7 @@
 #include "training/config_difference.h"
 #include "training/evaluate.h"
 #include "training/graphed_step.h"
+#include "training/profiled_steps.h"
 
 namespace ember::training {
 namespace {
@@ -153,6 +154,7 @@ struct ClassifierRun {
   int64_t first_epoch = 0;  // 0-based index of the first epoch this process runs
   ClassifierTrainResult result;
   GraphedStep steps;  // eager, or on CUDA captured once and replayed (o.cuda_graphs)
+  ProfiledSteps profile{profiler::settings_from_env()};  // EMBER_PROFILE: off when unset
 
   ClassifierRun(nn::Layer& model_, const std::vector<Tensor>& params_,
                 RandomGenerator& model_generator, const datasets::ImageSet& train,
@@ -317,7 +319,9 @@ EpochRecord train_one_epoch(ClassifierRun& run, int64_t epoch, RunLog& log) {
   run.loader.start_epoch(epoch);
   const auto train_start = Clock::now();
   while (std::optional<datasets::Batch> batch = run.loader.next()) {
+    run.profile.begin_step();
     train_step(run, *batch, sums);
+    if (const std::string wrote = run.profile.end_step(); !wrote.empty()) log.line(wrote);
     check_and_log_progress(run, epoch, batch->number, sums, train_start, log);
   }
   const double train_seconds = seconds_since(train_start);
@@ -441,6 +445,7 @@ ClassifierTrainResult train_classifier(nn::Layer& model, const std::vector<Tenso
     const EpochRecord record = train_one_epoch(run, epoch, log);
     end_of_epoch(run, record, epoch_start, log);
   }
+  if (const std::string wrote = run.profile.finish(); !wrote.empty()) log.line(wrote);
   return finished(run);
 }
 
