@@ -16,7 +16,9 @@
 //
 // Cases (wall-clock time, counter "img/s" = batch / step time, "dispatches" = kernel dispatches
 // per step, counted on one untimed step: bench/dispatch_report.h):
-//   cpu_critic_step/16, cpu_generator_step/16     on the CPU;
+//   cpu_critic_step/16, cpu_generator_step/16     on the CPU (also /64: the batch train_gan
+//                                                 uses, whose 64x64 activations exceed
+//                                                 glibc's 32 MiB mmap threshold);
 //   cuda_critic_step/64, cuda_generator_step/64   on the GPU, each iteration ending with
 //                                                 cuda_synchronize(); skipped with the reason
 //                                                 without the CUDA backend or a visible GPU.
@@ -209,6 +211,8 @@ void register_cases() {
   };
   for (const Case& c : {Case{"cpu_critic_step", Which::Critic, false, 16},
                         Case{"cpu_generator_step", Which::Generator, false, 16},
+                        Case{"cpu_critic_step", Which::Critic, false, 64},
+                        Case{"cpu_generator_step", Which::Generator, false, 64},
                         Case{"cuda_critic_step", Which::Critic, true, 64},
                         Case{"cuda_generator_step", Which::Generator, true, 64},
                         Case{"cuda_critic_step_graphed", Which::Critic, true, 64, true},

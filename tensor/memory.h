@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tensor/cpu_block_cache.h"
+
 namespace ember {
 
 struct MemoryStats {
@@ -39,6 +41,18 @@ struct MemoryStats {
 
 // A readable summary of the stats, e.g. for a training log.
 std::string describe(const MemoryStats& stats);
+
+// Host memory: the CPU allocator keeps freed blocks above 32 MiB (glibc would unmap them) for
+// reuse, up to a limit (a quarter of physical memory, at most 4 GiB; EMBER_CPU_CACHE_LIMIT_MB
+// sets it). EMBER_CPU_ALLOCATOR=direct turns the cache off, so that AddressSanitizer sees every
+// block freed (scripts/sanitize.sh sets it). Design: tensor/cpu_block_cache.h, docs/performance.md.
+CpuCacheStats cpu_cache_stats();
+void cpu_empty_cache();                    // gives every cached large block back
+void cpu_set_cache_limit(size_t bytes);    // no-op in direct mode
+bool cpu_allocator_is_direct();
+// EMBER_CPU_ALLOCATOR's value: unset or empty or "caching" -> false, "direct" -> true; throws
+// on anything else.
+bool cpu_allocator_direct_from(const char* value);
 
 // Stats of the caching allocator of cuda:<device>.
 MemoryStats cuda_memory_stats(int device = 0);

@@ -28,6 +28,7 @@
 #include "kernels/conv.h"
 #include "kernels/cpu/bf16_round.h"
 #include "kernels/cpu/blas.h"
+#include "kernels/cpu/scratch.h"
 
 namespace ember::kernels::cpu {
 
@@ -176,7 +177,7 @@ void forward_typed(T* y, const T* x, const T* w, const T* bias, const Geo& g) {
     return;
   }
   const int64_t nb_max = images_per_chunk(g);
-  std::vector<T> col(nb_max * g.P * g.Q * row_len);
+  Scratch<T> col(nb_max * g.P * g.Q * row_len);  // im2col / the GEMM (beta 0) write all of it
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), rows = nb * g.P * g.Q;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -229,7 +230,7 @@ void input_grad_typed(T* dx, const T* dy, const T* w, const Geo& g) {
     return;
   }
   const int64_t nb_max = images_per_chunk(g);
-  std::vector<T> col(nb_max * g.P * g.Q * row_len);
+  Scratch<T> col(nb_max * g.P * g.Q * row_len);  // im2col / the GEMM (beta 0) write all of it
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), rows = nb * g.P * g.Q;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -293,7 +294,7 @@ void weight_grad_typed(T* dw, const T* x, const T* dy, const Geo& g) {
     return;
   }
   const int64_t nb_max = images_per_chunk(g);
-  std::vector<T> col(nb_max * g.P * g.Q * row_len);
+  Scratch<T> col(nb_max * g.P * g.Q * row_len);  // im2col / the GEMM (beta 0) write all of it
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), rows = nb * g.P * g.Q;
     const T beta = n0 == 0 ? T(0) : T(1);  // the first chunk overwrites, later ones accumulate
