@@ -120,6 +120,7 @@ FigureFiles draw_trace_timeline(const nlohmann::json& trace, const std::string& 
   auto x_of = [&](double us) { return plot_x + (us - t0) / 1000.0 / span_ms * plot_w; };
 
   return canvas::render_figure(stem, width, height, [&](cairo_t* cr) {
+    canvas::set_colour(cr, canvas::from_hex(canvas::kInk));
     canvas::draw_text(cr, title, pad, pad, title_font, HAlign::kLeft, VAlign::kTop);
     // Grid lines and the axis.
     for (double v : ticks.values) {
