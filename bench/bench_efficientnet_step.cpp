@@ -74,7 +74,10 @@ void sync(Device device) {
   if (device.is_cuda()) cuda_synchronize();
 }
 
-void run_case(benchmark::State& state, Part part, Device device) {
+// graphed: the step as the trainer runs it on CUDA by default (--cuda-graphs on), through a
+// GraphedStep (training/graphed_step.h), which runs 2 eager steps, captures the third and then
+// replays, so a timed step is the batch's copy into the graph's input buffers and one launch.
+void run_case(benchmark::State& state, Part part, Device device, bool graphed = false) {
   const int64_t batch = state.range(0);
   if (device.is_cuda() && !cuda_available()) {
     state.SkipWithError(built_with_cuda() ? "no CUDA device visible"
@@ -83,8 +86,16 @@ void run_case(benchmark::State& state, Part part, Device device) {
     return;
   }
   StepSetup setup(batch, device);
-  for (int i = 0; i < 2; ++i) {  // warm-up, and a sanity check of the loss
-    const float loss = setup.run(Part::Step).item<float>();
+  training::GraphedStep graphed_steps({.enabled = graphed, .device = device});
+  const auto step = [&](Part p) {
+    if (!graphed) return setup.run(p);
+    return graphed_steps.run({setup.images, setup.labels}, [&](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{setup.run(p, in[0], in[1])};
+    })[0];
+  };
+  // Warm-up (graphed: and the capture with its first replay), and a sanity check of the loss.
+  for (int i = 0; i < (graphed ? 3 : 2); ++i) {
+    const float loss = step(Part::Step).item<float>();
     if (!std::isfinite(loss)) {
       state.SkipWithError(("non-finite loss " + std::to_string(loss)).c_str());
       for (auto _ : state) {}
@@ -92,53 +103,14 @@ void run_case(benchmark::State& state, Part part, Device device) {
     }
   }
   const char* part_name = part == Part::Step ? "step" : part == Part::Forward ? "forward" : "fwd_bwd";
-  bench::report_step_dispatches(
-      state, std::string(device.is_cuda() ? "cuda_" : "cpu_") + part_name + "/" + std::to_string(batch),
-      [&] { setup.run(part); });
+  bench::report_step_dispatches(state,
+                                std::string(device.is_cuda() ? "cuda_" : "cpu_") + part_name +
+                                    (graphed ? "_graphed/" : "/") + std::to_string(batch),
+                                [&] { step(part); });
+  if (graphed) state.counters["graph_nodes"] = static_cast<double>(graphed_steps.graph_nodes());
   sync(device);
   for (auto _ : state) {
-    Tensor loss = setup.run(part);
-    sync(device);
-    benchmark::DoNotOptimize(loss.raw_data());
-  }
-  state.counters["img/s"] = benchmark::Counter(static_cast<double>(batch),
-                                               benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["batch"] = static_cast<double>(batch);
-}
-
-// The full step as the trainer runs it on CUDA by default (--cuda-graphs on): through a
-// GraphedStep (training/graphed_step.h), which runs 2 eager steps, captures the third and then
-// replays, so a timed step is the batch's copy into the graph's input buffers and one launch.
-void run_graphed_case(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  if (!cuda_available()) {
-    state.SkipWithError(built_with_cuda() ? "no CUDA device visible"
-                                          : "built without the CUDA backend (-DEMBER_CUDA=ON)");
-    for (auto _ : state) {}
-    return;
-  }
-  const Device device = Device::cuda();
-  StepSetup setup(batch, device);
-  training::GraphedStep graphed({.enabled = true, .device = device});
-  const auto step = [&] {
-    return graphed.run({setup.images, setup.labels}, [&](const std::vector<Tensor>& in) {
-      return std::vector<Tensor>{setup.run(Part::Step, in[0], in[1])};
-    })[0];
-  };
-  for (int i = 0; i < 3; ++i) {  // 2 eager warm-up steps, then the capture and its first replay
-    const float loss = step().item<float>();
-    if (!std::isfinite(loss)) {
-      state.SkipWithError(("non-finite loss " + std::to_string(loss)).c_str());
-      for (auto _ : state) {}
-      return;
-    }
-  }
-  bench::report_step_dispatches(state, "cuda_step_graphed/" + std::to_string(batch),
-                                [&] { step(); });
-  state.counters["graph_nodes"] = static_cast<double>(graphed.graph_nodes());
-  sync(device);
-  for (auto _ : state) {
-    Tensor loss = step();
+    Tensor loss = step(part);
     sync(device);
     benchmark::DoNotOptimize(loss.raw_data());
   }
@@ -151,7 +123,7 @@ void BM_cpu_step(benchmark::State& s) { run_case(s, Part::Step, Device::cpu()); 
 void BM_cpu_forward(benchmark::State& s) { run_case(s, Part::Forward, Device::cpu()); }
 void BM_cpu_fwd_bwd(benchmark::State& s) { run_case(s, Part::ForwardBackward, Device::cpu()); }
 void BM_cuda_step(benchmark::State& s) { run_case(s, Part::Step, Device::cuda()); }
-void BM_cuda_step_graphed(benchmark::State& s) { run_graphed_case(s); }
+void BM_cuda_step_graphed(benchmark::State& s) { run_case(s, Part::Step, Device::cuda(), true); }
 
 // Wall-clock time (the kernels are multi-threaded, so process CPU time would overstate it).
 // MinTime 3 s: a CPU step takes about a second, so this averages a few steps.
