@@ -87,7 +87,9 @@ void Optimizer::step() {
   bool one_device = true;
   for (const Group& group : groups)
     one_device = one_device && group.params[0].device() == groups[0].params[0].device();
-  const std::vector<double> mirror_before = scalar_mirror_;
+  // Only a capture needs the mirror's counts of this step (below): no copy on eager steps.
+  const bool capturing = graph::capturing();
+  const std::vector<double> mirror_before = capturing ? scalar_mirror_ : std::vector<double>{};
   for (const Group& group : groups) {
     // Each device's scalars hold current counts only for that device's parameters, so with
     // several devices every group gets a fresh tensor made from the mirror.
@@ -95,7 +97,7 @@ void Optimizer::step() {
     update_group(group, scalars_on(group.params[0].device()));
   }
   ++step_count_;
-  if (graph::capturing()) {
+  if (capturing) {
     // A replay runs the kernels, which count on the device; the host mirror counts with them.
     std::vector<double> counted(scalar_mirror_.size());
     for (size_t i = 0; i < counted.size(); ++i) counted[i] = scalar_mirror_[i] - mirror_before[i];
